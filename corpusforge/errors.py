@@ -1,0 +1,44 @@
+"""One exception family: every error CorpusForge raises names its culprit."""
+
+from __future__ import annotations
+
+
+class CorpusForgeError(Exception):
+    """Base of every error CorpusForge raises on purpose."""
+
+
+class ConfigError(CorpusForgeError):
+    """A config field is invalid; raised before any work starts."""
+
+    def __init__(self, field: str, problem: str, source: str | None = None):
+        self.field = field
+        self.problem = problem
+        self.source = source
+        where = f" in {source}" if source else ""
+        super().__init__(f"invalid config field '{field}'{where}: {problem}")
+
+
+class InputError(CorpusForgeError):
+    """An input (file, record, URL) cannot be read as what it claims to be."""
+
+    def __init__(self, culprit: str, problem: str):
+        self.culprit = culprit
+        self.problem = problem
+        super().__init__(f"{culprit}: {problem}")
+
+
+class DependencyError(CorpusForgeError):
+    """An optional dependency is missing; the message says how to install it."""
+
+    def __init__(self, component: str, package: str, extra: str | None = None):
+        hint = f"pip install 'corpusforge[{extra}]'" if extra else f"pip install {package}"
+        super().__init__(f"{component} needs the '{package}' package: {hint}")
+
+
+class Drop(CorpusForgeError):
+    """Raised by a stage to drop the current record with a named reason (not an error)."""
+
+    def __init__(self, reason: str, detail: str | None = None):
+        self.reason = reason
+        self.detail = detail
+        super().__init__(reason if detail is None else f"{reason}: {detail}")

@@ -1,0 +1,55 @@
+"""`corpusforge run`: run a job config on its engine and print the funnel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from corpusforge.config import parse_override
+
+
+def run(
+    config: Path = typer.Argument(..., help="Job config (YAML), e.g. recipes/web-sample.yaml.", exists=True),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override a config field, e.g. --set engine.kind=spark (repeatable)."
+    ),
+    engine: str | None = typer.Option(None, help="Shortcut for --set engine.kind=local|spark|datatrove."),
+    workers: int | None = typer.Option(None, help="Shortcut for --set engine.workers=N."),
+    output: str | None = typer.Option(None, help="Shortcut for --set output=DIR."),
+    overwrite: bool = typer.Option(False, help="Delete the output directory first instead of resuming it."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table; the funnel goes to funnel.json."),
+) -> None:
+    """Run a job: archives → documents, with the ledger and funnel written beside the outputs."""
+    from pipelines.engines import run_job
+    from pipelines.job import WebJobConfig
+
+    overrides = dict(parse_override(s) for s in set_)
+    for key, value in (("engine.kind", engine), ("engine.workers", workers), ("output", output)):
+        if value is not None:
+            overrides[key] = value
+    job = WebJobConfig.load(config, overrides)
+    result = run_job(job, progress=not quiet, overwrite=overwrite)
+    if not quiet:
+        print_funnel(result, job.output)
+
+
+def print_funnel(result, output: str, console: Console | None = None) -> None:
+    console = console or Console()
+    led = result.ledger
+    table = Table(title=f"funnel: {output}", show_lines=False)
+    table.add_column("outcome")
+    table.add_column("records", justify="right")
+    table.add_row("read", f"{led.inputs:,}")
+    table.add_row("[green]kept[/green]", f"{led.kept:,}")
+    for reason, n in sorted(led.dropped.items(), key=lambda kv: -kv[1]):
+        table.add_row(f"dropped: {reason}", f"{n:,}")
+    for reason, n in sorted(led.quarantined.items(), key=lambda kv: -kv[1]):
+        table.add_row(f"[red]quarantined: {reason}[/red]", f"{n:,}")
+    console.print(table)
+    langs = ", ".join(f"{lang} {n}" for lang, n in result.languages.most_common(15))
+    console.print(f"languages of kept documents: {langs or 'none'}")
+    if result.tasks_skipped:
+        console.print(f"{result.tasks_skipped} task(s) already complete were skipped")

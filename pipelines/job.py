@@ -1,0 +1,71 @@
+"""The web job's config: what to read, which stages run with which thresholds, which engine runs them."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from corpusforge.config import Config
+from corpusforge.errors import ConfigError
+from corpusforge.fs import expand
+from pipelines.extract import ExtractConfig, ExtractStage
+from pipelines.filters import FiltersConfig, build_filters
+from pipelines.label import LangIdConfig, LanguageStage
+from pipelines.stage import Stage
+from pipelines.web import WarcConfig, WarcSource
+
+
+class SparkOptions(Config):
+    master: str = Field("local[*]", description="Ignored under spark-submit, which sets the master itself.")
+    app_name: str = "corpusforge"
+    conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark settings, e.g. executor memory.")
+
+
+class EngineConfig(Config):
+    kind: Literal["local", "spark", "datatrove"] = "local"
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    spark: SparkOptions = SparkOptions()
+
+
+class OutputConfig(Config):
+    batch_rows: int = Field(1000, gt=0, description="Rows buffered per Parquet row group.")
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+
+
+class WebJobConfig(Config):
+    """Web path: archives → HTML records → main text → language → quality filters → documents."""
+
+    name: str = "web"
+    inputs: list[str] = Field(min_length=1, description="Archive files, globs or directories (fsspec URLs).")
+    output: str = Field(description="Output directory (local path or fsspec URL).")
+    engine: EngineConfig = EngineConfig()
+    warc: WarcConfig = WarcConfig()
+    extract: ExtractConfig = ExtractConfig()
+    langid: LangIdConfig = LangIdConfig()
+    filters: FiltersConfig = FiltersConfig()
+    write: OutputConfig = OutputConfig()
+
+    @field_validator("inputs")
+    @classmethod
+    def _nonempty(cls, value: list[str]) -> list[str]:
+        if any(not v.strip() for v in value):
+            raise ValueError("an input path is empty")
+        return value
+
+    def input_files(self) -> list[str]:
+        """The task list: one archive file per task, in a stable order."""
+        files = expand(self.inputs)
+        if not files:
+            raise ConfigError("inputs", f"no file matches {self.inputs}")
+        return files
+
+    def build_source(self) -> WarcSource:
+        return WarcSource(self.warc)
+
+    def build_stages(self) -> list[Stage]:
+        stages: list[Stage] = [ExtractStage(self.extract)]
+        if self.langid.enabled:
+            stages.append(LanguageStage(self.langid))
+        return stages + build_filters(self.filters)

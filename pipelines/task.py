@@ -1,0 +1,174 @@
+"""One task = one input file: read, run the stages, write kept/audit/side outputs, the ledger, a marker.
+
+Every file is written under a temporary name and renamed; the completion marker is written last, so a task
+without a marker is redone from scratch on restart and its outputs come out byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from corpusforge.fs import atomic_open, exists, filesystem, join, write_text
+from corpusforge.ledger import KEPT, Ledger
+from corpusforge.record import RECORD_SCHEMA, to_table
+from pipelines.stage import Outcome, apply_stages
+
+AUDIT_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("stage", pa.string()),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("reason", pa.string()),
+        pa.field("detail", pa.string()),
+        pa.field("task", pa.int32()),
+    ]
+)
+SIDE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("meta", pa.map_(pa.string(), pa.string())),
+        pa.field("content", pa.large_binary()),
+    ]
+)
+PDF_REASON = "pdf_routed"
+
+
+def part_name(task: int, suffix: str = "parquet") -> str:
+    return f"part-{task:05d}.{suffix}"
+
+
+def completion_marker(output: str, task: int) -> str:
+    return join(output, "_completions", f"{task:05d}")
+
+
+class _ParquetSink:
+    """Buffers rows and writes row groups to one Parquet file, created at first flush or at close."""
+
+    def __init__(self, path: str, schema: pa.Schema, batch_rows: int, compression: str):
+        self.path, self.schema, self.batch_rows = path, schema, batch_rows
+        self.compression = None if compression == "none" else compression
+        self.rows: list = []
+        self._ctx = self._file = self._writer = None
+
+    def add(self, row) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.batch_rows:
+            self.flush()
+
+    def _table(self) -> pa.Table:
+        if self.schema is RECORD_SCHEMA:
+            return to_table(self.rows)
+        return pa.Table.from_pylist(self.rows, schema=self.schema)
+
+    def flush(self) -> None:
+        if self._writer is None:
+            self._ctx = atomic_open(self.path, "wb")
+            self._file = self._ctx.__enter__()
+            self._writer = pq.ParquetWriter(self._file, self.schema, compression=self.compression)
+        if self.rows:
+            self._writer.write_table(self._table())
+            self.rows = []
+
+    def close(self, keep_empty: bool = True) -> None:
+        if self._writer is None and not self.rows and not keep_empty:
+            return
+        self.flush()
+        self._writer.close()
+        self._ctx.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        if self._ctx is not None:
+            import contextlib
+
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            with contextlib.suppress(Exception):
+                self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+
+class TaskWriter:
+    """Takes outcomes in order and files them: documents/, audit/, pdfs/, ledger/ and the marker."""
+
+    def __init__(self, output: str, task: int, stage: str, batch_rows: int = 1000, compression: str = "zstd"):
+        self.output, self.task = output, task
+        self.ledger = Ledger(stage=stage, task=f"{task:05d}")
+        self.languages: Counter = Counter()
+        name = part_name(task)
+        self.documents = _ParquetSink(join(output, "documents", name), RECORD_SCHEMA, batch_rows, compression)
+        self.audit = _ParquetSink(join(output, "audit", name), AUDIT_SCHEMA, batch_rows, compression)
+        self.pdfs = _ParquetSink(join(output, "pdfs", name), SIDE_SCHEMA, 64, compression)
+
+    def add(self, outcome: Outcome) -> None:
+        rec = outcome.record
+        self.ledger.record(outcome.status, outcome.reason)
+        if outcome.status == KEPT:
+            self.documents.add(rec)
+            self.languages[rec.lang or "unknown"] += 1
+            return
+        self.audit.add(
+            {
+                "id": rec.id, "url": rec.url, "source": rec.source, "stage": outcome.stage,
+                "status": outcome.status, "reason": outcome.reason, "detail": outcome.detail, "task": self.task,
+            }
+        )
+        if outcome.reason == PDF_REASON and outcome.payload is not None:
+            self.pdfs.add({"id": rec.id, "url": rec.url, "meta": sorted(rec.meta.items()), "content": outcome.payload})
+
+    def close(self) -> Ledger:
+        self.ledger.check()
+        self.documents.close()
+        self.audit.close()
+        self.pdfs.close(keep_empty=False)
+        summary = {"ledger": self.ledger.to_dict(), "languages": dict(sorted(self.languages.items()))}
+        write_text(join(self.output, "ledger", part_name(self.task, "json")), json.dumps(summary, indent=2))
+        write_text(completion_marker(self.output, self.task), "done\n")
+        return self.ledger
+
+    def abort(self) -> None:
+        for sink in (self.documents, self.audit, self.pdfs):
+            sink.abort()
+
+
+def run_task(job, task: int, path: str) -> dict | None:
+    """Run one task unless its marker exists; returns the task summary, or None when it was already done."""
+    if exists(completion_marker(job.output, task)):
+        return None
+    source, stages = job.build_source(), job.build_stages()
+    for stage in stages:
+        stage.setup()
+    writer = TaskWriter(job.output, task, job.name, job.write.batch_rows, job.write.compression)
+    try:
+        for outcome in apply_stages(source.read(path), stages):
+            writer.add(outcome)
+        ledger = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return {"ledger": ledger.to_dict(), "languages": dict(writer.languages)}
+
+
+def clean_temporaries(output: str) -> None:
+    """Remove half-written files a killed run left behind."""
+    fs, root = filesystem(output)
+    if not fs.exists(root):
+        return
+    for path in fs.find(root):
+        if path.rsplit("/", 1)[-1].startswith(".tmp-"):
+            fs.rm(path)
+
+
+def read_summaries(output: str) -> list[dict]:
+    fs, root = filesystem(output)
+    paths = sorted(fs.glob(root.rstrip("/") + "/ledger/part-*.json"))
+    out = []
+    for p in paths:
+        with fs.open(p, "r") as f:
+            out.append(json.load(f))
+    return out
