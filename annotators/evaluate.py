@@ -34,9 +34,23 @@ def evaluate_langid(data: Path, model_path: str | None = None, limit: int | None
         per_lang[code] = {"sentences": len(lines), "accuracy": correct / len(lines)}
         correct_all += correct
         total_all += len(lines)
-    macro = sum(v["accuracy"] for v in per_lang.values()) / len(per_lang)
-    return {"languages": len(per_lang), "sentences": total_all, "accuracy": correct_all / total_all,
-            "macro_accuracy": macro, "per_language": per_lang}
+    known = {label.removeprefix("__label__") for label in model.model.get_labels()}
+    supported = {c: v for c, v in per_lang.items() if LID176_ALIASES.get(c, c) in known}
+    result = {"languages": len(per_lang), "sentences": total_all, "accuracy": correct_all / total_all,
+              "macro_accuracy": _macro(per_lang), "per_language": per_lang,
+              "unsupported_languages": sorted(set(per_lang) - set(supported))}
+    if supported:  # languages the model cannot output score 0 by construction; report the rest apart
+        n = sum(v["sentences"] for v in supported.values())
+        result["supported"] = {
+            "languages": len(supported), "sentences": n,
+            "accuracy": sum(v["accuracy"] * v["sentences"] for v in supported.values()) / n,
+            "macro_accuracy": _macro(supported),
+        }
+    return result
+
+
+def _macro(per_lang: dict) -> float:
+    return sum(v["accuracy"] for v in per_lang.values()) / len(per_lang)
 
 
 def eval_langid(
@@ -54,6 +68,11 @@ def eval_langid(
         table.add_row(code, str(r["sentences"]), f"{r['accuracy']:.3f}")
     table.add_row("[bold]all (micro)[/bold]", str(result["sentences"]), f"{result['accuracy']:.3f}")
     table.add_row("[bold]all (macro)[/bold]", str(result["languages"]), f"{result['macro_accuracy']:.3f}")
+    if sup := result.get("supported"):
+        table.add_row("[bold]known to the model (micro)[/bold]", str(sup["sentences"]), f"{sup['accuracy']:.3f}")
+        table.add_row("[bold]known to the model (macro)[/bold]", str(sup["languages"]), f"{sup['macro_accuracy']:.3f}")
     Console().print(table)
+    if result["unsupported_languages"]:
+        Console().print(f"not in the model's label set: {', '.join(result['unsupported_languages'])}")
     if json_path:
         json_path.write_text(json.dumps(result, indent=2))

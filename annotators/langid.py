@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from corpusforge.errors import InputError
 from annotators.base import Annotator
+from corpusforge.errors import InputError
 
 _NEWLINES = re.compile(r"\s+")
 

