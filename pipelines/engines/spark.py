@@ -39,13 +39,14 @@ OUTCOME_SCHEMA = pa.schema(
 def spark_session(options):
     """A session on ``options.master``, unless spark-submit already chose the master."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(options.app_name)
     if not SparkConf().contains("spark.master"):
         builder = builder.master(options.master)
+        if options.master.startswith("local"):  # executors on this machine use this interpreter
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in {"spark.ui.showConsoleProgress": "false", **options.conf}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
