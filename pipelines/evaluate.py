@@ -19,6 +19,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import track
 from rich.table import Table
 
 from corpusforge.errors import InputError
@@ -87,11 +88,11 @@ def score(fmt: str, pages: list[dict], outputs: list[str]) -> dict:
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
-def evaluate_extractor(name: str, fmt: str, pages: list[dict]) -> dict:
+def evaluate_extractor(name: str, fmt: str, pages: list[dict], progress: bool = False) -> dict:
     extractor = build_extractor(ExtractConfig(extractor=name))
     start = time.perf_counter()
     outputs = []
-    for page in pages:
+    for page in track(pages, description=f"{name}", transient=True, disable=not progress):
         html, _ = decode_body(page["html"], None)
         outputs.append((extractor.extract(html, page["url"]) or "").strip())
     seconds = time.perf_counter() - start
@@ -110,7 +111,7 @@ def eval_extraction(
         if name not in EXTRACTORS:
             raise InputError(f"--extractor {name}", f"unknown extractor; choose from {', '.join(EXTRACTORS)}")
     fmt, pages = load_pages(data)
-    results = [evaluate_extractor(name, fmt, pages) for name in extractor]
+    results = [evaluate_extractor(name, fmt, pages, progress=True) for name in extractor]
     table = Table(title=f"extraction ({'snippets' if fmt == 'snippets' else 'token-level'}) on {data}")
     for col in ("extractor", "pages", "precision", "recall", "F1", "pages/s"):
         table.add_column(col, justify="left" if col == "extractor" else "right")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
+import time
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from typing import Literal
@@ -37,6 +39,9 @@ class ExtractConfig(Config):
     trafilatura: TrafilaturaOptions = TrafilaturaOptions()
     timeout_s: float = Field(10.0, gt=0, description="Per-page limit; slower pages are quarantined.")
     min_chars: int = Field(1, ge=0, description="Extracted text shorter than this is dropped.")
+    max_depth: int = Field(
+        2_000, gt=0, description="Pages nesting elements deeper than this are dropped (extractors slow down badly)."
+    )
 
 
 class Extractor(ABC):
@@ -93,12 +98,32 @@ def time_limit(seconds: float):
         raise ExtractionTimeout(f"extraction took longer than {seconds}s")
 
     previous = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.monotonic()
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer:  # someone else's timer (pytest-timeout, a caller's limit) keeps its remaining time
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 1e-3))
+
+
+# counting "<" is C-fast; only pages with this many tags pay for the exact depth scan
+_DEPTH_SCAN_FROM = 20_000
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*?(/?)>")
+_VOID = frozenset(["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"])
+
+
+def _nesting_depth(html: str) -> int:
+    depth = deepest = 0
+    for closing, name, self_closing in _TAG.findall(html):
+        if closing:
+            depth = max(depth - 1, 0)
+        elif not self_closing and name.lower() not in _VOID:
+            depth += 1
+            deepest = max(deepest, depth)
+    return deepest
 
 
 class ExtractStage(Stage):
@@ -116,6 +141,8 @@ class ExtractStage(Stage):
     def apply(self, record: Record) -> Record:
         if record.meta.get("format") == TEXT_FORMAT:
             return record
+        if record.text.count("<") > _DEPTH_SCAN_FROM and _nesting_depth(record.text) > self.config.max_depth:
+            raise Drop("html_too_deep")
         with time_limit(self.config.timeout_s):
             text = self.extractor.extract(record.text, record.url)
         text = (text or "").strip()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import io
 import os
 import re
+import zlib
 from collections.abc import Generator, Iterator
 from typing import Literal
 
@@ -50,13 +52,18 @@ class WarcSource:
 
     def read(self, path: str) -> Iterator[Outcome]:
         basename = os.path.basename(path)
+        kind, problem = _sniff(path)  # warcio would read any five-word line as an ARC header
+        if problem:
+            yield _unreadable(basename, 0, InputError(basename, problem))
+            return
+        arc = kind == "arc"
         with open_input(path, "rb") as stream:
-            done = yield from self._read_stream(stream, basename, skip=0)
+            done = yield from self._read_stream(stream, basename, skip=0, arc=arc)
         if done is not None:  # one gzip stream around many records: an old layout warcio refuses
             with open_input(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as stream:
-                yield from self._read_stream(stream, basename, skip=done)
+                yield from self._read_stream(stream, basename, skip=done, arc=arc)
 
-    def _read_stream(self, stream, basename: str, skip: int) -> Generator[Outcome, None, int | None]:
+    def _read_stream(self, stream, basename: str, skip: int, arc: bool) -> Generator[Outcome, None, int | None]:
         """Yield outcomes; return how many records were read if the file must be re-read decompressed."""
         from warcio.archiveiterator import ArchiveIterator
         from warcio.exceptions import ArchiveLoadFailed
@@ -82,14 +89,16 @@ class WarcSource:
                 continue
             offset = it.offset  # start of this record; asking warcio for it would consume the body
             try:
-                outcome = self._outcome(record, basename, offset)
+                outcome = self._outcome(record, basename, offset, arc)
+                _check_complete(record)
             except Exception as exc:  # noqa: BLE001 - broken chunking, decoding bugs
                 outcome = _unreadable(basename, offset, exc, record.rec_headers.get_header("WARC-Target-URI"))
             yield outcome
 
-    def _outcome(self, rec, basename: str, offset: int) -> Outcome:
+    def _outcome(self, rec, basename: str, offset: int, arc: bool) -> Outcome:
         headers = rec.rec_headers
-        warc_id = headers.get_header("WARC-Record-ID") or f"{basename}:{offset}"
+        # warcio invents a random WARC-Record-ID for ARC records; the location is what stays stable
+        warc_id = (None if arc else headers.get_header("WARC-Record-ID")) or f"{basename}:{offset}"
         url = headers.get_header("WARC-Target-URI")
         meta = {"warc_file": basename, "warc_offset": str(offset), "warc_record_id": warc_id}
         if date := headers.get_header("WARC-Date"):
@@ -139,6 +148,34 @@ class WarcSource:
         record.text, meta["charset"] = decode_body(body, _charset_param(params))
         meta["format"] = "html"
         return Outcome(record)
+
+
+def _sniff(path: str) -> tuple[str | None, str | None]:
+    """("warc" | "arc", None) for an archive, (None, problem) for anything else."""
+    with open_input(path, "rb") as f:
+        head = f.read(4096)
+    if head[:2] == b"\x1f\x8b":
+        try:
+            head = gzip.GzipFile(fileobj=io.BytesIO(head)).read(64)
+        except (OSError, EOFError):
+            head = zlib.decompressobj(31).decompress(head)[:64]
+    if not head.strip():
+        return None, "empty file"
+    if head.lstrip().startswith(b"WARC/"):
+        return "warc", None
+    if head.lstrip().startswith(b"filedesc://"):
+        return "arc", None
+    return None, f"not a WARC, ARC or WET file (starts {head[:24]!r})"
+
+
+def _check_complete(rec) -> None:
+    """A file cut mid-record gives a short body without an error; the unread length gives it away."""
+    stream = rec.raw_stream
+    while stream.read(1 << 16):
+        pass
+    missing = getattr(stream, "limit", 0)
+    if missing:
+        raise EOFError(f"record truncated: the file ends {missing} bytes before the record does")
 
 
 def decode_body(body: bytes, declared: str | None) -> tuple[str, str]:
