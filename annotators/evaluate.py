@@ -36,13 +36,19 @@ def evaluate_langid(data: Path, model_path: str | None = None, limit: int | None
         total_all += len(lines)
     known = {label.removeprefix("__label__") for label in model.model.get_labels()}
     supported = {c: v for c, v in per_lang.items() if LID176_ALIASES.get(c, c) in known}
-    result = {"languages": len(per_lang), "sentences": total_all, "accuracy": correct_all / total_all,
-              "macro_accuracy": _macro(per_lang), "per_language": per_lang,
-              "unsupported_languages": sorted(set(per_lang) - set(supported))}
+    result = {
+        "languages": len(per_lang),
+        "sentences": total_all,
+        "accuracy": correct_all / total_all,
+        "macro_accuracy": _macro(per_lang),
+        "per_language": per_lang,
+        "unsupported_languages": sorted(set(per_lang) - set(supported)),
+    }
     if supported:  # languages the model cannot output score 0 by construction; report the rest apart
         n = sum(v["sentences"] for v in supported.values())
         result["supported"] = {
-            "languages": len(supported), "sentences": n,
+            "languages": len(supported),
+            "sentences": n,
             "accuracy": sum(v["accuracy"] * v["sentences"] for v in supported.values()) / n,
             "macro_accuracy": _macro(supported),
         }

@@ -22,9 +22,11 @@ _SPACED_WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]+", re.UNICODE)
 _MIXED_WORD = re.compile(rf"[{_UNSPACED_CHARS}]|[^\s{_UNSPACED_CHARS}\W]+(?:['’]\w+)*|[^\w\s]+", re.UNICODE)
 _HAS_UNSPACED = re.compile(rf"[{_UNSPACED_CHARS}]")
 
-PUNCTUATION = frozenset(string.punctuation) | frozenset(
-    chr(i) for i in range(0x2000, 0x206F) if unicodedata.category(chr(i)).startswith("P")
-) | frozenset("。、，！？；：「」『』（）《》〈〉【】…・")
+PUNCTUATION = (
+    frozenset(string.punctuation)
+    | frozenset(chr(i) for i in range(0x2000, 0x206F) if unicodedata.category(chr(i)).startswith("P"))
+    | frozenset("。、，！？；：「」『』（）《》〈〉【】…・")
+)
 
 
 def is_unspaced(lang: str | None, text: str) -> bool:

@@ -20,7 +20,9 @@ def run(
     workers: int | None = typer.Option(None, help="Shortcut for --set engine.workers=N."),
     output: str | None = typer.Option(None, help="Shortcut for --set output=DIR."),
     overwrite: bool = typer.Option(False, help="Delete the output directory first instead of resuming it."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table; the funnel goes to funnel.json."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bar or table; the funnel goes to funnel.json."
+    ),
 ) -> None:
     """Run a job: archives → documents, with the ledger and funnel written beside the outputs."""
     from pipelines.engines import run_job

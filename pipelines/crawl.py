@@ -51,17 +51,13 @@ class CrawlConfig(Config):
     )
     timeout_s: float = Field(30.0, gt=0, description="Deadline for one request: headers and whole body.")
     connect_timeout_s: float = Field(10.0, gt=0, description="Deadline for opening a connection.")
-    max_redirects: int = Field(
-        5, ge=0, description="Redirect hops followed before dropping too_many_redirects."
-    )
+    max_redirects: int = Field(5, ge=0, description="Redirect hops followed before dropping too_many_redirects.")
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Bodies larger than this are dropped.")
     per_host_delay_s: float = Field(1.0, ge=0, description="Minimum seconds between requests to one host.")
     per_host_concurrency: int = Field(1, gt=0, description="Requests in flight to one host at most.")
     concurrency: int = Field(16, gt=0, description="Requests in flight in total at most.")
     retries: int = Field(2, ge=0, description="Extra attempts on timeouts, connection errors, 429 and 5xx.")
-    backoff_base_s: float = Field(
-        1.0, ge=0, description="Retry n waits about base * 2**n seconds (jittered)."
-    )
+    backoff_base_s: float = Field(1.0, ge=0, description="Retry n waits about base * 2**n seconds (jittered).")
     max_backoff_s: float = Field(60.0, ge=0, description="Cap on one retry wait, Retry-After included.")
     respect_robots: bool = Field(True, description="Fetch robots.txt per origin and obey it.")
     max_crawl_delay_s: float = Field(
@@ -71,9 +67,7 @@ class CrawlConfig(Config):
     records_per_warc: int = Field(
         10_000, gt=0, description="Start a new WARC file once this many records are in one (pairs not split)."
     )
-    warc_prefix: str = Field(
-        "crawl", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="WARC file name prefix."
-    )
+    warc_prefix: str = Field("crawl", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="WARC file name prefix.")
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -201,11 +195,7 @@ def _stored_headers(raw: list[tuple[bytes, bytes]], body_len: int) -> list[tuple
 
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
     encodings = [
-        e.strip().lower()
-        for k, v in headers
-        if k.lower() == "content-encoding"
-        for e in v.split(",")
-        if e.strip()
+        e.strip().lower() for k, v in headers if k.lower() == "content-encoding" for e in v.split(",") if e.strip()
     ]
     decoded = all(e in SUPPORTED_DECODERS for e in encodings)
     renamed = {"transfer-encoding", "content-length"} | ({"content-encoding"} if decoded else set())
@@ -266,9 +256,7 @@ class _Crawler:
                         raise _Fail("invalid_redirect", f"HTTP {status} without a Location header")
                     target = _parse_url(str(current.join(location.strip())))
                 except _Fail as exc:
-                    return self._drop(
-                        result, "invalid_redirect", f"{location!r} from {current}: {exc.detail}"
-                    )
+                    return self._drop(result, "invalid_redirect", f"{location!r} from {current}: {exc.detail}")
                 except Exception as exc:  # noqa: BLE001 - httpx rejects some Location values outright
                     return self._drop(result, "invalid_redirect", f"{location!r} from {current}: {exc}")
                 if str(target) in chain:
@@ -285,9 +273,7 @@ class _Crawler:
                 return result
             if not cfg.record_http_errors:
                 result.captures.pop()
-            return self._drop(
-                result, f"http_{status}", f"{current} answered {status} {capture.reason_phrase}"
-            )
+            return self._drop(result, f"http_{status}", f"{current} answered {status} {capture.reason_phrase}")
 
     @staticmethod
     def _drop(result: _Result, reason: str, detail: str) -> _Result:
@@ -322,9 +308,7 @@ class _Crawler:
                 async with self.slots, asyncio.timeout(self.cfg.timeout_s):
                     return await self._exchange(url, limit, truncate)
             except (TimeoutError, httpx.TimeoutException) as exc:
-                raise _Fail(
-                    "timeout", f"{url}: no complete answer within {self.cfg.timeout_s}s", True
-                ) from exc
+                raise _Fail("timeout", f"{url}: no complete answer within {self.cfg.timeout_s}s", True) from exc
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
                 raise _Fail("invalid_url", f"{url}: {exc}") from exc
             except httpx.TransportError as exc:
@@ -605,9 +589,7 @@ def crawl(
 
     def sink(result: _Result) -> None:
         warcs.write(result.captures)
-        line = json.dumps(
-            {"url": result.url, "reason": result.reason, "detail": result.detail}, ensure_ascii=False
-        )
+        line = json.dumps({"url": result.url, "reason": result.reason, "detail": result.detail}, ensure_ascii=False)
         if result.status == KEPT:
             ledger.record(KEPT)
         elif result.status == DROPPED:
@@ -671,12 +653,8 @@ def crawl_command(
     urls_file: Path = typer.Argument(
         ..., help="Text file of URLs, one per line; blank lines and '#' lines are skipped.", dir_okay=False
     ),
-    output: Path = typer.Argument(
-        ..., help="Directory for the WARCs, ledger.json, dropped.jsonl, config.yaml."
-    ),
-    config: Path | None = typer.Option(
-        None, "--config", "-c", help="Crawl config (YAML) with CrawlConfig fields."
-    ),
+    output: Path = typer.Argument(..., help="Directory for the WARCs, ledger.json, dropped.jsonl, config.yaml."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Crawl config (YAML) with CrawlConfig fields."),
     set_: list[str] = typer.Option(
         [], "--set", help="Override a config field, e.g. --set per_host_delay_s=2 (repeatable)."
     ),

@@ -44,8 +44,12 @@ def load_pages(data: Path) -> tuple[str, list[dict]]:
     if (data / "ground-truth.json").exists():
         gold = json.loads((data / "ground-truth.json").read_text())
         pages = [
-            {"id": pid, "url": g.get("url"), "html": _read_page(data / "html" / f"{pid}.html"),
-             "body": g.get("articleBody") or ""}
+            {
+                "id": pid,
+                "url": g.get("url"),
+                "html": _read_page(data / "html" / f"{pid}.html"),
+                "body": g.get("articleBody") or "",
+            }
             for pid, g in sorted(gold.items())
         ]
         return "aeb", pages
@@ -56,8 +60,15 @@ def load_pages(data: Path) -> tuple[str, list[dict]]:
             path = data / "html" / g["file"]
             if not path.exists() and not path.with_name(path.name + ".gz").exists():
                 continue  # the eval set lists a few pages it does not ship
-            pages.append({"id": g["file"], "url": url, "html": _read_page(path),
-                          "with": g.get("with", []), "without": g.get("without", [])})
+            pages.append(
+                {
+                    "id": g["file"],
+                    "url": url,
+                    "html": _read_page(path),
+                    "with": g.get("with", []),
+                    "without": g.get("without", []),
+                }
+            )
         return "snippets", pages
     raise InputError(str(data), "expected ground-truth.json (article-extraction-benchmark) or evaldata.json")
 
@@ -116,8 +127,14 @@ def eval_extraction(
     for col in ("extractor", "pages", "precision", "recall", "F1", "pages/s"):
         table.add_column(col, justify="left" if col == "extractor" else "right")
     for r in results:
-        table.add_row(r["extractor"], str(r["pages"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}",
-                      f"{r['f1']:.3f}", f"{r['pages_per_s']:.1f}")
+        table.add_row(
+            r["extractor"],
+            str(r["pages"]),
+            f"{r['precision']:.3f}",
+            f"{r['recall']:.3f}",
+            f"{r['f1']:.3f}",
+            f"{r['pages_per_s']:.1f}",
+        )
     Console().print(table)
     if json_path:
         json_path.write_text(json.dumps({"format": fmt, "data": str(data), "results": results}, indent=2))

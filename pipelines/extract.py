@@ -64,8 +64,14 @@ class TrafilaturaExtractor(Extractor):
 
         o = self.options
         return trafilatura.extract(
-            html, url=url, fast=o.fast, favor_precision=o.favor_precision, favor_recall=o.favor_recall,
-            include_comments=o.include_comments, include_tables=o.include_tables, deduplicate=o.deduplicate,
+            html,
+            url=url,
+            fast=o.fast,
+            favor_precision=o.favor_precision,
+            favor_recall=o.favor_recall,
+            include_comments=o.include_comments,
+            include_tables=o.include_tables,
+            deduplicate=o.deduplicate,
         )
 
 
@@ -112,7 +118,9 @@ def time_limit(seconds: float):
 # counting "<" is C-fast; only pages with this many tags pay for the exact depth scan
 _DEPTH_SCAN_FROM = 20_000
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*?(/?)>")
-_VOID = frozenset(["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"])
+_VOID = frozenset(
+    ["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"]
+)
 
 
 def _nesting_depth(html: str) -> int:

@@ -1,6 +1,6 @@
 """Entry point for `spark-submit`: the same job `corpusforge run` runs, on the cluster spark-submit names.
 
-    spark-submit --master spark://HOST:7077 pipelines/spark_job.py recipes/web-sample.yaml [field=value ...]
+spark-submit --master spark://HOST:7077 pipelines/spark_job.py recipes/web-sample.yaml [field=value ...]
 """
 
 from __future__ import annotations

@@ -114,8 +114,14 @@ class TaskWriter:
             return
         self.audit.add(
             {
-                "id": rec.id, "url": rec.url, "source": rec.source, "stage": outcome.stage,
-                "status": outcome.status, "reason": outcome.reason, "detail": outcome.detail, "task": self.task,
+                "id": rec.id,
+                "url": rec.url,
+                "source": rec.source,
+                "stage": outcome.stage,
+                "status": outcome.status,
+                "reason": outcome.reason,
+                "detail": outcome.detail,
+                "task": self.task,
             }
         )
         if outcome.reason == PDF_REASON and outcome.payload is not None:

@@ -239,7 +239,10 @@ def _drop(record: Record, reason: str, detail: str | None = None) -> Outcome:
 def _unreadable(basename: str, offset: int, exc: Exception, url: str | None = None) -> Outcome:
     location = f"{basename}:{offset}:unreadable"
     record = Record(
-        id=record_id(SOURCE, location), text="", source=SOURCE, url=url,
+        id=record_id(SOURCE, location),
+        text="",
+        source=SOURCE,
+        url=url,
         meta={"warc_file": basename, "warc_offset": str(offset)},
     )
     err = InputError(f"{basename} at byte {offset}", f"{type(exc).__name__}: {exc}")

@@ -25,7 +25,10 @@ def to_document(outcome: Outcome) -> Document:
     doc = outcome.record.to_document()
     if outcome.status != KEPT:
         doc.metadata[OUTCOME_KEY] = {
-            "status": outcome.status, "stage": outcome.stage, "reason": outcome.reason, "detail": outcome.detail,
+            "status": outcome.status,
+            "stage": outcome.stage,
+            "reason": outcome.reason,
+            "detail": outcome.detail,
         }
     if outcome.payload is not None:
         doc.media.append(Media(id=doc.id, type=3, url=outcome.record.url or "", media_bytes=outcome.payload))

@@ -41,9 +41,7 @@ class _progress:
             return lambda: None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.bar = Progress(
-            TextColumn("tasks"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
-        )
+        self.bar = Progress(TextColumn("tasks"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
         self.bar.__enter__()
         tid = self.bar.add_task("tasks", total=self.total)
         return lambda: self.bar.advance(tid)

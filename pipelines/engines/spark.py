@@ -66,8 +66,12 @@ def _outcome_batches(job, batch_rows: int):
                     row = outcome.record.to_row()
                     row["meta"] = sorted(row["meta"].items())
                     row.update(
-                        status=outcome.status, stage=outcome.stage, reason=outcome.reason,
-                        detail=outcome.detail, payload=outcome.payload, task=task,
+                        status=outcome.status,
+                        stage=outcome.stage,
+                        reason=outcome.reason,
+                        detail=outcome.detail,
+                        payload=outcome.payload,
+                        task=task,
                     )
                     rows.append(row)
                     if len(rows) >= batch_rows:

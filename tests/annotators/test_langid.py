@@ -7,8 +7,12 @@ from pipelines.label import LangIdConfig, LanguageStage
 def test_bundled_model_labels_languages():
     assert bundled_lid176().endswith("lid.176.ftz")
     out = FastTextLanguageID().annotate(
-        ["The weather is lovely today and we are going to the beach.", "Der Hund läuft schnell über die Wiese.",
-         "我们今天去北京参观故宫。", "Сегодня мы идём в музей."]
+        [
+            "The weather is lovely today and we are going to the beach.",
+            "Der Hund läuft schnell über die Wiese.",
+            "我们今天去北京参观故宫。",
+            "Сегодня мы идём в музей.",
+        ]
     )
     assert out["lang"] == ["en", "de", "zh", "ru"]
     assert all(0.5 < s <= 1.0 for s in out["lang_score"])

@@ -1,6 +1,6 @@
 import pytest
 
-from corpusforge.fs import atomic_open, expand, exists, read_text, write_text
+from corpusforge.fs import atomic_open, exists, expand, read_text, write_text
 
 
 @pytest.mark.parametrize("base", ["local", "memory://cf-test"])

@@ -6,8 +6,13 @@ from corpusforge.record import RECORD_SCHEMA, Record, from_table, record_id, to_
 
 def _record(**kw) -> Record:
     base = dict(
-        id=record_id("web", "urn:uuid:1"), text="Grüße, 世界!\nline two", source="web",
-        url="https://example.org/a", lang="de", lang_score=0.93125, meta={"warc_file": "a.warc.gz", "k": ""},
+        id=record_id("web", "urn:uuid:1"),
+        text="Grüße, 世界!\nline two",
+        source="web",
+        url="https://example.org/a",
+        lang="de",
+        lang_score=0.93125,
+        meta={"warc_file": "a.warc.gz", "k": ""},
     )
     base.update(kw)
     return Record(**base)

@@ -237,9 +237,7 @@ def test_redirect_chain_is_followed_and_recorded(server, tmp_path):
     ledger = crawl([url(server, "/chain/0")], str(tmp_path), fast())
     assert ledger.kept == 1
     responses = [r for r in warc_records(tmp_path) if r[1] == "response"]
-    assert [r[2].get_header("WARC-Target-URI") for r in responses] == [
-        url(server, f"/chain/{n}") for n in range(4)
-    ]
+    assert [r[2].get_header("WARC-Target-URI") for r in responses] == [url(server, f"/chain/{n}") for n in range(4)]
     assert [r[3].get_statuscode() for r in responses] == ["301", "302", "301", "200"]
     assert responses[-1][4] == PAGE
 
@@ -317,9 +315,7 @@ def test_ledger_balances_and_outputs_are_in_input_order(server, tmp_path):
     ledger = crawl(urls, str(tmp_path), fast(records_per_warc=2))
     assert ledger.inputs == len(urls) == ledger.kept + ledger.dropped_total
     assert ledger.kept == 3
-    assert ledger.dropped == Counter(
-        {"invalid_url": 2, "duplicate_url": 1, "http_404": 1, "robots_disallowed": 1}
-    )
+    assert ledger.dropped == Counter({"invalid_url": 2, "duplicate_url": 1, "http_404": 1, "robots_disallowed": 1})
     assert [d["reason"] for d in dropped(tmp_path)] == [
         "invalid_url",
         "invalid_url",
@@ -346,9 +342,7 @@ def test_cli(server, tmp_path):
     cfg_file = tmp_path / "crawl.yaml"
     cfg_file.write_text("per_host_delay_s: 0\ntimeout_s: 2\nretries: 0\n")
     out = tmp_path / "out"
-    result = CliRunner().invoke(
-        app, [str(urls_file), str(out), "--config", str(cfg_file), "--set", "warc_prefix=test"]
-    )
+    result = CliRunner().invoke(app, [str(urls_file), str(out), "--config", str(cfg_file), "--set", "warc_prefix=test"])
     assert result.exit_code == 0, result.output
     assert "fetched" in result.output and "http_404" in result.output
     assert (out / "test-00000.warc.gz").exists()

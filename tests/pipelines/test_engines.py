@@ -6,8 +6,12 @@ import pytest
 from pipelines.engines import run_job
 from pipelines.job import WebJobConfig
 
-SAMPLES = ["dolma_sample-0000.warc.gz", "resiliparse_warcfile.warc.gz", "cc_whirlwind.warc.wet.gz",
-           "warcio_example-iana.org-chunked.warc"]
+SAMPLES = [
+    "dolma_sample-0000.warc.gz",
+    "resiliparse_warcfile.warc.gz",
+    "cc_whirlwind.warc.wet.gz",
+    "warcio_example-iana.org-chunked.warc",
+]
 
 
 def _job(shared_data, out, kind: str) -> WebJobConfig:

@@ -34,7 +34,9 @@ def test_extractors_keep_the_article_and_mark_the_record(extractor):
 
 def test_page_without_main_text_is_dropped():
     with pytest.raises(Drop) as drop:
-        ExtractStage(ExtractConfig()).apply(_rec("<html><head><script>var x = 1;</script></head><body><img src='a.png'></body></html>"))
+        ExtractStage(ExtractConfig()).apply(
+            _rec("<html><head><script>var x = 1;</script></head><body><img src='a.png'></body></html>")
+        )
     assert drop.value.reason == "no_main_text"
 
 

@@ -75,7 +75,9 @@ def test_repetition_reasons():
     rep = GopherRepetitionFilter(GopherRepetitionConfig())
     assert rep.filter(_rec((PROSE + "\n") * 4)) == (False, "gopher_dup_para_frac")
     assert rep.filter(_rec("buy cheap shoes now " * 60)) in {
-        (False, "gopher_top_2_gram"), (False, "gopher_dup_line_char_frac"), (False, "gopher_dup_5_gram"),
+        (False, "gopher_top_2_gram"),
+        (False, "gopher_dup_line_char_frac"),
+        (False, "gopher_dup_5_gram"),
     }
     assert rep.filter(_rec(PROSE)) is True
 
@@ -102,7 +104,9 @@ def test_fineweb_reasons():
 def test_url_blocklist(tmp_path):
     listing = tmp_path / "blocked.txt"
     listing.write_text("# adult hosts\nbad.example\n")
-    flt = UrlBlocklistFilter(UrlBlocklistConfig(domains=["spam.test"], domains_file=str(listing), banned_words=["casino"]))
+    flt = UrlBlocklistFilter(
+        UrlBlocklistConfig(domains=["spam.test"], domains_file=str(listing), banned_words=["casino"])
+    )
     assert flt.filter(_rec(PROSE, url="https://www.spam.test/x")) == (False, "url_blocklist_domain")
     assert flt.filter(_rec(PROSE, url="http://bad.example/")) == (False, "url_blocklist_domain")
     assert flt.filter(_rec(PROSE, url="https://news.org/online-casino-guide")) == (False, "url_blocklist_word")

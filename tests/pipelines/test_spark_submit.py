@@ -40,16 +40,48 @@ def cluster(tmp_path):
     import pyspark
 
     home = Path(pyspark.__file__).parent
-    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
-           "SPARK_WORKER_DIR": str(tmp_path / "work"), "SPARK_LOG_DIR": str(tmp_path / "logs")}
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        "SPARK_WORKER_DIR": str(tmp_path / "work"),
+        "SPARK_LOG_DIR": str(tmp_path / "logs"),
+    }
     port, ui, wui = _free_port(), _free_port(), _free_port()
     cls = str(home / "bin" / "spark-class")
-    logs = open(tmp_path / "cluster.log", "wb")
-    master = subprocess.Popen([cls, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port",
-                               str(port), "--webui-port", str(ui)], env=env, stdout=logs, stderr=logs)
-    worker = subprocess.Popen([cls, "org.apache.spark.deploy.worker.Worker", "--cores", "2", "--memory", "2g",
-                               "--webui-port", str(wui), f"spark://127.0.0.1:{port}"], env=env, stdout=logs,
-                              stderr=logs)
+    logs = open(tmp_path / "cluster.log", "wb")  # noqa: SIM115 - held open for the daemons the fixture yields
+    master = subprocess.Popen(
+        [
+            cls,
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--webui-port",
+            str(ui),
+        ],
+        env=env,
+        stdout=logs,
+        stderr=logs,
+    )
+    worker = subprocess.Popen(
+        [
+            cls,
+            "org.apache.spark.deploy.worker.Worker",
+            "--cores",
+            "2",
+            "--memory",
+            "2g",
+            "--webui-port",
+            str(wui),
+            f"spark://127.0.0.1:{port}",
+        ],
+        env=env,
+        stdout=logs,
+        stderr=logs,
+    )
     try:
         _wait_for_port(port)
         yield f"spark://127.0.0.1:{port}", env, home
@@ -73,13 +105,21 @@ def test_spark_submit_on_a_standalone_cluster_matches_local(shared_data, tmp_pat
     config.write_text(f"name: submit\ninputs: {inputs}\noutput: {tmp_path / 'cluster'}\n")
     proc = subprocess.run(
         [str(home / "bin" / "spark-submit"), "--master", master, str(REPO / "pipelines" / "spark_job.py"), str(config)],
-        env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=400,
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "kept" in proc.stdout
-    local = run_job(WebJobConfig.parse({"name": "submit", "inputs": inputs, "output": str(tmp_path / "local"),
-                                        "engine": {"workers": 1}}))
+    local = run_job(
+        WebJobConfig.parse(
+            {"name": "submit", "inputs": inputs, "output": str(tmp_path / "local"), "engine": {"workers": 1}}
+        )
+    )
     by_id = lambda path: sorted(pq.read_table(path).to_pylist(), key=lambda r: r["id"])  # noqa: E731
     cluster_docs, local_docs = by_id(tmp_path / "cluster" / "documents"), by_id(tmp_path / "local" / "documents")
     assert len(local_docs) == local.ledger.kept > 0
-    assert [(r["id"], r["text"], r["lang"]) for r in cluster_docs] == [(r["id"], r["text"], r["lang"]) for r in local_docs]
+    assert [(r["id"], r["text"], r["lang"]) for r in cluster_docs] == [
+        (r["id"], r["text"], r["lang"]) for r in local_docs
+    ]
