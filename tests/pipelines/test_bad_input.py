@@ -15,11 +15,7 @@ from corpusforge.ledger import DROPPED, KEPT, QUARANTINED
 from pipelines.engines import run_job
 from pipelines.job import WebJobConfig
 from pipelines.web import WarcConfig, WarcSource
-
-try:
-    from . import warc_factory as wf
-except ImportError:  # tests/ is not a package: pytest put this folder on sys.path
-    import warc_factory as wf
+from tests.pipelines import warc_factory as wf
 
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".wet.gz", ".wat.gz", ".arc", ".arc.gz")  # not the LICENSE files
 EXTRACT_TIMEOUT_S = 2.0

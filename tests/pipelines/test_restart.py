@@ -19,11 +19,7 @@ import yaml
 from corpusforge.errors import ConfigError
 from pipelines.engines import run_job
 from pipelines.job import WebJobConfig
-
-try:
-    from . import warc_factory as wf
-except ImportError:  # tests/ is not a package: pytest put this folder on sys.path
-    import warc_factory as wf
+from tests.pipelines import warc_factory as wf
 
 N_FILES = 8
 PAGES_PER_FILE = 40
