@@ -14,7 +14,6 @@ import os
 import re
 import zlib
 from collections.abc import Generator, Iterator
-from typing import Literal
 
 from pydantic import Field
 
@@ -247,6 +246,3 @@ def _unreadable(basename: str, offset: int, exc: Exception, url: str | None = No
     )
     err = InputError(f"{basename} at byte {offset}", f"{type(exc).__name__}: {exc}")
     return Outcome(record, QUARANTINED, WarcSource.name, type(exc).__name__, str(err)[:2000])
-
-
-ExtractorName = Literal["trafilatura", "resiliparse"]

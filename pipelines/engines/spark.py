@@ -89,7 +89,9 @@ def run_spark(job, files: list[str], spark=None) -> JobResult:
 
     spark = spark or spark_session(job.engine.spark)
     tasks = spark.sparkContext.parallelize(list(enumerate(files)), numSlices=len(files)).toDF("task int, path string")
-    spark_schema = spark.createDataFrame([], _spark_type(spark)).schema
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    spark_schema = from_arrow_schema(OUTCOME_SCHEMA)
     outcomes = tasks.mapInArrow(_outcome_batches(job, job.write.batch_rows), spark_schema)
     outcomes = outcomes.persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -115,12 +117,6 @@ def run_spark(job, files: list[str], spark=None) -> JobResult:
     result = summarize(job.name, list(summaries.values()))
     result.tasks_run = len(files)
     return result
-
-
-def _spark_type(spark):
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    return from_arrow_schema(OUTCOME_SCHEMA)
 
 
 def _task_summaries(stage: str, counts, langs, n_tasks: int) -> dict[int, dict]:
