@@ -24,18 +24,41 @@ def run(
         False, "--quiet", "-q", help="No progress bar or table; the funnel goes to funnel.json."
     ),
 ) -> None:
-    """Run a job: archives → documents, with the ledger and funnel written beside the outputs."""
+    """Run a job (web: archives → documents [→ dedup]; dedup: documents → deduplicated documents)."""
     from pipelines.engines import run_job
-    from pipelines.job import WebJobConfig
 
     overrides = dict(parse_override(s) for s in set_)
     for key, value in (("engine.kind", engine), ("engine.workers", workers), ("output", output)):
         if value is not None:
             overrides[key] = value
-    job = WebJobConfig.load(config, overrides)
+    job = load_job(config, overrides)
     result = run_job(job, progress=not quiet, overwrite=overwrite)
     if not quiet:
         print_funnel(result, job.output)
+        for name, then in result.then.items():
+            print_funnel(then, f"{job.output}/{name}")
+
+
+JOB_KINDS = {"web": "pipelines.job:WebJobConfig", "dedup": "pipelines.dedup.run:DedupJobConfig"}
+
+
+def load_job(path: Path, overrides: dict | None = None):
+    """The job config class is chosen by the file's ``kind`` field (default ``web``)."""
+    import importlib
+
+    import yaml
+
+    from corpusforge.errors import ConfigError
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError:
+        data = None  # the config class reports the YAML error with its position
+    kind = data.get("kind", "web") if isinstance(data, dict) else "web"
+    if kind not in JOB_KINDS:
+        raise ConfigError("kind", f"{kind!r} is not one of {', '.join(JOB_KINDS)}", source=str(path))
+    module, name = JOB_KINDS[kind].split(":")
+    return getattr(importlib.import_module(module), name).load(path, overrides)
 
 
 def print_funnel(result, output: str, console: Console | None = None) -> None:

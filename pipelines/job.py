@@ -9,7 +9,8 @@ from pydantic import Field, field_validator
 
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError
-from corpusforge.fs import expand
+from corpusforge.fs import expand, join
+from pipelines.dedup.config import DedupConfig
 from pipelines.extract import ExtractConfig, ExtractStage
 from pipelines.filters import FiltersConfig, build_filters
 from pipelines.label import LangIdConfig, LanguageStage
@@ -37,6 +38,7 @@ class OutputConfig(Config):
 class WebJobConfig(Config):
     """Web path: archives → HTML records → main text → language → quality filters → documents."""
 
+    kind: Literal["web"] = "web"
     name: str = "web"
     inputs: list[str] = Field(min_length=1, description="Archive files, globs or directories (fsspec URLs).")
     output: str = Field(description="Output directory (local path or fsspec URL).")
@@ -46,6 +48,7 @@ class WebJobConfig(Config):
     langid: LangIdConfig = LangIdConfig()
     filters: FiltersConfig = FiltersConfig()
     write: OutputConfig = OutputConfig()
+    dedup: DedupConfig | None = Field(None, description="Deduplicate the kept documents into OUTPUT/dedup.")
 
     @field_validator("inputs")
     @classmethod
@@ -69,3 +72,26 @@ class WebJobConfig(Config):
         if self.langid.enabled:
             stages.append(LanguageStage(self.langid))
         return stages + build_filters(self.filters)
+
+    def execute(self, files: list[str], progress: bool = False):
+        from pipelines.engines import run_engine
+
+        result = run_engine(self, files, progress=progress)
+        if self.dedup is not None and self.dedup.enabled:
+            from pipelines.dedup.run import run_dedup
+
+            dedup = self.dedup_job()
+            result.then["dedup"] = run_dedup(dedup, dedup.input_files(), progress=progress)
+        return result
+
+    def dedup_job(self):
+        from pipelines.dedup.run import DedupJobConfig
+
+        return DedupJobConfig(
+            name=f"{self.name}.dedup",
+            inputs=[join(self.output, "documents")],
+            output=join(self.output, "dedup"),
+            engine=self.engine,
+            dedup=self.dedup,
+            write=self.write,
+        )

@@ -21,6 +21,7 @@ class JobResult:
     languages: Counter = field(default_factory=Counter)
     tasks_run: int = 0
     tasks_skipped: int = 0
+    then: dict[str, JobResult] = field(default_factory=dict)  # results of the stages chained after this one
 
     def to_dict(self) -> dict:
         return {
@@ -28,6 +29,7 @@ class JobResult:
             "languages": dict(self.languages.most_common()),
             "tasks_run": self.tasks_run,
             "tasks_skipped": self.tasks_skipped,
+            **{name: r.to_dict() for name, r in self.then.items()},
         }
 
 
@@ -59,18 +61,22 @@ def run_job(job, progress: bool = False, overwrite: bool = False) -> JobResult:
         raise ConfigError("output", f"{job.output} holds a run of a different config; pass --overwrite or pick another")
     makedirs(job.output)
     write_text(saved, job.to_yaml())
+    result = job.execute(files, progress=progress)
+    write_text(join(job.output, "funnel.json"), json.dumps(result.to_dict(), indent=2))
+    return result
+
+
+def run_engine(job, files: list[str], progress: bool = False) -> JobResult:
+    """A per-document job on its configured engine."""
     kind = job.engine.kind
     if kind == "spark":
         from pipelines.engines.spark import run_spark
 
-        result = run_spark(job, files)
-    elif kind == "datatrove":
+        return run_spark(job, files)
+    if kind == "datatrove":
         from pipelines.engines.datatrove import run_datatrove
 
-        result = run_datatrove(job, files)
-    else:
-        from pipelines.engines.local import run_local
+        return run_datatrove(job, files)
+    from pipelines.engines.local import run_local
 
-        result = run_local(job, files, progress=progress)
-    write_text(join(job.output, "funnel.json"), json.dumps(result.to_dict(), indent=2))
-    return result
+    return run_local(job, files, progress=progress)

@@ -1,0 +1,306 @@
+"""The dedup job: fingerprint every input part, decide globally, then file every record by the decision.
+
+Three steps with their own completion markers, so a killed run redoes only what is unfinished:
+
+1. ``_work/fingerprints/part-NNNNN.parquet``: one task per input file (keys, band keys; no text);
+2. ``_work/decisions/task=N/``: the global decision (local: numpy + union-find; Spark: DataFrames and
+   large-star/small-star connected components), partitioned by input task;
+3. ``documents/``, ``audit/``, ``ledger/``: one task per input file joins its records to its decisions.
+
+Steps 1 and 3 are the same code under every engine; only step 2 differs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xxhash
+from pydantic import Field, field_validator
+
+from corpusforge.config import Config
+from corpusforge.errors import ConfigError, InputError
+from corpusforge.fs import atomic_open, exists, expand, filesystem, join, open_input, write_text
+from corpusforge.ledger import KEPT
+from corpusforge.record import RECORD_SCHEMA, Record, from_table
+from pipelines.dedup.config import DedupConfig
+from pipelines.dedup.decide import DECISION_SCHEMA, DUP_FUZZY, decide
+from pipelines.dedup.keys import Fingerprinter
+from pipelines.dedup.minhash import MinHasher, jaccard
+from pipelines.engines import JobResult, summarize
+from pipelines.job import EngineConfig, OutputConfig
+from pipelines.stage import Outcome
+from pipelines.task import TaskWriter, clean_temporaries, completion_marker, part_name, read_summaries
+
+STAGE = "dedup"
+WORK = "_work"
+READ_ROWS = 2048
+
+
+class DedupJobConfig(Config):
+    """Documents (Parquet in the record schema, e.g. a web job's documents/) → deduplicated documents."""
+
+    kind: str = Field("dedup", pattern="^dedup$")
+    name: str = "dedup"
+    inputs: list[str] = Field(min_length=1, description="Parquet files, globs or directories of records.")
+    output: str
+    engine: EngineConfig = EngineConfig()
+    dedup: DedupConfig = DedupConfig()
+    write: OutputConfig = OutputConfig()
+
+    @field_validator("inputs")
+    @classmethod
+    def _nonempty(cls, value: list[str]) -> list[str]:
+        if any(not v.strip() for v in value):
+            raise ValueError("an input path is empty")
+        return value
+
+    def input_files(self) -> list[str]:
+        files = [f for f in expand(self.inputs) if f.endswith(".parquet")]
+        if not files:
+            raise ConfigError("inputs", f"no Parquet file matches {self.inputs}")
+        return files
+
+    def execute(self, files: list[str], progress: bool = False) -> JobResult:
+        return run_dedup(self, files, progress=progress)
+
+
+def read_records(path: str) -> Iterator[list[Record]]:
+    """Batches of records from one Parquet part; a file in another schema is refused, naming the column."""
+    with open_input(path) as f:
+        parquet = pq.ParquetFile(f)
+        missing = [c for c in ("id", "text", "source") if c not in parquet.schema_arrow.names]
+        if missing:
+            raise InputError(path, f"not in the record schema: no column {', '.join(missing)}")
+        columns = [c for c in RECORD_SCHEMA.names if c in parquet.schema_arrow.names]
+        for batch in parquet.iter_batches(batch_size=READ_ROWS, columns=columns):
+            yield list(from_table(batch))
+
+
+def _fingerprint_dir(output: str) -> str:
+    return join(output, WORK, "fingerprints")
+
+
+def _decision_dir(output: str, task: int) -> str:
+    return join(output, WORK, "decisions", f"task={task}")
+
+
+def fingerprint_task(job: DedupJobConfig, task: int, path: str) -> bool:
+    """Step 1 for one input file; False when a previous run finished it."""
+    out = _fingerprint_dir(job.output)
+    if exists(completion_marker(out, task)):
+        return False
+    fingerprinter = Fingerprinter(job.dedup)
+    with atomic_open(join(out, part_name(task)), "wb") as f, pq.ParquetWriter(f, fingerprinter.schema) as writer:
+        row = 0
+        for records in read_records(path):
+            writer.write_table(fingerprinter.table(records, task, row))
+            row += len(records)
+    write_text(completion_marker(out, task), "done\n")
+    return True
+
+
+def apply_task(job: DedupJobConfig, task: int, path: str) -> bool:
+    """Step 3 for one input file: every record kept (with its cluster) or dropped with the kept copy's id."""
+    if exists(completion_marker(job.output, task)):
+        return False
+    decisions = _read_decisions(job.output, task)
+    writer = TaskWriter(job.output, task, job.name, job.write.batch_rows, job.write.compression)
+    try:
+        row = 0
+        for records in read_records(path):
+            for record in records:
+                status, reason, kept_id, cluster, size, shingles = decisions[row]
+                row += 1
+                if status == KEPT:
+                    record.meta["dedup_cluster"] = cluster
+                    record.meta["dedup_cluster_size"] = str(size)
+                    if shingles:
+                        record.meta["dedup_shingles"] = shingles
+                    writer.add(Outcome(record))
+                else:
+                    writer.add(Outcome(record, status, STAGE, reason, kept_id))
+        if row != len(decisions):
+            raise InputError(path, f"has {row} records but was fingerprinted with {len(decisions)}; it changed mid-run")
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return True
+
+
+def _read_decisions(output: str, task: int) -> list[tuple]:
+    fs, root = filesystem(_decision_dir(output, task))
+    parts = sorted(p for p in fs.glob(root + "/*.parquet"))
+    if not parts:
+        return []
+    table = pa.concat_tables(pq.read_table(p, filesystem=fs) for p in parts).sort_by("row")
+    cols = [table.column(c).to_pylist() for c in ("status", "reason", "kept_id", "cluster", "cluster_size", "shingles")]
+    return list(zip(*cols, strict=True))
+
+
+def _write_decisions(output: str, decisions: pa.Table, n_tasks: int) -> None:
+    tasks = decisions.column("task").to_numpy()
+    for task in range(n_tasks):
+        part = decisions.filter(pa.array(tasks == task)).sort_by("row")
+        with atomic_open(join(_decision_dir(output, task), "part-00000.parquet"), "wb") as f:
+            pq.write_table(part.drop(["task"]), f)
+
+
+def _fingerprint_columns(job: DedupJobConfig) -> list[str]:
+    return [f.name for f in Fingerprinter(job.dedup).schema if f.name != "hashes"]
+
+
+def shingle_loader(job: DedupJobConfig):
+    """Stream the fingerprint parts and keep only the wanted documents' shingle sets (verification)."""
+
+    def load(wanted: set[str]) -> dict[str, np.ndarray]:
+        fs, root = filesystem(_fingerprint_dir(job.output))
+        found: dict[str, np.ndarray] = {}
+        for path in sorted(fs.glob(root + "/part-*.parquet")):
+            with fs.open(path, "rb") as f:
+                for batch in pq.ParquetFile(f).iter_batches(columns=["id", "hashes"]):
+                    for id_, hashes in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
+                        if id_ in wanted and id_ not in found:
+                            found[id_] = np.asarray(hashes, dtype=np.int64)
+        return found
+
+    return load
+
+
+def decide_local(job: DedupJobConfig, n_tasks: int) -> dict:
+    fs, root = filesystem(_fingerprint_dir(job.output))
+    columns = _fingerprint_columns(job)
+    parts = [pq.read_table(p, columns=columns, filesystem=fs) for p in sorted(fs.glob(root + "/part-*.parquet"))]
+    schema = Fingerprinter(job.dedup).schema
+    table = pa.concat_tables(parts) if parts else schema.empty_table().select(columns)
+    decisions, stats = decide(table, job.dedup, shingle_loader(job))
+    _write_decisions(job.output, decisions, n_tasks)
+    return stats
+
+
+def run_dedup(job: DedupJobConfig, files: list[str], progress: bool = False) -> JobResult:
+    from pipelines.engines.local import run_tasks
+
+    clean_temporaries(job.output)
+    spark = job.engine.kind == "spark"
+    if spark:
+        from pipelines.dedup.spark import decide_spark, run_tasks_spark
+
+        session = _session(job)
+        run_tasks_spark(session, fingerprint_task, job, files)
+    else:
+        run_tasks(fingerprint_task, job, files, progress=progress, label="fingerprints")
+    decided = join(job.output, WORK, "decisions", "_SUCCESS")
+    if not exists(decided):
+        stats = decide_spark(session, job, len(files)) if spark else decide_local(job, len(files))
+        write_text(join(job.output, WORK, "decide.json"), json.dumps(stats, indent=2, sort_keys=True))
+        write_text(decided, "done\n")
+    if spark:
+        ran = run_tasks_spark(session, apply_task, job, files)
+    else:
+        ran = run_tasks(apply_task, job, files, progress=progress, label="dedup")
+    write_review(job, files)
+    result = summarize(job.name, read_summaries(job.output))
+    result.tasks_run, result.tasks_skipped = ran, len(files) - ran
+    return result
+
+
+def _session(job: DedupJobConfig):
+    from pipelines.engines.spark import spark_session
+
+    return spark_session(job.engine.spark)
+
+
+# -- audit: a cluster sample for people, and the summary ------------------------------------------------------
+def _size_bucket(size: int) -> str:
+    if size <= 2:
+        return str(size)
+    upper = 1 << (size - 1).bit_length()
+    return f"{upper // 2 + 1}-{upper}"
+
+
+def write_review(job: DedupJobConfig, files: list[str]) -> None:
+    """``summary.json`` (removed by kind, cluster-size histogram) and ``clusters.jsonl`` (a sample of clusters
+    with members and their pairwise Jaccard), streamed from the decisions so memory stays small."""
+    audit = job.dedup.audit
+    removed: Counter = Counter()
+    sizes: Counter = Counter()
+    shingling: Counter = Counter()
+    candidates: list[tuple[str, str, str, int]] = []  # (sample key, survivor id, cluster, size)
+    for task in range(len(files)):
+        fs, root = filesystem(_decision_dir(job.output, task))
+        for path in sorted(fs.glob(root + "/*.parquet")):
+            columns = ["id", "status", "reason", "cluster", "cluster_size", "shingles"]
+            table = pq.read_table(path, filesystem=fs, columns=columns)
+            for id_, status, reason, cluster, size, shingles in zip(
+                *(c.to_pylist() for c in table.columns), strict=True
+            ):
+                if status != KEPT:
+                    removed[reason] += 1
+                    continue
+                sizes[_size_bucket(size)] += 1
+                shingling[shingles or "none"] += 1
+                if size > 1 and audit.sample_clusters:
+                    candidates.append((xxhash.xxh3_64_hexdigest(id_.encode()), id_, cluster, size))
+                    if len(candidates) > 4 * audit.sample_clusters:
+                        candidates = sorted(candidates)[: audit.sample_clusters]
+    sample = {sid: (cluster, size) for _, sid, cluster, size in sorted(candidates)[: audit.sample_clusters]}
+    summary = {
+        "removed": dict(sorted(removed.items())),
+        "survivors_by_cluster_size": dict(sorted(sizes.items(), key=lambda kv: int(kv[0].split("-")[0]))),
+        "survivors_by_shingling": dict(sorted(shingling.items())),
+    }
+    write_text(join(job.output, "summary.json"), json.dumps(summary, indent=2))
+    write_text(join(job.output, "clusters.jsonl"), "".join(json.dumps(c) + "\n" for c in _clusters(job, files, sample)))
+
+
+def _clusters(job: DedupJobConfig, files: list[str], sample: dict[str, tuple[str, int]]) -> list[dict]:
+    if not sample:
+        return []
+    limit = job.dedup.audit.max_members
+    members: dict[str, list[tuple[str, str | None]]] = {sid: [(sid, None)] for sid in sample}
+    for task in range(len(files)):
+        fs, root = filesystem(_decision_dir(job.output, task))
+        for path in sorted(fs.glob(root + "/*.parquet")):
+            table = pq.read_table(path, filesystem=fs, columns=["id", "reason", "kept_id"])
+            for id_, reason, kept in zip(*(c.to_pylist() for c in table.columns), strict=True):
+                if kept in members and len(members[kept]) < limit:
+                    members[kept].append((id_, reason))
+    wanted = {m for ms in members.values() for m, _ in ms}
+    texts: dict[str, Record] = {}
+    for path in files:
+        for records in read_records(path):
+            texts.update((r.id, r) for r in records if r.id in wanted and r.id not in texts)
+    hasher = MinHasher(job.dedup.fuzzy.minhash)
+    out = []
+    for sid, (cluster, size) in sample.items():
+        docs = [texts[m] for m, _ in members[sid] if m in texts]
+        shingles = [hasher.shingles(d.text, d.lang) for d in docs]
+        pairs = [
+            {"a": docs[i].id, "b": docs[j].id, "jaccard": round(jaccard(shingles[i].hashes, shingles[j].hashes), 4)}
+            for i in range(len(docs))
+            for j in range(i + 1, len(docs))
+            if shingles[i] is not None and shingles[j] is not None
+        ]
+        reasons = dict(members[sid])
+        out.append(
+            {
+                "cluster": cluster,
+                "survivor": sid,
+                "size": size,
+                "members": [
+                    {"id": d.id, "url": d.url, "kept": d.id == sid, "reason": reasons.get(d.id), "text": d.text[:500]}
+                    for d in docs
+                ],
+                "pairwise_jaccard": pairs,
+            }
+        )
+    return out
+
+
+__all__ = ["DUP_FUZZY", "DECISION_SCHEMA", "DedupJobConfig", "run_dedup"]
