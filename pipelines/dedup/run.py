@@ -63,6 +63,15 @@ class DedupJobConfig(Config):
         files = [f for f in expand(self.inputs) if f.endswith(".parquet")]
         if not files:
             raise ConfigError("inputs", f"no Parquet file matches {self.inputs}")
+        for path in files:  # footers only: a wrong file fails the job before any work
+            try:
+                with open_input(path) as f:
+                    names = pq.ParquetFile(f).schema_arrow.names
+            except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a broken footer
+                raise ConfigError("inputs", f"{path} is not a readable Parquet file: {exc}") from None
+            missing = [c for c in ("id", "text", "source") if c not in names]
+            if missing:
+                raise ConfigError("inputs", f"{path} is not in the record schema: no column {', '.join(missing)}")
         return files
 
     def execute(self, files: list[str], progress: bool = False) -> JobResult:

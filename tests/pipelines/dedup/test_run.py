@@ -1,0 +1,241 @@
+"""The local dedup job end to end: phases and survivor rules, determinism over splits and workers, restart
+after SIGKILL, bad input, the audit outputs, and the web job chaining into dedup."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from corpusforge.errors import ConfigError
+from corpusforge.record import Record, to_table
+from pipelines.dedup.run import DedupJobConfig
+from pipelines.engines import run_job
+
+_rng = random.Random(7)
+VOCAB = ["".join(_rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(_rng.randint(3, 9))) for _ in range(3000)]
+
+
+def words(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [rng.choice(VOCAB) for _ in range(n)]
+
+
+def corpus(n_base: int = 40, seed: int = 0) -> list[Record]:
+    """Base documents, each with planted near-duplicates, exact copies and re-fetches of its URL."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n_base):
+        base = words(300, seed * 1000 + i)
+        url = f"https://site{i % 7}.example/doc/{i}"
+        out.append(
+            Record(
+                id=f"b{i:04d}",
+                text=" ".join(base),
+                source="t",
+                url=url,
+                meta={"fetch_time": f"2024-01-{i % 28 + 1:02d}"},
+            )
+        )
+        if i % 3 == 0:  # near-duplicate: a few words replaced
+            edited = base.copy()
+            for j in rng.sample(range(len(edited)), 6):
+                edited[j] = rng.choice(VOCAB)
+            out.append(
+                Record(
+                    id=f"n{i:04d}",
+                    text=" ".join(edited),
+                    source="t",
+                    url=f"https://mirror.example/{i}",
+                    meta={"quality_score": "0.9"},
+                )
+            )
+        if i % 4 == 0:  # exact copy, other case and spacing
+            out.append(
+                Record(id=f"x{i:04d}", text="  ".join(base).upper(), source="t", url=f"https://copy.example/{i}")
+            )
+        if i % 5 == 0:  # the same URL fetched again later, slightly changed
+            out.append(
+                Record(
+                    id=f"r{i:04d}",
+                    text=" ".join(base[:-3]),
+                    source="t",
+                    url=url + "?utm_source=feed",
+                    meta={"fetch_time": "2025-06-01"},
+                )
+            )
+    rng.shuffle(out)
+    return out
+
+
+def write_parts(records: list[Record], root: Path, n_parts: int) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    size = -(-len(records) // n_parts)
+    for p in range(n_parts):
+        pq.write_table(to_table(records[p * size : (p + 1) * size]), root / f"part-{p:05d}.parquet")
+    return root
+
+
+def config(inputs: Path, output: Path, **dedup) -> DedupJobConfig:
+    return DedupJobConfig.parse(
+        {
+            "inputs": [str(inputs)],
+            "output": str(output),
+            "engine": {"kind": "local", "workers": 1},
+            "write": {"batch_rows": 16},
+            "dedup": dedup,
+        }
+    )
+
+
+def outcome(output: Path) -> tuple[dict, dict]:
+    kept = {}
+    for part in sorted((output / "documents").glob("*.parquet")):
+        for row in pq.read_table(part).to_pylist():
+            meta = dict(row["meta"])
+            kept[row["id"]] = (meta["dedup_cluster"], meta["dedup_cluster_size"])
+    dropped = {}
+    for part in sorted((output / "audit").glob("*.parquet")):
+        for row in pq.read_table(part).to_pylist():
+            dropped[row["id"]] = (row["reason"], row["detail"])
+    return kept, dropped
+
+
+def test_phases_survivors_and_cluster_sizes(tmp_path):
+    records = corpus()
+    result = run_job(config(write_parts(records, tmp_path / "in", 3), tmp_path / "out"))
+    kept, dropped = outcome(tmp_path / "out")
+    assert result.ledger.inputs == len(records) == len(kept) + len(dropped)
+    reasons = {r for r, _ in dropped.values()}
+    assert reasons == {"duplicate_url", "duplicate_exact", "duplicate_fuzzy"}
+    # URL: the newest fetch survives, the older one points at it
+    assert dropped["b0005"] == ("duplicate_url", "r0005")
+    # exact: the upper-cased copy loses to the original (no quality score, older fetch time wins)
+    assert dropped["x0004"][0] == "duplicate_exact"
+    # fuzzy: the near-duplicate has quality_score 0.9 and beats its base (no score)
+    assert dropped["b0003"] == ("duplicate_fuzzy", "n0003")
+    # i=0 has all four kinds: b0000 (url → r0000), x0000 (exact), n0000 (fuzzy, best score) → one survivor of 4
+    assert "n0000" in kept and kept["n0000"][1] == "4"
+    assert {dropped[i][1] for i in ("b0000", "x0000", "r0000")} == {"n0000"}
+    # every dropped document names a copy that was kept
+    assert all(detail in kept for _, detail in dropped.values())
+    assert sum(int(size) for _, size in kept.values()) == len(records)
+    assert all(cluster <= doc for doc, (cluster, _) in kept.items())  # cluster id: the smallest member id
+
+
+def test_same_survivors_for_every_split_and_worker_count(tmp_path):
+    records = corpus(seed=1)
+    seen = []
+    for n_parts, workers in ((1, 1), (3, 2), (8, 2)):
+        job = config(write_parts(records, tmp_path / f"in{n_parts}", n_parts), tmp_path / f"out{n_parts}")
+        job = job.model_copy(update={"engine": job.engine.model_copy(update={"workers": workers})})
+        run_job(job)
+        seen.append(outcome(tmp_path / f"out{n_parts}"))
+    assert seen[0] == seen[1] == seen[2]
+
+
+def test_verification_drops_candidate_pairs_under_the_threshold(tmp_path):
+    base = words(400, 5)
+    half = base[:200] + words(200, 6)  # Jaccard ~ 1/3: candidates at times, never verified at 0.9
+    records = [Record(id=f"d{i}", text=" ".join(t), source="t") for i, t in enumerate([base, base[:-1], half])]
+    inputs = write_parts(records, tmp_path / "in", 1)
+    run_job(config(inputs, tmp_path / "strict", fuzzy={"verify": {"enabled": True, "threshold": 0.9}}))
+    _, dropped = outcome(tmp_path / "strict")
+    assert set(dropped) == {"d1"}
+    stats = json.loads((tmp_path / "strict" / "_work" / "decide.json").read_text())
+    assert stats["verified_pairs"] <= stats["candidate_pairs"]
+
+
+def test_bad_documents_are_handled_with_reasons(tmp_path):
+    big = " ".join(words(3_000_000, 9))[: 20 * 1024 * 1024]  # one 20 MB document
+    records = [
+        Record(id="empty", text="", source="t"),
+        Record(id="blank", text=" \n\t ", source="t"),
+        Record(id="short", text="two words", source="t"),
+        Record(id="short2", text="Two  words", source="t"),
+        Record(id="punct", text="!!! ... ??? ---", source="t"),
+        Record(id="emoji", text="😀🎉😀🎉😀🎉", source="t"),
+        Record(id="emoji2", text="😀🎉😀🎉😀🎉 ", source="t", url="https://other.example/"),
+        Record(id="big", text=big, source="t"),
+        Record(id="big2", text=big + " tail", source="t"),
+        Record(id="invisible", text="\u200b\u200b\u200b", source="t"),  # zero-width spaces: no word, not whitespace
+    ]
+    run_job(config(write_parts(records, tmp_path / "in", 2), tmp_path / "out"))
+    kept, dropped = outcome(tmp_path / "out")
+    assert dropped["empty"] == ("empty_text", None) and dropped["blank"] == ("empty_text", None)
+    assert dropped["short2"] == ("duplicate_exact", "short")
+    assert dropped["emoji2"][0] == "duplicate_exact"
+    assert dropped["big2"] == ("duplicate_fuzzy", "big")
+    assert {"short", "punct", "emoji", "big", "invisible"} <= set(kept)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["survivors_by_shingling"] == {"chars": 3, "short": 1, "words": 1}
+    assert summary["removed"] == {"duplicate_exact": 2, "duplicate_fuzzy": 1, "empty_text": 2}
+
+
+def test_audit_sample_and_summary(tmp_path):
+    records = corpus(seed=2)
+    run_job(config(write_parts(records, tmp_path / "in", 2), tmp_path / "out", audit={"sample_clusters": 5}))
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    kept, dropped = outcome(tmp_path / "out")
+    assert sum(summary["removed"].values()) == len(dropped)
+    assert sum(summary["survivors_by_cluster_size"].values()) == len(kept)
+    clusters = [json.loads(line) for line in (tmp_path / "out" / "clusters.jsonl").read_text().splitlines()]
+    assert len(clusters) == 5
+    for c in clusters:
+        assert c["size"] >= 2 and len(c["members"]) >= 2 and c["pairwise_jaccard"]
+        assert sum(m["kept"] for m in c["members"]) == 1
+        assert all(0 <= p["jaccard"] <= 1 for p in c["pairwise_jaccard"])
+
+
+def test_inputs_not_in_the_record_schema_fail_before_any_work(tmp_path):
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"body": ["x"]}), tmp_path / "in" / "a.parquet")
+    with pytest.raises(ConfigError, match="inputs.*no column id, text, source"):
+        run_job(config(tmp_path / "in", tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError, match="survivor"):
+        DedupJobConfig.parse({"inputs": ["x"], "output": "y", "dedup": {"survivor": [{"field": "colour"}]}})
+
+
+def _digests(output: Path) -> dict[str, str]:
+    skip = {"config.yaml", "funnel.json"}
+    return {
+        str(p.relative_to(output)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(output.rglob("*"))
+        if p.is_file() and p.name not in skip
+    }
+
+
+def test_restart_after_sigkill_gives_identical_outputs(tmp_path):
+    records = corpus(n_base=300, seed=3)
+    inputs = write_parts(records, tmp_path / "in", 12)
+    reference = tmp_path / "reference"
+    run_job(config(inputs, reference))
+    killed = tmp_path / "killed"
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text(config(inputs, killed).to_yaml())
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "corpusforge.cli", "run", str(cfg), "-q"], env=env, start_new_session=True
+    )
+    deadline = time.time() + 120
+    # kill it in the middle: after some fingerprints, before all documents are filed
+    while time.time() < deadline and proc.poll() is None:
+        done = list((killed / "_completions").glob("*")) if (killed / "_completions").exists() else []
+        if 0 < len(done) < 12 or len(list((killed / "_work" / "fingerprints" / "_completions").glob("*"))) > 4:
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    run_job(config(inputs, killed))
+    assert _digests(killed) == _digests(reference)
