@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from corpusforge.config import Config
 from pipelines.dedup.minhash import MinHashConfig
@@ -59,8 +59,18 @@ class VerifyConfig(Config):
 
 class FuzzyDedupConfig(Config):
     enabled: bool = True
+    backend: Literal["corpusforge", "datatrove"] = Field(
+        "corpusforge",
+        description="datatrove: clusters from datatrove's own four MinHash stages (local engine), for comparison.",
+    )
     minhash: MinHashConfig = MinHashConfig()
     verify: VerifyConfig = VerifyConfig()
+
+    @model_validator(mode="after")
+    def _backend(self) -> FuzzyDedupConfig:
+        if self.backend == "datatrove" and self.verify.enabled:
+            raise ValueError("verify: datatrove's MinHash stages have no verification pass; use backend corpusforge")
+        return self
 
 
 class AuditConfig(Config):

@@ -68,8 +68,13 @@ def _group_first(keys: np.ndarray, members: np.ndarray, rank: np.ndarray) -> tup
     return head, group
 
 
-def decide(fp: pa.Table, config: DedupConfig, load_shingles: ShingleLoader | None = None) -> tuple[pa.Table, dict]:
-    """Decisions for every fingerprint row (DECISION_SCHEMA) and the summary (counts, cluster sizes)."""
+def decide(
+    fp: pa.Table, config: DedupConfig, load_shingles: ShingleLoader | None = None, linked: pa.Table | None = None
+) -> tuple[pa.Table, dict]:
+    """Decisions for every fingerprint row (DECISION_SCHEMA) and the summary (counts, cluster sizes).
+
+    ``linked`` (task, row, cluster) replaces the LSH edges with clusters found elsewhere (datatrove's stages).
+    """
     fp = fp.sort_by([("id", "ascending"), ("task", "ascending"), ("row", "ascending")])
     n = len(fp)
     ids = np.asarray(fp.column("id").to_pylist(), dtype=object)
@@ -126,9 +131,14 @@ def decide(fp: pa.Table, config: DedupConfig, load_shingles: ShingleLoader | Non
 
     cluster = np.arange(n)
     if config.fuzzy.enabled:
-        bands_col = fp.column("bands")
-        members = np.flatnonzero(alive & ~np.asarray(bands_col.is_null().to_numpy(zero_copy_only=False), dtype=bool))
-        edges = _lsh_edges(bands_col, members, config.fuzzy.verify.enabled)
+        if linked is not None:
+            members, edges = _linked_edges(fp, alive, linked)
+        else:
+            bands_col = fp.column("bands")
+            members = np.flatnonzero(
+                alive & ~np.asarray(bands_col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+            )
+            edges = _lsh_edges(bands_col, members, config.fuzzy.verify.enabled)
         stats["candidate_pairs"] = int(len(edges))
         if config.fuzzy.verify.enabled and len(edges):
             edges = _verify(edges, ids, load_shingles, config.fuzzy.verify.threshold)
@@ -190,6 +200,26 @@ def _lsh_edges(bands_col: pa.ChunkedArray, members: np.ndarray, chain: bool) -> 
             out.append(np.stack([prev[chained], nodes[chained]], axis=1))
     edges = np.concatenate(out) if out else np.empty((0, 2), dtype=np.int64)
     return np.unique(edges, axis=0) if len(edges) else edges.reshape(0, 2)
+
+
+def _linked_edges(fp: pa.Table, alive: np.ndarray, linked: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Alive members of externally found clusters, each linked to its cluster's smallest alive node."""
+    node_of = {
+        (t, r): i
+        for i, (t, r) in enumerate(zip(fp.column("task").to_pylist(), fp.column("row").to_pylist(), strict=True))
+    }
+    pairs = [
+        (cluster, node_of[(t, r)])
+        for t, r, cluster in zip(*(linked.column(c).to_pylist() for c in ("task", "row", "cluster")), strict=True)
+        if (t, r) in node_of and alive[node_of[(t, r)]]
+    ]
+    if not pairs:
+        return np.empty(0, dtype=np.int64), np.empty((0, 2), dtype=np.int64)
+    arr = np.array(sorted(pairs), dtype=np.int64)
+    starts = np.r_[True, arr[1:, 0] != arr[:-1, 0]]
+    head = arr[starts, 1][np.cumsum(starts) - 1]
+    edges = np.stack([head[~starts], arr[~starts, 1]], axis=1)
+    return np.unique(arr[:, 1]), edges
 
 
 def _verify(edges: np.ndarray, ids: np.ndarray, load_shingles: ShingleLoader | None, threshold: float) -> np.ndarray:

@@ -131,7 +131,7 @@ class Fingerprinter:
                 row["hashes"] = None
             for i, key in enumerate(self.keys):
                 row[f"k{i}"] = sort_value(record, key)
-            if not empty and cfg.fuzzy.enabled:
+            if not empty and cfg.fuzzy.enabled and cfg.fuzzy.backend == "corpusforge":
                 shingles = self.hasher.shingles(record.text, record.lang)
                 if shingles is not None:
                     row["shingles"] = shingles.mode

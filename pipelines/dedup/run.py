@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError, InputError
@@ -58,6 +58,12 @@ class DedupJobConfig(Config):
         if any(not v.strip() for v in value):
             raise ValueError("an input path is empty")
         return value
+
+    @model_validator(mode="after")
+    def _engine(self) -> DedupJobConfig:
+        if self.dedup.fuzzy.backend == "datatrove" and self.engine.kind == "spark":
+            raise ValueError("dedup.fuzzy.backend: datatrove's MinHash stages run on the local engine only")
+        return self
 
     def input_files(self) -> list[str]:
         files = [f for f in expand(self.inputs) if f.endswith(".parquet")]
@@ -181,13 +187,19 @@ def shingle_loader(job: DedupJobConfig):
     return load
 
 
-def decide_local(job: DedupJobConfig, n_tasks: int) -> dict:
+def decide_local(job: DedupJobConfig, files: list[str]) -> dict:
+    n_tasks = len(files)
     fs, root = filesystem(_fingerprint_dir(job.output))
     columns = _fingerprint_columns(job)
     parts = [pq.read_table(p, columns=columns, filesystem=fs) for p in sorted(fs.glob(root + "/part-*.parquet"))]
     schema = Fingerprinter(job.dedup).schema
     table = pa.concat_tables(parts) if parts else schema.empty_table().select(columns)
-    decisions, stats = decide(table, job.dedup, shingle_loader(job))
+    linked = None
+    if job.dedup.fuzzy.enabled and job.dedup.fuzzy.backend == "datatrove":
+        from pipelines.dedup.datatrove_backend import datatrove_clusters
+
+        linked = datatrove_clusters(job, files)
+    decisions, stats = decide(table, job.dedup, shingle_loader(job), linked=linked)
     _write_decisions(job.output, decisions, n_tasks)
     return stats
 
@@ -206,7 +218,7 @@ def run_dedup(job: DedupJobConfig, files: list[str], progress: bool = False) -> 
         run_tasks(fingerprint_task, job, files, progress=progress, label="fingerprints")
     decided = join(job.output, WORK, "decisions", "_SUCCESS")
     if not exists(decided):
-        stats = decide_spark(session, job, len(files)) if spark else decide_local(job, len(files))
+        stats = decide_spark(session, job, len(files)) if spark else decide_local(job, files)
         write_text(join(job.output, WORK, "decide.json"), json.dumps(stats, indent=2, sort_keys=True))
         write_text(decided, "done\n")
     if spark:

@@ -239,3 +239,20 @@ def test_restart_after_sigkill_gives_identical_outputs(tmp_path):
     proc.wait()
     run_job(config(inputs, killed))
     assert _digests(killed) == _digests(reference)
+
+
+def test_datatrove_backend_runs_datatrove_minhash_stages(tmp_path):
+    records = [r for r in corpus(n_base=30, seed=4) if not r.id.startswith("x")]
+    inputs = write_parts(records, tmp_path / "in", 3)
+    ours = config(inputs, tmp_path / "ours", url={"enabled": False})
+    theirs = config(inputs, tmp_path / "theirs", url={"enabled": False}, fuzzy={"backend": "datatrove"})
+    run_job(ours)
+    result = run_job(theirs)
+    assert result.ledger.inputs == len(records)
+    assert list((tmp_path / "theirs" / "_work" / "datatrove" / "clusters").glob("*.clusters"))
+    # the planted near-duplicates are unmistakable: both algorithms drop the same documents for the same copies
+    assert outcome(tmp_path / "ours") == outcome(tmp_path / "theirs")
+    with pytest.raises(ConfigError, match="backend"):
+        DedupJobConfig.parse(
+            {"inputs": ["x"], "output": "y", "engine": {"kind": "spark"}, "dedup": {"fuzzy": {"backend": "datatrove"}}}
+        )
