@@ -2,6 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.cli import load_job
+from pipelines.dedup.run import DedupJobConfig
 from pipelines.job import WebJobConfig
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
@@ -9,5 +11,13 @@ RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
 def test_every_shipped_recipe_validates(path):
-    job = WebJobConfig.load(path)
-    assert job.build_stages(), "a recipe builds its stages"
+    job = load_job(path)
+    if isinstance(job, WebJobConfig):
+        assert job.build_stages(), "a recipe builds its stages"
+    else:
+        assert isinstance(job, DedupJobConfig) and job.dedup.enabled
+
+
+def test_the_main_job_chains_dedup():
+    job = load_job(Path(__file__).resolve().parents[1] / "recipes" / "web-sample.yaml")
+    assert job.dedup is not None and job.dedup_job().inputs == [f"{job.output}/documents"]
