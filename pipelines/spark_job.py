@@ -1,6 +1,7 @@
 """Entry point for `spark-submit`: the same job `corpusforge run` runs, on the cluster spark-submit names.
 
 spark-submit --master spark://HOST:7077 pipelines/spark_job.py recipes/web-sample.yaml [field=value ...]
+(any job kind: web, with its chained dedup, or dedup alone)
 """
 
 from __future__ import annotations
@@ -8,9 +9,8 @@ from __future__ import annotations
 import sys
 
 from corpusforge.config import parse_override
-from pipelines.cli import print_funnel
+from pipelines.cli import load_job, print_funnel
 from pipelines.engines import run_job
-from pipelines.job import WebJobConfig
 
 
 def main(argv: list[str]) -> None:
@@ -19,8 +19,11 @@ def main(argv: list[str]) -> None:
         return
     overrides = dict(parse_override(a) for a in argv[1:])
     overrides["engine.kind"] = "spark"
-    job = WebJobConfig.load(argv[0], overrides)
-    print_funnel(run_job(job), job.output)
+    job = load_job(argv[0], overrides)
+    result = run_job(job)
+    print_funnel(result, job.output)
+    for name, then in result.then.items():
+        print_funnel(then, f"{job.output}/{name}")
 
 
 if __name__ == "__main__":
