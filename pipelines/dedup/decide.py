@@ -50,7 +50,8 @@ def _codes(column: pa.ChunkedArray, descending: bool) -> tuple[np.ndarray, np.nd
     if pa.types.is_floating(column.type):
         codes = np.where(null, 0.0, values.astype(np.float64))
     else:
-        filled = np.where(null, "", values.astype(object)).astype(str)
+        # object arrays compare as Python strings: numpy's fixed-width ones would drop a trailing NUL
+        filled = np.where(null, "", values.astype(object))
         _, codes = np.unique(filled, return_inverse=True)
         codes = codes.astype(np.float64)
     return null.astype(np.int8), (-codes if descending else codes)
@@ -115,9 +116,7 @@ def decide(
             null, codes = _codes(fp.column("fetch_time"), config.url.keep == "newest")
             url_rank = np.empty(n, dtype=np.int64)
             url_rank[np.lexsort((rank, codes, null))] = np.arange(n)
-            _, url_codes = np.unique(
-                np.asarray(url.to_pylist(), dtype=object)[members].astype(str), return_inverse=True
-            )
+            _, url_codes = np.unique(np.asarray(url.to_pylist(), dtype=object)[members], return_inverse=True)
             head, _ = _group_first(url_codes, members, url_rank)
             absorb(members, head, DUP_URL)
 
@@ -125,7 +124,7 @@ def decide(
         exact = fp.column("exact")
         members = np.flatnonzero(alive & ~np.asarray(exact.is_null().to_numpy(zero_copy_only=False), dtype=bool))
         if len(members):
-            _, codes = np.unique(np.asarray(exact.to_pylist(), dtype=object)[members].astype(str), return_inverse=True)
+            _, codes = np.unique(np.asarray(exact.to_pylist(), dtype=object)[members], return_inverse=True)
             head, _ = _group_first(codes, members, rank)
             absorb(members, head, DUP_EXACT)
 
