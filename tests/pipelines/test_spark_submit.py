@@ -102,7 +102,8 @@ def test_spark_submit_on_a_standalone_cluster_matches_local(shared_data, tmp_pat
     master, env, home = cluster
     inputs = [str(shared_data / "warc" / n) for n in ("cc_whirlwind.warc.gz", "dolma_sample-0001.warc.gz")]
     config = tmp_path / "job.yaml"
-    config.write_text(f"name: submit\ninputs: {inputs}\noutput: {tmp_path / 'cluster'}\n")
+    # dedup chained: fingerprint/apply tasks on the cluster's executors, the decision as DataFrame jobs there
+    config.write_text(f"name: submit\ninputs: {inputs}\noutput: {tmp_path / 'cluster'}\ndedup: {{}}\n")
     proc = subprocess.run(
         [str(home / "bin" / "spark-submit"), "--master", master, str(REPO / "pipelines" / "spark_job.py"), str(config)],
         env={**env, "PYTHONPATH": str(REPO)},
@@ -114,7 +115,13 @@ def test_spark_submit_on_a_standalone_cluster_matches_local(shared_data, tmp_pat
     assert "kept" in proc.stdout
     local = run_job(
         WebJobConfig.parse(
-            {"name": "submit", "inputs": inputs, "output": str(tmp_path / "local"), "engine": {"workers": 1}}
+            {
+                "name": "submit",
+                "inputs": inputs,
+                "output": str(tmp_path / "local"),
+                "engine": {"workers": 1},
+                "dedup": {},
+            }
         )
     )
     by_id = lambda path: sorted(pq.read_table(path).to_pylist(), key=lambda r: r["id"])  # noqa: E731
@@ -123,3 +130,8 @@ def test_spark_submit_on_a_standalone_cluster_matches_local(shared_data, tmp_pat
     assert [(r["id"], r["text"], r["lang"]) for r in cluster_docs] == [
         (r["id"], r["text"], r["lang"]) for r in local_docs
     ]
+    deduped = lambda out: sorted(  # noqa: E731
+        (r["id"], dict(r["meta"])["dedup_cluster_size"]) for r in pq.read_table(out / "dedup" / "documents").to_pylist()
+    )
+    assert deduped(tmp_path / "cluster") == deduped(tmp_path / "local")
+    assert local.then["dedup"].ledger.inputs == local.ledger.kept

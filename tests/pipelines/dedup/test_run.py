@@ -156,8 +156,12 @@ def test_verification_drops_candidate_pairs_under_the_threshold(tmp_path):
     assert stats["verified_pairs"] <= stats["candidate_pairs"]
 
 
-def test_bad_documents_are_handled_with_reasons(tmp_path):
-    big = " ".join(words(3_000_000, 9))[: 20 * 1024 * 1024]  # one 20 MB document
+@pytest.mark.parametrize("engine", ["local", pytest.param("spark", marks=pytest.mark.spark)])
+def test_bad_documents_are_handled_with_reasons(tmp_path, engine, request):
+    if engine == "spark":
+        request.getfixturevalue("spark")  # the session fixture; the job's getOrCreate() joins it
+    block = words(200_000, 9)
+    big = " ".join(block * 16)[: 20 * 1024 * 1024]  # one 20 MB document
     records = [
         Record(id="empty", text="", source="t"),
         Record(id="blank", text=" \n\t ", source="t"),
@@ -170,7 +174,8 @@ def test_bad_documents_are_handled_with_reasons(tmp_path):
         Record(id="big2", text=big + " tail", source="t"),
         Record(id="invisible", text="\u200b\u200b\u200b", source="t"),  # zero-width spaces: no word, not whitespace
     ]
-    run_job(config(write_parts(records, tmp_path / "in", 2), tmp_path / "out"))
+    job = config(write_parts(records, tmp_path / "in", 2), tmp_path / "out")
+    run_job(job.model_copy(update={"engine": job.engine.model_copy(update={"kind": engine})}))
     kept, dropped = outcome(tmp_path / "out")
     assert dropped["empty"] == ("empty_text", None) and dropped["blank"] == ("empty_text", None)
     assert dropped["short2"] == ("duplicate_exact", "short")
