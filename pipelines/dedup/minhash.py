@@ -21,7 +21,7 @@ from corpusforge.text import is_unspaced
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SPACE = re.compile(r"\s+", re.UNICODE)
-_DIGIT = re.compile(r"\d")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _UNSPACED_WORD = re.compile(
     r"[\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
     r"\U00020000-\U0002fa1f\u0e00-\u0e7f\u0e80-\u0eff\u1780-\u17ff\u1000-\u109f\u0f00-\u0fff]"
@@ -44,7 +44,9 @@ class MinHashConfig(Config):
     rows: int = Field(8, ge=1, description="Hashes per band; bands * rows permutations in all.")
     seed: int = Field(1, ge=0, description="Seed of the permutations; signatures of different seeds never mix.")
     lowercase: bool = True
-    digits_to_zero: bool = Field(True, description="Treat numbers that differ only in digits as equal words.")
+    digits_to_zero: bool = Field(
+        True, description="Every number (4, 4.5, 1,000.25) becomes one word '0': updated figures stay duplicates."
+    )
     char_ngram: int = Field(5, ge=1, description="Characters per shingle for text with no word characters.")
 
     @model_validator(mode="after")
@@ -85,7 +87,7 @@ class MinHasher:
         if cfg.lowercase:
             text = text.lower()
         if cfg.digits_to_zero:
-            text = _DIGIT.sub("0", text)
+            text = _NUMBER.sub("0", text)
         return (_UNSPACED_WORD if is_unspaced(lang, text) else _WORD).findall(text)
 
     def shingles(self, text: str, lang: str | None = None) -> Shingles | None:

@@ -252,25 +252,23 @@ def write_review(job: DedupJobConfig, files: list[str]) -> None:
     removed: Counter = Counter()
     sizes: Counter = Counter()
     shingling: Counter = Counter()
-    candidates: list[tuple[str, str, str, int]] = []  # (sample key, survivor id, cluster, size)
-    for task in range(len(files)):
-        fs, root = filesystem(_decision_dir(job.output, task))
-        for path in sorted(fs.glob(root + "/*.parquet")):
-            columns = ["id", "status", "reason", "cluster", "cluster_size", "shingles"]
-            table = pq.read_table(path, filesystem=fs, columns=columns)
-            for id_, status, reason, cluster, size, shingles in zip(
-                *(c.to_pylist() for c in table.columns), strict=True
-            ):
-                if status != KEPT:
-                    removed[reason] += 1
-                    continue
-                sizes[_size_bucket(size)] += 1
-                shingling[shingles or "none"] += 1
-                if size > 1 and audit.sample_clusters:
-                    candidates.append((xxhash.xxh3_64_hexdigest(id_.encode()), id_, cluster, size))
-                    if len(candidates) > 4 * audit.sample_clusters:
-                        candidates = sorted(candidates)[: audit.sample_clusters]
-    sample = {sid: (cluster, size) for _, sid, cluster, size in sorted(candidates)[: audit.sample_clusters]}
+    candidates: list[tuple] = []  # (sample key, survivor id, cluster, size, task, row)
+    for task, table in _decision_parts(
+        job, files, ["id", "row", "status", "reason", "cluster", "cluster_size", "shingles"]
+    ):
+        for id_, row, status, reason, cluster, size, shingles in zip(
+            *(c.to_pylist() for c in table.columns), strict=True
+        ):
+            if status != KEPT:
+                removed[reason] += 1
+                continue
+            sizes[_size_bucket(size)] += 1
+            shingling[shingles or "none"] += 1
+            if size > 1 and audit.sample_clusters:
+                candidates.append((xxhash.xxh3_64_hexdigest(id_.encode()), id_, cluster, size, task, row))
+                if len(candidates) > 4 * audit.sample_clusters:
+                    candidates = sorted(candidates)[: audit.sample_clusters]
+    sample = {c[1]: c[2:] for c in sorted(candidates)[: audit.sample_clusters]}
     summary = {
         "removed": dict(sorted(removed.items())),
         "survivors_by_cluster_size": dict(sorted(sizes.items(), key=lambda kv: int(kv[0].split("-")[0]))),
@@ -280,27 +278,38 @@ def write_review(job: DedupJobConfig, files: list[str]) -> None:
     write_text(join(job.output, "clusters.jsonl"), "".join(json.dumps(c) + "\n" for c in _clusters(job, files, sample)))
 
 
-def _clusters(job: DedupJobConfig, files: list[str], sample: dict[str, tuple[str, int]]) -> list[dict]:
-    if not sample:
-        return []
-    limit = job.dedup.audit.max_members
-    members: dict[str, list[tuple[str, str | None]]] = {sid: [(sid, None)] for sid in sample}
+def _decision_parts(job: DedupJobConfig, files: list[str], columns: list[str]):
     for task in range(len(files)):
         fs, root = filesystem(_decision_dir(job.output, task))
         for path in sorted(fs.glob(root + "/*.parquet")):
-            table = pq.read_table(path, filesystem=fs, columns=["id", "reason", "kept_id"])
-            for id_, reason, kept in zip(*(c.to_pylist() for c in table.columns), strict=True):
-                if kept in members and len(members[kept]) < limit:
-                    members[kept].append((id_, reason))
-    wanted = {m for ms in members.values() for m, _ in ms}
-    texts: dict[str, Record] = {}
-    for path in files:
-        for records in read_records(path):
-            texts.update((r.id, r) for r in records if r.id in wanted and r.id not in texts)
+            yield task, pq.read_table(path, filesystem=fs, columns=columns)
+
+
+def _clusters(job: DedupJobConfig, files: list[str], sample: dict[str, tuple]) -> list[dict]:
+    """Members of the sampled clusters, read back by (task, row) from only the parts that hold them."""
+    if not sample:
+        return []
+    limit = job.dedup.audit.max_members
+    members = {sid: [(sid, None, task, row)] for sid, (_, _, task, row) in sample.items()}
+    for task, table in _decision_parts(job, files, ["id", "row", "reason", "kept_id"]):
+        for id_, row, reason, kept in zip(*(c.to_pylist() for c in table.columns), strict=True):
+            if kept in members and len(members[kept]) < limit:
+                members[kept].append((id_, reason, task, row))
+    wanted: dict[int, set[int]] = {}
+    for ms in members.values():
+        for _, _, task, row in ms:
+            wanted.setdefault(task, set()).add(row)
+    found: dict[tuple[int, int], Record] = {}
+    for task, rows in sorted(wanted.items()):
+        start = 0
+        for records in read_records(files[task]):
+            found.update(((task, start + i), r) for i, r in enumerate(records) if start + i in rows)
+            start += len(records)
     hasher = MinHasher(job.dedup.fuzzy.minhash)
     out = []
-    for sid, (cluster, size) in sample.items():
-        docs = [texts[m] for m, _ in members[sid] if m in texts]
+    for sid, (cluster, size, _, _) in sample.items():
+        docs = [found[(t, r)] for _, _, t, r in members[sid] if (t, r) in found]
+        reasons = [why for _, why, t, r in members[sid] if (t, r) in found]
         shingles = [hasher.shingles(d.text, d.lang) for d in docs]
         pairs = [
             {"a": docs[i].id, "b": docs[j].id, "jaccard": round(jaccard(shingles[i].hashes, shingles[j].hashes), 4)}
@@ -308,15 +317,14 @@ def _clusters(job: DedupJobConfig, files: list[str], sample: dict[str, tuple[str
             for j in range(i + 1, len(docs))
             if shingles[i] is not None and shingles[j] is not None
         ]
-        reasons = dict(members[sid])
         out.append(
             {
                 "cluster": cluster,
                 "survivor": sid,
                 "size": size,
                 "members": [
-                    {"id": d.id, "url": d.url, "kept": d.id == sid, "reason": reasons.get(d.id), "text": d.text[:500]}
-                    for d in docs
+                    {"id": d.id, "url": d.url, "kept": why is None, "reason": why, "text": d.text[:500]}
+                    for d, why in zip(docs, reasons, strict=True)
                 ],
                 "pairwise_jaccard": pairs,
             }

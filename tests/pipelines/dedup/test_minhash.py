@@ -28,7 +28,11 @@ def test_word_shingles_are_ngrams_of_normalised_words():
     assert not np.array_equal(a.hashes, h.shingles("the cat sat on a mat", "en").hashes)
 
 
-def test_digits_count_as_equal_unless_configured():
+def test_numbers_count_as_equal_unless_configured():
+    assert np.array_equal(
+        MinHasher().shingles("it grew 4.5 percent to 1,000.25 units in the year", "en").hashes,
+        MinHasher().shingles("it grew 12 percent to 7 units in the year", "en").hashes,
+    )
     assert np.array_equal(
         MinHasher().shingles("price 12 dollars on 2021 05 01", "en").hashes,
         MinHasher().shingles("price 99 dollars on 2024 11 30", "en").hashes,
