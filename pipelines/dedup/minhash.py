@@ -13,14 +13,18 @@ import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
+import regex
 import xxhash
 from pydantic import Field, model_validator
 
 from corpusforge.config import Config
 from corpusforge.text import is_unspaced
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"\w+")
+# outside ASCII, a word keeps its combining marks (Indic vowel signs, Arabic harakat), which \w alone drops
+_MARKED_WORD = regex.compile(r"[\w\p{M}]+")
 _SPACE = re.compile(r"\s+", re.UNICODE)
+_ACCENTS = re.compile("[\u0300-\u036f]")  # combining diacritics of Latin, Greek, Cyrillic (not Indic vowel signs)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _UNSPACED_WORD = re.compile(
     r"[\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -47,6 +51,7 @@ class MinHashConfig(Config):
     digits_to_zero: bool = Field(
         True, description="Every number (4, 4.5, 1,000.25) becomes one word '0': updated figures stay duplicates."
     )
+    strip_accents: bool = Field(True, description="café = cafe: re-typed or re-encoded copies stay duplicates.")
     char_ngram: int = Field(5, ge=1, description="Characters per shingle for text with no word characters.")
 
     @model_validator(mode="after")
@@ -86,9 +91,13 @@ class MinHasher:
         cfg = self.config
         if cfg.lowercase:
             text = text.lower()
+        if cfg.strip_accents and not text.isascii():
+            text = unicodedata.normalize("NFC", _ACCENTS.sub("", unicodedata.normalize("NFD", text)))
         if cfg.digits_to_zero:
             text = _NUMBER.sub("0", text)
-        return (_UNSPACED_WORD if is_unspaced(lang, text) else _WORD).findall(text)
+        if is_unspaced(lang, text):
+            return _UNSPACED_WORD.findall(text)
+        return (_WORD if text.isascii() else _MARKED_WORD).findall(text)
 
     def shingles(self, text: str, lang: str | None = None) -> Shingles | None:
         """Hashed shingles, or None when the text has nothing to shingle (empty or whitespace only)."""

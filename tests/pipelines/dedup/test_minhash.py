@@ -43,6 +43,14 @@ def test_numbers_count_as_equal_unless_configured():
     )
 
 
+def test_accents_are_stripped_but_not_other_marks():
+    h = MinHasher(MinHashConfig(ngram=2))
+    assert np.array_equal(h.shingles("Café crème brûlée").hashes, h.shingles("cafe creme brulee").hashes)
+    assert not np.array_equal(h.shingles("कि की").hashes, h.shingles("क क").hashes)  # Hindi vowel signs stay
+    assert np.array_equal(h.shingles("한국어 문장").hashes, h.shingles("한국어 문장").hashes)
+    assert len(h.shingles("한국어 문장").hashes) == 1  # Hangul recomposed: two words, one bigram
+
+
 def test_unspaced_scripts_are_shingled_by_character():
     h = MinHasher()
     zh = h.shingles("我们今天去公园散步然后回家吃饭", "zh")
