@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError
@@ -35,20 +35,14 @@ class OutputConfig(Config):
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
 
 
-class WebJobConfig(Config):
-    """Web path: archives → HTML records → main text → language → quality filters → documents."""
+class JobConfig(Config):
+    """What every job has: inputs (one task per file), an output directory, an engine, Parquet settings."""
 
-    kind: Literal["web"] = "web"
-    name: str = "web"
-    inputs: list[str] = Field(min_length=1, description="Archive files, globs or directories (fsspec URLs).")
+    name: str
+    inputs: list[str] = Field(min_length=1, description="Input files, globs or directories (fsspec URLs).")
     output: str = Field(description="Output directory (local path or fsspec URL).")
     engine: EngineConfig = EngineConfig()
-    warc: WarcConfig = WarcConfig()
-    extract: ExtractConfig = ExtractConfig()
-    langid: LangIdConfig = LangIdConfig()
-    filters: FiltersConfig = FiltersConfig()
     write: OutputConfig = OutputConfig()
-    dedup: DedupConfig | None = Field(None, description="Deduplicate the kept documents into OUTPUT/dedup.")
 
     @field_validator("inputs")
     @classmethod
@@ -56,6 +50,25 @@ class WebJobConfig(Config):
         if any(not v.strip() for v in value):
             raise ValueError("an input path is empty")
         return value
+
+    @model_validator(mode="after")
+    def _dedup_engine(self):
+        dedup = getattr(self, "dedup", None)
+        if dedup is not None and dedup.fuzzy.backend == "datatrove" and self.engine.kind == "spark":
+            raise ValueError("dedup.fuzzy.backend: datatrove's MinHash stages run on the local engine only")
+        return self
+
+
+class WebJobConfig(JobConfig):
+    """Web path: archives → HTML records → main text → language → quality filters → documents."""
+
+    kind: Literal["web"] = "web"
+    name: str = "web"
+    warc: WarcConfig = WarcConfig()
+    extract: ExtractConfig = ExtractConfig()
+    langid: LangIdConfig = LangIdConfig()
+    filters: FiltersConfig = FiltersConfig()
+    dedup: DedupConfig | None = Field(None, description="Deduplicate the kept documents into OUTPUT/dedup.")
 
     def input_files(self) -> list[str]:
         """The task list: one archive file per task, in a stable order."""

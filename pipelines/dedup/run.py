@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
-from pydantic import Field, field_validator, model_validator
 
-from corpusforge.config import Config
 from corpusforge.errors import ConfigError, InputError
 from corpusforge.fs import atomic_open, exists, expand, filesystem, join, open_input, write_text
 from corpusforge.ledger import KEPT
@@ -32,7 +31,7 @@ from pipelines.dedup.decide import DECISION_SCHEMA, DUP_FUZZY, decide
 from pipelines.dedup.keys import Fingerprinter
 from pipelines.dedup.minhash import MinHasher, jaccard
 from pipelines.engines import JobResult, summarize
-from pipelines.job import EngineConfig, OutputConfig
+from pipelines.job import JobConfig
 from pipelines.stage import Outcome
 from pipelines.task import TaskWriter, clean_temporaries, completion_marker, part_name, read_summaries
 
@@ -41,29 +40,12 @@ WORK = "_work"
 READ_ROWS = 2048
 
 
-class DedupJobConfig(Config):
+class DedupJobConfig(JobConfig):
     """Documents (Parquet in the record schema, e.g. a web job's documents/) → deduplicated documents."""
 
-    kind: str = Field("dedup", pattern="^dedup$")
+    kind: Literal["dedup"] = "dedup"
     name: str = "dedup"
-    inputs: list[str] = Field(min_length=1, description="Parquet files, globs or directories of records.")
-    output: str
-    engine: EngineConfig = EngineConfig()
     dedup: DedupConfig = DedupConfig()
-    write: OutputConfig = OutputConfig()
-
-    @field_validator("inputs")
-    @classmethod
-    def _nonempty(cls, value: list[str]) -> list[str]:
-        if any(not v.strip() for v in value):
-            raise ValueError("an input path is empty")
-        return value
-
-    @model_validator(mode="after")
-    def _engine(self) -> DedupJobConfig:
-        if self.dedup.fuzzy.backend == "datatrove" and self.engine.kind == "spark":
-            raise ValueError("dedup.fuzzy.backend: datatrove's MinHash stages run on the local engine only")
-        return self
 
     def input_files(self) -> list[str]:
         files = [f for f in expand(self.inputs) if f.endswith(".parquet")]
