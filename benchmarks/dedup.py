@@ -21,10 +21,14 @@ Tools, each in a fresh child process, one worker, fuzzy dedup only, 5-grams, 14 
 Timing: wall time of the job inside the child (interpreter start excluded, the tool's imports included);
 docs/s per core = documents / wall s / workers. Memory: peak RSS of the child's process tree, polled every
 50 ms, and of each step of our job. Our job's per-task steps (fingerprint, apply) hold a bounded batch; its
-global decision holds a few hundred bytes per document. With one worker both happen in one process, so
+global decision holds about 1 KB per document. With one worker both happen in one process, so
 ``--worker-check`` also runs ours on worker processes to read a worker's peak apart from the driver's.
 
-Extra runs: ours with verification (``--verify``, default 0.7), and a cProfile of our 1x run (``--profile``).
+Extra runs: ours with verification (``--verify``, default 0.7), a cProfile of our 1x run (``--profile``), and
+both tools at 1x with other permutation seeds (``--minhash-seeds 1,2,3``: datatrove's ``MinhashConfig(seed=...)``,
+our ``dedup.fuzzy.minhash.seed``). A document pair near the LSH S-curve's 50% point (Jaccard about 0.72 at 14 x 8)
+is found or missed by chance, so F1 moves with the seed; the seed runs give each tool's mean and standard
+deviation of F1, the noise against which a difference between the tools is judged.
 
 Quality, the same definition for both tools. Each planted cluster of size k should lose exactly k - 1
 members, whichever survives. A removed document is a true positive when another member of its planted
@@ -35,23 +39,27 @@ Recall by strength counts a planted copy as found when the copy or its seed was 
 still has a survivor.
 
     python benchmarks/dedup.py [--docs 50000] [--scale-max 8] [--shared ../shared/data] [--workdir DIR]
-        [--json PATH] [--skip-datatrove] [--verify 0.7] [--worker-check 2] [--profile]
+        [--json PATH] [--skip-datatrove] [--verify 0.7] [--worker-check 2] [--profile] [--minhash-seeds 1,2,3,4,5]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
 import re
-import subprocess
+import statistics
 import sys
 import time
 from collections import Counter, defaultdict
 from functools import partial
 from pathlib import Path
+
+if __package__:  # python -m benchmarks.dedup
+    from .measure import log_tail, run_measured
+else:  # python benchmarks/dedup.py: sys.path[0] is benchmarks/
+    from measure import log_tail, run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere: the repo's packages first
@@ -120,20 +128,27 @@ def build_replica(originals: list[dict], docs: int, replica: int, seed: int) -> 
 
 def build_corpora(shared: Path, workdir: Path, docs: int, replicas: int, seed: int) -> list[list[Path]]:
     """Each replica's Parquet parts (and its truth), reused when a previous run built the same ones."""
+    import hashlib
+
     import pyarrow.parquet as pq
 
     from corpusforge.record import to_table
     from pipelines.dedup.edits import load_real_documents
 
     corpus = workdir / "corpus"
-    stamp = {"docs": docs, "seed": seed, "parts": PARTS, "version": 2}
+    start = time.perf_counter()
+    # which real documents count as distinct depends on the shingling rules (`drop_near_duplicates`), so the
+    # stamp names the originals themselves: a corpus built under other rules or other data is rebuilt
+    originals = load_real_documents(shared)
+    digest = hashlib.sha256()
+    for d in originals:
+        digest.update(f"{d['id']}\0{d['text']}\0".encode())
+    stamp = {"docs": docs, "seed": seed, "parts": PARTS, "version": 3, "originals": digest.hexdigest()[:16]}
     dirs = [corpus / f"replica-{r:02d}" for r in range(replicas)]
     paths = [[d / f"part-{i:05d}.parquet" for i in range(PARTS)] for d in dirs]
     stamp_path = corpus / "stamp.json"
     if stamp_path.exists() and json.loads(stamp_path.read_text()) == stamp and all(p.exists() for p in sum(paths, [])):
         return paths
-    start = time.perf_counter()
-    originals = load_real_documents(shared)
     print(f"{len(originals)} distinct real documents ({time.perf_counter() - start:.0f} s)", flush=True)
     corpus.mkdir(parents=True, exist_ok=True)
     stamp_path.unlink(missing_ok=True)
@@ -153,7 +168,7 @@ def build_corpora(shared: Path, workdir: Path, docs: int, replicas: int, seed: i
 # ---------------------------------------------------------------- the two jobs (run in a child process)
 
 
-def run_datatrove(files: list[Path], out: Path) -> set[str]:
+def run_datatrove(files: list[Path], out: Path, seed: int | None = None) -> set[str]:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (
         MinhashConfig,
@@ -167,7 +182,8 @@ def run_datatrove(files: list[Path], out: Path) -> set[str]:
 
     if len({f.parent for f in files}) != 1:
         raise SystemExit("the datatrove run reads the parts of one replica")
-    config = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS)
+    seeded = {} if seed is None else {"seed": seed}
+    config = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS, **seeded)
     listing = out / "inputs.txt"  # one task reads every part, in order
     listing.write_text("".join(f.name + "\n" for f in files))
 
@@ -264,7 +280,12 @@ class Phases:
 
 
 def run_ours(
-    files: list[Path], out: Path, phases: dict | None = None, workers: int = 1, verify: float | None = None
+    files: list[Path],
+    out: Path,
+    phases: dict | None = None,
+    workers: int = 1,
+    verify: float | None = None,
+    seed: int | None = None,
 ) -> set[str]:
     import pyarrow.parquet as pq
 
@@ -272,6 +293,7 @@ def run_ours(
     from pipelines.dedup.run import DedupJobConfig
     from pipelines.engines import run_job
 
+    minhash = {"ngram": NGRAM, "bands": BANDS, "rows": ROWS} | ({} if seed is None else {"seed": seed})
     job = DedupJobConfig.parse(
         {
             "name": "bench-dedup",
@@ -282,7 +304,7 @@ def run_ours(
                 "url": {"enabled": False},
                 "exact": {"enabled": False},
                 "fuzzy": {
-                    "minhash": {"ngram": NGRAM, "bands": BANDS, "rows": ROWS},
+                    "minhash": minhash,
                     "verify": {"enabled": verify is not None, "threshold": verify or 0.7},
                 },
             },
@@ -301,7 +323,14 @@ def run_ours(
 
 
 def child(
-    tool: str, files: list[Path], out: Path, result_path: Path, profile: Path | None, workers: int, verify: float | None
+    tool: str,
+    files: list[Path],
+    out: Path,
+    result_path: Path,
+    profile: Path | None,
+    workers: int,
+    verify: float | None,
+    seed: int | None = None,
 ) -> None:
     """Entry of ``--only``: run one job, write the kept ids and in-process timings as JSON."""
     import shutil
@@ -309,7 +338,10 @@ def child(
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     phases: dict = {}
-    fn = run_datatrove if tool == "datatrove" else partial(run_ours, phases=phases, workers=workers, verify=verify)
+    if tool == "datatrove":
+        fn = partial(run_datatrove, seed=seed)
+    else:
+        fn = partial(run_ours, phases=phases, workers=workers, verify=verify, seed=seed)
     start, cpu = time.perf_counter(), time.process_time()
     if profile:
         import cProfile
@@ -334,10 +366,9 @@ def measure(
     profile: bool = False,
     workers: int = 1,
     verify: float | None = None,
+    seed: int | None = None,
 ) -> dict:
     """Run one job in a fresh interpreter; poll the RSS of its whole process tree and of each worker process."""
-    import psutil
-
     out = workdir / f"out-{label}"
     result_path = workdir / f"result-{label}.json"
     result_path.unlink(missing_ok=True)
@@ -355,42 +386,22 @@ def measure(
     cmd += ["--workers", str(workers), "--inputs", *map(str, files)]
     if verify is not None:
         cmd += ["--verify-at", str(verify)]
+    if seed is not None:
+        cmd += ["--seed-at", str(seed)]
     if profile:
         cmd += ["--profile-to", str(workdir / f"{label}.prof")]
-    start = time.perf_counter()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        ps = psutil.Process(proc.pid)
-        peak = worker_peak = driver_peak = 0
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            with contextlib.suppress(psutil.Error):
-                rss = 0
-                for p in [ps, *ps.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
-                        one = p.memory_info().rss
-                        rss += one
-                        if p.pid != ps.pid:  # worker processes (workers > 1 spawns them)
-                            worker_peak = max(worker_peak, one)
-                        else:
-                            driver_peak = max(driver_peak, one)
-                peak = max(peak, rss)
-            time.sleep(0.05)
-        rc = os.waitstatus_to_exitcode(status)
-    if rc != 0 or not result_path.exists():
-        tail = log_path.read_text(errors="replace")[-4000:]
-        raise SystemExit(f"{label} failed (exit {rc}); log {log_path}:\n{tail}")
+    m = run_measured(cmd, log_path, cwd=ROOT)
+    if m.rc != 0 or not result_path.exists():
+        raise SystemExit(f"{label} failed (exit {m.rc}); log {log_path}:\n{log_tail(log_path)}")
     result = json.loads(result_path.read_text())
     result.update(
         tool=tool,
-        process_wall_s=time.perf_counter() - start,
-        cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=peak / 2**20,
-        max_single_rss_mb=usage.ru_maxrss / 1024,
-        worker_peak_rss_mb=worker_peak / 2**20,
-        driver_peak_rss_mb=driver_peak / 2**20,
+        process_wall_s=m.wall_s,
+        cpu_s=m.cpu_s,
+        peak_rss_mb=m.peak_rss_mb,
+        max_single_rss_mb=m.max_single_rss_mb,
+        worker_peak_rss_mb=m.worker_peak_rss_mb,  # worker processes (workers > 1 spawns them)
+        driver_peak_rss_mb=m.driver_peak_rss_mb,
     )
     return result
 
@@ -545,6 +556,80 @@ def worker_check(rows: list[dict]) -> str:
     return table(head, body)
 
 
+def default_seeds() -> dict[str, int]:
+    """Each tool's default permutation seed: a seed run at it would repeat the default run."""
+    import dataclasses
+
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
+
+    from pipelines.dedup.minhash import MinHashConfig
+
+    datatrove = next(f.default for f in dataclasses.fields(MinhashConfig) if f.name == "seed")
+    return {"datatrove": datatrove, "ours": MinHashConfig.model_fields["seed"].default}
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1; nan for a single value)."""
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else float("nan")
+
+
+def seed_summary(seeds: list[int], runs: dict[str, list[dict]]) -> dict:
+    """Per-seed quality of each tool, each tool's mean and sd of F1, and the difference of the means."""
+    out: dict = {"seeds": seeds}
+    for tool, rows in runs.items():
+        per_seed = [
+            {
+                "seed": seed,
+                "f1": r["quality"]["f1"],
+                "precision": r["quality"]["precision"],
+                "recall": r["quality"]["recall"],
+                "removed": r["quality"]["removed"],
+                "wall_s": r["wall_s"],
+            }
+            for seed, r in zip(seeds, rows, strict=True)
+        ]
+        mean, sd = _mean_sd([x["f1"] for x in per_seed])
+        out[tool] = {"runs": per_seed, "f1_mean": mean, "f1_sd": sd}
+    if "datatrove" in out and "ours" in out:
+        n = len(seeds)
+        out["f1_mean_diff"] = out["ours"]["f1_mean"] - out["datatrove"]["f1_mean"]
+        # standard error of the difference of two independent means (the tools' permutations are unrelated)
+        out["f1_mean_diff_se"] = (out["ours"]["f1_sd"] ** 2 / n + out["datatrove"]["f1_sd"] ** 2 / n) ** 0.5
+    return out
+
+
+def seed_table(summary: dict) -> str:
+    tools = [t for t in ("datatrove", "ours") if t in summary]
+    head = ("seed", *(f"{t} {c}" for t in tools for c in ("P", "R", "F1", "removed")))
+    body = []
+    for i, seed in enumerate(summary["seeds"]):
+        cells = [str(seed)]
+        for t in tools:
+            x = summary[t]["runs"][i]
+            cells += [f"{x['precision']:.3f}", f"{x['recall']:.3f}", f"{x['f1']:.4f}", f"{x['removed']:,}"]
+        body.append(tuple(cells))
+    mean_row = ["mean ± sd"]
+    for t in tools:
+        runs = summary[t]["runs"]
+        p, r, removed = (statistics.mean(x[k] for x in runs) for k in ("precision", "recall", "removed"))
+        mean_row += [
+            f"{p:.3f}",
+            f"{r:.3f}",
+            f"{summary[t]['f1_mean']:.4f} ± {summary[t]['f1_sd']:.4f}",
+            f"{removed:,.0f}",
+        ]
+    body.append(tuple(mean_row))
+    out = [table(head, body)]
+    if "f1_mean_diff" in summary:
+        out.append(
+            f"F1 ours - datatrove, mean over {len(summary['seeds'])} seeds: {summary['f1_mean_diff']:+.4f} "
+            f"(standard error {summary['f1_mean_diff_se']:.4f}; sd of one run: "
+            + ", ".join(f"{t} {summary[t]['f1_sd']:.4f}" for t in tools)
+            + ")"
+        )
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=50_000, help="Documents at 1x (a third of them planted copies).")
@@ -565,6 +650,13 @@ def main(argv: list[str] | None = None) -> None:
         "peak RSS apart from the driver's (0: skip).",
     )
     ap.add_argument("--profile", action="store_true", help="cProfile our 1x run; print where its time goes.")
+    ap.add_argument(
+        "--minhash-seeds",
+        default="",
+        help="Comma-separated permutation seeds (e.g. 1,2,3,4,5): run both tools at 1x with each and report F1 per "
+        "seed and each tool's mean ± sd, the noise an F1 difference is judged against (empty: skip). A seed equal "
+        "to a tool's default reuses its default run.",
+    )
     # child mode
     ap.add_argument("--only", choices=("datatrove", "ours"), help=argparse.SUPPRESS)
     ap.add_argument("--inputs", nargs="*", type=Path, help=argparse.SUPPRESS)
@@ -573,26 +665,43 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--verify-at", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--profile-to", type=Path, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--seed-at", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.only:
-        child(args.only, args.inputs, args.out, args.result, args.profile_to, args.workers, args.verify_at)
+        child(
+            args.only, args.inputs, args.out, args.result, args.profile_to, args.workers, args.verify_at, args.seed_at
+        )
         return
+    try:
+        seeds = [int(x) for x in args.minhash_seeds.split(",") if x.strip()]
+    except ValueError:
+        ap.error(f"--minhash-seeds: comma-separated integers, not {args.minhash_seeds!r}")
+    if len(set(seeds)) != len(seeds) or any(x < 0 for x in seeds):
+        ap.error("--minhash-seeds: distinct seeds >= 0")
 
     workdir = args.workdir.resolve()
     scales = [s for s in (1, 2, 4, 8, 16, 32) if s <= max(args.scale_max, 1)]
     paths = build_corpora(args.shared, workdir, args.docs, scales[-1], args.seed)
 
-    def run(tool: str, scale: int, profile: bool = False, workers: int = 1, verify: float | None = None) -> dict:
+    def run(
+        tool: str,
+        scale: int,
+        profile: bool = False,
+        workers: int = 1,
+        verify: float | None = None,
+        seed: int | None = None,
+    ) -> dict:
         files = [f for parts in paths[:scale] for f in parts]
         label = f"{tool}-{scale}x" + ("-profile" if profile else "")
         label += f"-{workers}workers" if workers > 1 else ""
         label += f"-verify{verify}" if verify else ""
+        label += f"-seed{seed}" if seed is not None else ""
         print(f"running {label} ...", flush=True)
-        r = measure(tool, files, workdir, label, profile=profile, workers=workers, verify=verify)
+        r = measure(tool, files, workdir, label, profile=profile, workers=workers, verify=verify, seed=seed)
         truth = load_truth(files)
         r["quality"] = score(truth, set(r.pop("kept")))
-        r.update(scale=scale, docs=len(truth), tasks=len(files), workers=workers)
+        r.update(scale=scale, docs=len(truth), tasks=len(files), workers=workers, minhash_seed=seed)
         r["docs_per_s_core"] = len(truth) / r["wall_s"] / workers
         print(f"  {label}: {r['wall_s']:.1f} s, {r['peak_rss_mb']:.0f} MB, F1 {r['quality']['f1']:.3f}", flush=True)
         return r
@@ -607,9 +716,23 @@ def main(argv: list[str] | None = None) -> None:
     checks = []
     if args.worker_check > 1:
         checks = [run("ours", s, workers=args.worker_check) for s in sorted({1, scales[-1]})]
+    seeded = {}
+    if seeds:
+        defaults = default_seeds()
+        tools = ("ours",) if args.skip_datatrove else ("datatrove", "ours")
+        runs_by_seed = {
+            tool: [runs[tool] if seed == defaults[tool] else run(tool, 1, seed=seed) for seed in seeds]
+            for tool in tools
+        }
+        seeded = seed_summary(seeds, runs_by_seed)
 
     print()
     print(side_by_side(runs))
+    if seeded:
+        print()
+        defaults_note = ", ".join(f"{t} {s}" for t, s in default_seeds().items() if t in seeded)
+        print(f"permutation seeds at 1x (default seeds, whose runs are those above: {defaults_note}):")
+        print(seed_table(seeded))
     print()
     print("ours, scaling (1 worker):")
     print(scaling(scale_rows))
@@ -636,6 +759,8 @@ def main(argv: list[str] | None = None) -> None:
             "scaling": scale_rows,
             "worker_check": checks,
         }
+        if seeded:
+            payload["minhash_seeds"] = seeded
         if "datatrove" in runs:
             payload["ratio_docs_per_s"] = runs["ours"]["docs_per_s_core"] / runs["datatrove"]["docs_per_s_core"]
         args.json.write_text(json.dumps(payload, indent=2))

@@ -18,16 +18,19 @@ decoded as its reader decodes them, and `pipelines.evaluate.score` compares the 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote
+
+if __package__:  # python -m benchmarks.extract
+    from .measure import log_tail, run_measured
+else:  # python benchmarks/extract.py: sys.path[0] is benchmarks/
+    from measure import log_tail, run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PAGES = ROOT.parent / "shared" / "data" / "extraction" / "trafilatura_eval"
@@ -203,42 +206,21 @@ def child(tool: str, workdir: Path, result_path: Path) -> None:
 
 def measure(tool: str, workdir: Path) -> dict:
     """Run one tool in a fresh interpreter; poll the RSS of its whole process tree."""
-    import psutil
-
     result_path = workdir / f"result-{tool}.json"
     result_path.unlink(missing_ok=True)
     log_path = workdir / f"{tool}.log"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--only", tool, "--workdir", str(workdir)]
-    start = time.perf_counter()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        ps = psutil.Process(proc.pid)
-        peak = 0
-        while True:
-            # wait4 reaps this child alone and gives its own rusage (its reaped descendants included)
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            with contextlib.suppress(psutil.Error):
-                rss = 0
-                for p in [ps, *ps.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
-                        rss += p.memory_info().rss
-                peak = max(peak, rss)
-            time.sleep(0.05)
-        proc.returncode = rc = os.waitstatus_to_exitcode(status)
-    elapsed = time.perf_counter() - start
-    if rc != 0 or not result_path.exists():
-        tail = log_path.read_text(errors="replace")[-4000:]
-        raise SystemExit(f"{tool} failed (exit {rc}); log {log_path}:\n{tail}")
+    m = run_measured(cmd, log_path, cwd=ROOT)
+    if m.rc != 0 or not result_path.exists():
+        raise SystemExit(f"{tool} failed (exit {m.rc}); log {log_path}:\n{log_tail(log_path)}")
     result = json.loads(result_path.read_text())
     result.update(
         tool=tool,
-        process_wall_s=elapsed,  # interpreter start included
+        process_wall_s=m.wall_s,  # interpreter start included
         # the whole tree: reaped grandchildren (datatrove's extraction sandboxes) count into their parent
-        cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=peak / 2**20,  # sum over the tree, polled every 50 ms
-        max_single_rss_mb=usage.ru_maxrss / 1024,  # the largest single process of the tree (kB on Linux)
+        cpu_s=m.cpu_s,
+        peak_rss_mb=m.peak_rss_mb,  # sum over the tree, polled every 50 ms
+        max_single_rss_mb=m.max_single_rss_mb,  # the largest single process of the tree
     )
     return result
 
