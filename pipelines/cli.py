@@ -39,7 +39,11 @@ def run(
             print_funnel(then, f"{job.output}/{name}")
 
 
-JOB_KINDS = {"web": "pipelines.job:WebJobConfig", "dedup": "pipelines.dedup.run:DedupJobConfig"}
+JOB_KINDS = {
+    "web": "pipelines.job:WebJobConfig",
+    "dedup": "pipelines.dedup.run:DedupJobConfig",
+    "pdf": "pipelines.pdf.job:PdfJobConfig",
+}
 
 
 def load_job(path: Path, overrides: dict | None = None):

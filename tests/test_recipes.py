@@ -5,6 +5,7 @@ import pytest
 from pipelines.cli import load_job
 from pipelines.dedup.run import DedupJobConfig
 from pipelines.job import WebJobConfig
+from pipelines.pdf.job import PdfJobConfig
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
 
@@ -14,6 +15,8 @@ def test_every_shipped_recipe_validates(path):
     job = load_job(path)
     if isinstance(job, WebJobConfig):
         assert job.build_stages(), "a recipe builds its stages"
+    elif isinstance(job, PdfJobConfig):
+        assert job.pdf.max_pages > 0
     else:
         assert isinstance(job, DedupJobConfig) and job.dedup.enabled
 

@@ -1,0 +1,40 @@
+"""The PDF job: PDF files and web-routed PDFs → per-page text layer or OCR → documents, on any engine."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from corpusforge.errors import ConfigError
+from corpusforge.fs import expand
+from pipelines.job import JobConfig
+from pipelines.pdf.source import PdfSource
+from pipelines.pdf.stage import PdfConfig
+from pipelines.stage import Stage
+
+SUFFIXES = (".pdf", ".parquet")
+
+
+class PdfJobConfig(JobConfig):
+    """Inputs are PDF files, or a web job's ``pdfs/`` directory of Parquet parts (one task per file)."""
+
+    kind: Literal["pdf"] = "pdf"
+    name: str = "pdf"
+    pdf: PdfConfig = PdfConfig()
+
+    def input_files(self) -> list[str]:
+        """One task per PDF or Parquet file; other files in input directories (markers, ledgers) are skipped."""
+        files = [f for f in expand(self.inputs) if f.lower().endswith(SUFFIXES)]
+        if not files:
+            raise ConfigError("inputs", f"no .pdf or .parquet file matches {self.inputs}")
+        return files
+
+    def build_source(self) -> PdfSource:
+        return PdfSource(self.pdf)
+
+    def build_stages(self) -> list[Stage]:
+        return []
+
+    def execute(self, files: list[str], progress: bool = False):
+        from pipelines.engines import run_engine
+
+        return run_engine(self, files, progress=progress)
