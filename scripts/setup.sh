@@ -10,6 +10,14 @@ if ! command -v java >/dev/null 2>&1; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
 fi
 
+# Tesseract for the OCR engine of that name and page-orientation detection; best effort, the rest works without
+if ! command -v tesseract >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  echo "installing Tesseract OCR (optional)"
+  SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu \
+      tesseract-ocr-fra >/dev/null; } || echo "could not install Tesseract; the tesseract OCR engine stays unavailable"
+fi
+
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

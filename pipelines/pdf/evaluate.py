@@ -1,0 +1,267 @@
+"""`corpusforge eval ocr`: character and word error rates of PDF text extraction against Markdown ground truth.
+
+Each PDF in ``--pdfs`` with an expected file in ``--expected`` (``<stem>.md`` or ``<stem>.<tag>.md``) is read
+per page (text layer, OCR, or routed per page) and compared after Markdown markup and whitespace are removed:
+CER = character edit distance / reference characters, WER = word edit distance / reference words.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from corpusforge.errors import DependencyError, InputError
+from pipelines.pdf.ocr import OcrConfig, OcrEngine, build_ocr, render_page, tesseract_binary
+
+MIN_TEXT_CHARS = 50  # fallback routing: a page with fewer text-layer characters is OCRed
+
+_FENCE = re.compile(r"^\s*(```|~~~).*$", re.M)
+_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_HTML = re.compile(r"<!--.*?-->|<[^>\n]+>", re.S)
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s*", re.M)
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$", re.M)
+_LIST = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+", re.M)
+_QUOTE = re.compile(r"^\s*>\s?", re.M)
+_EMPHASIS = re.compile(r"(\*{1,3}|_{2,3})(\S(?:.*?\S)?)\1")
+_CODE = re.compile(r"`([^`]*)`")
+
+
+def strip_markdown(text: str) -> str:
+    """Markdown → the plain text a reader sees (what a PDF's page shows)."""
+    text = _FENCE.sub("", text)
+    text = _IMAGE.sub(r"\1", text)
+    text = _LINK.sub(r"\1", text)
+    text = _HTML.sub(" ", text)
+    text = _TABLE_RULE.sub("", text)
+    text = _HEADING.sub("", text)
+    text = _LIST.sub("", text)
+    text = _QUOTE.sub("", text)
+    text = _EMPHASIS.sub(r"\2", text)
+    text = _CODE.sub(r"\1", text)
+    text = text.replace("|", " ")
+    return text
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _distance(a, b) -> int:
+    try:
+        from rapidfuzz.distance import Levenshtein
+
+        return Levenshtein.distance(a, b)
+    except ImportError:
+        pass
+    prev = list(range(len(b) + 1))  # plain dynamic programming: fine for test-sized inputs
+    for i, x in enumerate(a, 1):
+        cur = [i]
+        for j, y in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
+
+
+def cer(hypothesis: str, reference: str) -> float:
+    hyp, ref = normalise(hypothesis), normalise(reference)
+    return _distance(hyp, ref) / len(ref) if ref else float(bool(hyp))
+
+
+def wer(hypothesis: str, reference: str) -> float:
+    hyp, ref = hypothesis.split(), reference.split()
+    return _distance(hyp, ref) / len(ref) if ref else float(bool(hyp))
+
+
+def find_expected(stem: str, expected: Path, prefer: str | None = None) -> Path | None:
+    """``<stem>.md``, else ``<stem>.<tag>.md`` (the first by name, or the first whose name holds ``prefer``)."""
+    exact = expected / f"{stem}.md"
+    candidates = sorted(p for p in expected.glob(f"{stem}.*.md") if p.name[len(stem)] == ".")
+    if prefer:
+        preferred = [p for p in candidates if prefer in p.name[len(stem) :]]
+        if preferred:
+            return preferred[0]
+    if exact.is_file():
+        return exact
+    return candidates[0] if candidates else None
+
+
+def _auto_router():
+    """The pdf job's own routing when it is there, else a character count."""
+    try:
+        from pipelines.pdf import routing
+    except ImportError:
+        routing = None
+    if routing is not None and all(hasattr(routing, n) for n in ("read_page", "route", "RoutingConfig")):
+        config = routing.RoutingConfig()
+
+        def decide(page) -> tuple[str, str]:
+            read = routing.read_page(page)
+            method, _ = routing.route(read.features, config)
+            if method == routing.OCR:
+                return "ocr", ""
+            text = routing.page_text(read, method, config) if hasattr(routing, "page_text") else read.text
+            return "text", text
+
+        return decide
+
+    def fallback(page) -> tuple[str, str]:
+        text = page.get_text()
+        return ("text", text) if len("".join(text.split())) >= MIN_TEXT_CHARS else ("ocr", "")
+
+    return fallback
+
+
+def read_pdf(path: Path, routing: str, engine: OcrEngine | None, dpi: int) -> dict:
+    """Text of every page by ``routing``; returns text, pages, pages OCRed and seconds."""
+    import pymupdf
+
+    start = time.perf_counter()
+    decide = _auto_router() if routing == "auto" else None
+    texts, ocred, angles = [], 0, []
+    with pymupdf.open(path) as doc:
+        for page in doc:
+            if routing == "text":
+                method, text = "text", page.get_text()
+            elif routing == "ocr":
+                method, text = "ocr", ""
+            else:
+                method, text = decide(page)
+            if method == "ocr":
+                if engine is None:
+                    raise InputError(str(path), "a page needs OCR but no OCR engine is configured")
+                result = engine.read(render_page(page, dpi))
+                text = result.text
+                ocred += 1
+                angles.append(result.angle)
+            texts.append(text)
+        pages = len(doc)
+    return {
+        "text": "\n\n".join(texts),
+        "pages": pages,
+        "ocr_pages": ocred,
+        "angles": angles,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def evaluate(
+    pdfs: Path, expected: Path, engines: list[str], routing: str, dpi: int = 200, prefer: str | None = None
+) -> dict:
+    pairs = []
+    for pdf in sorted(pdfs.glob("*.pdf")):
+        ref = find_expected(pdf.stem, expected, prefer)
+        if ref is not None:
+            pairs.append((pdf, ref))
+    if not pairs:
+        raise InputError(str(pdfs), f"no PDF there has an expected <stem>.md or <stem>.<tag>.md in {expected}")
+    runs = []
+    for name in engines if routing != "text" else ["text-layer"]:
+        engine = None if routing == "text" else build_ocr(OcrConfig(engine=name, dpi=dpi))
+        docs = []
+        for pdf, ref in pairs:
+            got = read_pdf(pdf, routing, engine, dpi)
+            reference = normalise(strip_markdown(ref.read_text(encoding="utf-8")))
+            hypothesis = normalise(got.pop("text"))
+            docs.append(
+                {
+                    "document": pdf.name,
+                    "reference": ref.name,
+                    "cer": cer(hypothesis, reference),
+                    "wer": wer(hypothesis, reference),
+                    "reference_chars": len(reference),
+                    **got,
+                }
+            )
+        pages = sum(d["pages"] for d in docs)
+        seconds = sum(d["seconds"] for d in docs)
+        chars = sum(d["reference_chars"] for d in docs)
+        runs.append(
+            {
+                "engine": name,
+                "routing": routing,
+                "dpi": dpi,
+                "documents": docs,
+                # means weighted by reference length, so a one-line page does not weigh like a paper
+                "cer": sum(d["cer"] * d["reference_chars"] for d in docs) / chars if chars else 0.0,
+                "wer": sum(d["wer"] * d["reference_chars"] for d in docs) / chars if chars else 0.0,
+                "pages": pages,
+                "seconds": seconds,
+                "pages_per_s": pages / seconds if seconds else 0.0,
+            }
+        )
+    return {"pdfs": str(pdfs), "expected": str(expected), "runs": runs}
+
+
+def report(result: dict) -> Table:
+    table = Table(title=f"OCR / text extraction on {result['pdfs']} against {result['expected']}")
+    for col in ("engine", "routing", "document", "reference", "pages", "OCR pages", "CER", "WER", "seconds"):
+        table.add_column(col, justify="left" if col in ("engine", "routing", "document", "reference") else "right")
+    for run in result["runs"]:
+        for d in run["documents"]:
+            table.add_row(
+                run["engine"],
+                run["routing"],
+                d["document"],
+                d["reference"],
+                str(d["pages"]),
+                str(d["ocr_pages"]),
+                f"{d['cer']:.3f}",
+                f"{d['wer']:.3f}",
+                f"{d['seconds']:.1f}",
+            )
+        table.add_row(
+            run["engine"],
+            run["routing"],
+            "[b]all (weighted by length)[/b]",
+            "",
+            str(run["pages"]),
+            str(sum(d["ocr_pages"] for d in run["documents"])),
+            f"[b]{run['cer']:.3f}[/b]",
+            f"[b]{run['wer']:.3f}[/b]",
+            f"{run['seconds']:.1f}",
+            end_section=True,
+        )
+    return table
+
+
+def eval_ocr(
+    pdfs: Path = typer.Option(..., "--pdfs", help="Directory of PDFs.", exists=True, file_okay=False),
+    expected: Path = typer.Option(
+        ..., "--expected", help="Directory of <stem>.md or <stem>.<tag>.md ground truth.", exists=True, file_okay=False
+    ),
+    engine: str = typer.Option("rapidocr", help="rapidocr, tesseract, vlm, or all (rapidocr and tesseract)."),
+    routing: str = typer.Option("ocr", help="ocr (every page), text (the text layer), or auto (per-page routing)."),
+    dpi: int = typer.Option(200, help="Render resolution for OCR."),
+    reference: str | None = typer.Option(
+        None, "--reference", help="Prefer expected files whose tag holds this, e.g. 'tesseract'."
+    ),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
+) -> None:
+    """Character and word error rates of PDF text (text layer, OCR or routed) against Markdown ground truth."""
+    if routing not in ("ocr", "text", "auto"):
+        raise InputError(f"--routing {routing}", "choose ocr, text or auto")
+    if engine == "all":
+        engines = ["rapidocr"] + (["tesseract"] if tesseract_binary() else [])
+    elif engine in ("rapidocr", "tesseract", "vlm"):
+        engines = [engine]
+    else:
+        raise InputError(f"--engine {engine}", "choose rapidocr, tesseract, vlm or all")
+    try:
+        OcrConfig(dpi=dpi)
+    except Exception:
+        raise InputError(f"--dpi {dpi}", "must be between 72 and 600") from None
+    try:
+        import pymupdf  # noqa: F401
+    except ImportError:
+        raise DependencyError("eval ocr", "pymupdf", "ocr") from None
+    result = evaluate(pdfs, expected, engines, routing, dpi, reference)
+    Console(width=200).print(report(result))
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=2))
