@@ -30,18 +30,21 @@ except ModuleNotFoundError as exc:  # pragma: no cover - only while the OCR modu
 
     class OcrConfig(Config):  # type: ignore[no-redef]
         engine: str = "rapidocr"
+        dpi: int = Field(200, ge=72, le=600)
         languages: list[str] = Field(default_factory=list)
 
 
 class PdfConfig(Config):
     routing: RoutingConfig = RoutingConfig()
-    dpi: int = Field(200, ge=36, le=600, description="Resolution pages are rendered at for OCR.")
     max_render_pixels: int = Field(
-        40_000_000, gt=0, description="A page larger than this at `dpi` is rendered at a lower resolution."
+        40_000_000, gt=0, description="A page larger than this at `ocr.dpi` is rendered at a lower resolution."
     )
     max_pages: int = Field(2000, gt=0, description="Documents with more pages are dropped (pdf_too_many_pages).")
     max_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Larger files are dropped (too_large).")
     min_chars: int = Field(1, ge=1, description="Documents with fewer non-space characters: pdf_no_text.")
+    min_ocr_confidence: float = Field(
+        0.8, ge=0, le=1, description="A page read by OCR with less confidence keeps its text layer, if it has one."
+    )
     ocr: OcrConfig | None = Field(
         default_factory=OcrConfig,
         description="OCR for pages routed to it; null reads those pages from their text layer, if any.",
@@ -124,6 +127,10 @@ class PdfStage:
                 result = self.ocr_engine().read(self.render(page), list(getattr(self.config.ocr, "languages", [])))
                 text = result.text.strip()
                 info.update(ocr_confidence=result.confidence, ocr_angle=result.angle)
+                # an engine that cannot read the script (RTL, CJK) is unsure; a flawed text layer beats its guess
+                if read.text and result.confidence is not None and result.confidence < self.config.min_ocr_confidence:
+                    method, text = TEXT_LAYER, page_text(read, TEXT_LAYER, routing)
+                    info["why"] = f"{why}+ocr_unsure"
             else:
                 text = page_text(read, method, routing)
             info["method"] = method
@@ -158,7 +165,7 @@ class PdfStage:
 
     def render(self, page) -> bytes:
         """One page as PNG at the configured resolution, lowered for pages too large to render at it."""
-        dpi = self.config.dpi
+        dpi = self.config.ocr.dpi if self.config.ocr is not None else 200
         width, height = page.rect.width / 72 * dpi, page.rect.height / 72 * dpi
         if width * height > self.config.max_render_pixels:
             dpi = max(36, int(dpi * math.sqrt(self.config.max_render_pixels / (width * height))))

@@ -121,18 +121,18 @@ def test_a_text_layer_pdf_becomes_one_record_with_its_pages(tmp_path):
 
 
 class _FakeOcr:
-    def __init__(self):
-        self.images = []
+    def __init__(self, confidence: float = 0.9):
+        self.images, self.confidence = [], confidence
 
     def read(self, png: bytes, languages):
         from types import SimpleNamespace
 
         self.images.append(png)
-        return SimpleNamespace(text="text read from the image", confidence=0.9, angle=0)
+        return SimpleNamespace(text="text read from the image", confidence=self.confidence, angle=0)
 
 
 def test_scanned_pages_are_rendered_one_at_a_time_for_ocr(shared_data, tmp_path):
-    source = PdfSource(PdfConfig(dpi=72))
+    source = PdfSource(PdfConfig(ocr={"dpi": 72}))
     source.stage._ocr = fake = _FakeOcr()
     (outcome,) = source.read(str(shared_data / "pdf" / "docling" / "ocr_scanned" / "nemotron_multipage.pdf"))
     assert outcome.status == "kept", outcome.detail
@@ -140,6 +140,15 @@ def test_scanned_pages_are_rendered_one_at_a_time_for_ocr(shared_data, tmp_path)
     assert split_pages(outcome.record) == ["text read from the image"] * 4
     pages = json.loads(outcome.record.meta["pdf_pages"])
     assert {(p["method"], p["why"], p["ocr_confidence"]) for p in pages} == {("ocr", "no_text_layer", 0.9)}
+
+
+def test_an_unsure_ocr_reading_keeps_the_text_layer(shared_data):
+    source = PdfSource(PdfConfig(ocr={"dpi": 72}))
+    source.stage._ocr = _FakeOcr(confidence=0.5)
+    (outcome,) = source.read(str(shared_data / "pdf" / "docling" / "pdf" / "right_to_left_01.pdf"))
+    (page,) = json.loads(outcome.record.meta["pdf_pages"])
+    assert (page["route"], page["method"], page["why"]) == ("ocr", "text_layer", "rtl_misordered+ocr_unsure")
+    assert "Python" in outcome.record.text and "text read from the image" not in outcome.record.text
 
 
 def test_without_ocr_a_scan_has_no_text(shared_data):
