@@ -161,13 +161,29 @@ _FENCE = re.compile(r"^\s*```[\w-]*\n(.*?)\n```\s*$", re.S)
 _PREAMBLE = re.compile(r"^\s*(here is|here's|the corrected|corrected text|sure)[^\n]*:\s*\n+", re.I)
 
 
-def clean_output(candidate: str) -> str:
-    """Strip what chat models wrap around an answer: a code fence, a 'Here is the corrected text:' line."""
+_LABEL_LINE = re.compile(r"^\s*(corrected text|text)\s*:\s*$", re.I | re.M)
+
+
+def clean_output(candidate: str, source: str | None = None) -> str:
+    """Strip what chat models wrap around an answer: a code fence, a 'Here is the corrected text:' line.
+
+    Small models often answer correctly and then start repeating themselves: the output is cut at the first
+    paragraph that repeats an earlier one more often than ``source`` does. The guard still judges the rest.
+    """
     candidate = _PREAMBLE.sub("", candidate, count=1)
     match = _FENCE.match(candidate)
     if match:
         candidate = match.group(1)
-    return candidate.strip()
+    candidate = _LABEL_LINE.sub("", candidate)
+    kept: list[str] = []
+    for para in re.split(r"\n\s*\n", candidate.strip()):
+        para = para.strip()
+        if not para:
+            continue
+        if para in kept and kept.count(para) >= (source or "").count(para):
+            break
+        kept.append(para)
+    return "\n\n".join(kept)
 
 
 def guard(source: str, candidate: str, min_similarity: float, max_growth: float) -> tuple[bool, float, str | None]:
@@ -224,7 +240,7 @@ class Refiner:
                 if (i, j) not in outputs:
                     parts.append(chunk)
                     continue
-                candidate = clean_output(outputs[(i, j)])
+                candidate = clean_output(outputs[(i, j)], chunk)
                 ok, sim, reason = guard(chunk, candidate, self.config.min_similarity, self.config.max_growth)
                 sims.append(sim)
                 if ok:
