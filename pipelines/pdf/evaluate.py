@@ -152,7 +152,13 @@ def read_pdf(path: Path, routing: str, engine: OcrEngine | None, dpi: int) -> di
 
 
 def evaluate(
-    pdfs: Path, expected: Path, engines: list[str], routing: str, dpi: int = 200, prefer: str | None = None
+    pdfs: Path,
+    expected: Path,
+    engines: list[str],
+    routing: str,
+    dpi: int = 200,
+    prefer: str | None = None,
+    languages: list[str] | None = None,
 ) -> dict:
     pairs = []
     for pdf in sorted(pdfs.glob("*.pdf")):
@@ -163,7 +169,9 @@ def evaluate(
         raise InputError(str(pdfs), f"no PDF there has an expected <stem>.md or <stem>.<tag>.md in {expected}")
     runs = []
     for name in engines if routing != "text" else ["text-layer"]:
-        engine = None if routing == "text" else build_ocr(OcrConfig(engine=name, dpi=dpi))
+        engine = (
+            None if routing == "text" else build_ocr(OcrConfig(engine=name, dpi=dpi, languages=languages or ["eng"]))
+        )
         docs = []
         for pdf, ref in pairs:
             got = read_pdf(pdf, routing, engine, dpi)
@@ -187,6 +195,7 @@ def evaluate(
                 "engine": name,
                 "routing": routing,
                 "dpi": dpi,
+                "languages": languages or ["eng"],
                 "documents": docs,
                 # means weighted by reference length, so a one-line page does not weigh like a paper
                 "cer": sum(d["cer"] * d["reference_chars"] for d in docs) / chars if chars else 0.0,
@@ -242,6 +251,7 @@ def eval_ocr(
     reference: str | None = typer.Option(
         None, "--reference", help="Prefer expected files whose tag holds this, e.g. 'tesseract'."
     ),
+    lang: list[str] = typer.Option(["eng"], "--lang", help="Tesseract language code(s) to read with (repeatable)."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
 ) -> None:
     """Character and word error rates of PDF text (text layer, OCR or routed) against Markdown ground truth."""
@@ -261,7 +271,7 @@ def eval_ocr(
         import pymupdf  # noqa: F401
     except ImportError:
         raise DependencyError("eval ocr", "pymupdf", "ocr") from None
-    result = evaluate(pdfs, expected, engines, routing, dpi, reference)
+    result = evaluate(pdfs, expected, engines, routing, dpi, reference, lang)
     Console(width=200).print(report(result))
     if json_path:
         json_path.write_text(json.dumps(result, indent=2))
