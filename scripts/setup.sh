@@ -14,7 +14,7 @@ fi
 if ! command -v tesseract >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   echo "installing Tesseract OCR (optional)"
   SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
-  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu \
+  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-ara \
       tesseract-ocr-fra >/dev/null; } || echo "could not install Tesseract; the tesseract OCR engine stays unavailable"
 fi
 
