@@ -17,21 +17,11 @@ from pydantic import Field
 from corpusforge.config import Config
 from corpusforge.errors import DependencyError, Drop
 from corpusforge.record import Record
+from pipelines.pdf.ocr import OcrConfig
 from pipelines.pdf.routing import EMPTY, OCR, TEXT_LAYER, RoutingConfig, page_text, read_page, route
 
 PAGE_BREAK = "\f"  # between pages; meta["pdf_page_offsets"] gives each page's [start, end) in the text
 PDF_MAGIC = b"%PDF-"
-
-try:  # the OCR engines live beside this module; text-layer PDFs need none of them
-    from pipelines.pdf.ocr import OcrConfig
-except ModuleNotFoundError as exc:  # pragma: no cover - only while the OCR module is absent
-    if exc.name != "pipelines.pdf.ocr":
-        raise
-
-    class OcrConfig(Config):  # type: ignore[no-redef]
-        engine: str = "rapidocr"
-        dpi: int = Field(200, ge=72, le=600)
-        languages: list[str] = Field(default_factory=list)
 
 
 class PdfConfig(Config):
@@ -165,11 +155,13 @@ class PdfStage:
 
     def render(self, page) -> bytes:
         """One page as PNG at the configured resolution, lowered for pages too large to render at it."""
-        dpi = self.config.ocr.dpi if self.config.ocr is not None else 200
-        width, height = page.rect.width / 72 * dpi, page.rect.height / 72 * dpi
-        if width * height > self.config.max_render_pixels:
-            dpi = max(36, int(dpi * math.sqrt(self.config.max_render_pixels / (width * height))))
-        pix = page.get_pixmap(dpi=dpi)
+        import pymupdf
+
+        zoom = (self.config.ocr.dpi if self.config.ocr is not None else 200) / 72
+        pixels = page.rect.width * zoom * page.rect.height * zoom
+        if pixels > self.config.max_render_pixels:
+            zoom *= math.sqrt(self.config.max_render_pixels / pixels)
+        pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom))
         try:
             return pix.tobytes("png")
         finally:

@@ -151,6 +151,14 @@ def test_an_unsure_ocr_reading_keeps_the_text_layer(shared_data):
     assert "Python" in outcome.record.text and "text read from the image" not in outcome.record.text
 
 
+def test_a_huge_page_is_rendered_within_the_pixel_budget():
+    doc = pymupdf.open()
+    page = doc.new_page(width=72 * 200, height=72 * 200)  # 200 x 200 inches: 1.6 gigapixels at 200 dpi
+    stage = PdfSource(PdfConfig(max_render_pixels=1_000_000)).stage
+    pix = pymupdf.Pixmap(stage.render(page))
+    assert pix.width * pix.height <= 1_000_000 * 1.01
+
+
 def test_without_ocr_a_scan_has_no_text(shared_data):
     (outcome,) = PdfSource(PdfConfig(ocr=None)).read(
         str(shared_data / "pdf" / "docling" / "ocr_scanned" / "ocr_test.pdf")
@@ -203,6 +211,18 @@ def test_a_job_over_a_directory_of_pdfs_balances_its_ledger(tmp_path):
     assert all(d["source"] == "pdf" for d in docs)
     audit = {(r["reason"], r["stage"]) for r in _rows(tmp_path / "out" / "audit")}
     assert audit == {(reason, "pdf") for _, reason in BAD.values()}
+
+
+def test_local_and_datatrove_write_byte_identical_part_files(tmp_path):
+    pytest.importorskip("datatrove")
+    src = _pdf_dir(tmp_path)
+    for kind in ("local", "datatrove"):
+        run_job(_job(src, tmp_path / kind, kind))
+    for sub in ("documents", "audit", "ledger"):
+        names = sorted(p.name for p in (tmp_path / "local" / sub).iterdir())
+        assert names == sorted(p.name for p in (tmp_path / "datatrove" / sub).iterdir())
+        for name in names:
+            assert (tmp_path / "local" / sub / name).read_bytes() == (tmp_path / "datatrove" / sub / name).read_bytes()
 
 
 @pytest.mark.spark
