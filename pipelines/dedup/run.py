@@ -28,7 +28,7 @@ from corpusforge.ledger import KEPT
 from corpusforge.record import RECORD_SCHEMA, Record, from_table
 from pipelines.dedup.config import DedupConfig
 from pipelines.dedup.decide import DECISION_SCHEMA, DUP_FUZZY, decide
-from pipelines.dedup.keys import Fingerprinter
+from pipelines.dedup.keys import Fingerprinter, fingerprint_schema
 from pipelines.dedup.minhash import MinHasher, jaccard
 from pipelines.engines import JobResult, summarize
 from pipelines.job import JobConfig
@@ -149,7 +149,7 @@ def _write_decisions(output: str, decisions: pa.Table, n_tasks: int) -> None:
 
 
 def _fingerprint_columns(job: DedupJobConfig) -> list[str]:
-    return [f.name for f in Fingerprinter(job.dedup).schema if f.name != "hashes"]
+    return [f.name for f in fingerprint_schema(job.dedup) if f.name != "hashes"]
 
 
 def shingle_loader(job: DedupJobConfig):
@@ -174,7 +174,7 @@ def decide_local(job: DedupJobConfig, files: list[str]) -> dict:
     fs, root = filesystem(_fingerprint_dir(job.output))
     columns = _fingerprint_columns(job)
     parts = [pq.read_table(p, columns=columns, filesystem=fs) for p in sorted(fs.glob(root + "/part-*.parquet"))]
-    schema = Fingerprinter(job.dedup).schema
+    schema = fingerprint_schema(job.dedup)
     table = pa.concat_tables(parts) if parts else schema.empty_table().select(columns)
     linked = None
     if job.dedup.fuzzy.enabled and job.dedup.fuzzy.backend == "datatrove":
