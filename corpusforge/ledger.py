@@ -9,6 +9,18 @@ from dataclasses import dataclass, field
 from corpusforge.errors import CorpusForgeError
 
 KEPT, DROPPED, QUARANTINED = "kept", "dropped", "quarantined"
+#: a kept record's meta key listing (comma-separated) events the ledger counts as notes
+NOTES_KEY = "ledger_notes"
+
+
+def record_notes(meta: dict[str, str]) -> list[str]:
+    return [n for n in meta.get(NOTES_KEY, "").split(",") if n]
+
+
+def add_note(meta: dict[str, str], *notes: str) -> None:
+    """Mark an event on a record that stays kept (a rejected refinement, a page whose OCR failed)."""
+    if notes:
+        meta[NOTES_KEY] = ",".join([*record_notes(meta), *notes])
 
 
 class LedgerError(CorpusForgeError):
@@ -25,6 +37,8 @@ class Ledger:
     kept: int = 0
     dropped: Counter = field(default_factory=Counter)
     quarantined: Counter = field(default_factory=Counter)
+    #: events on records that stay kept (a refinement rejected, a page whose OCR failed): counted, not filed
+    notes: Counter = field(default_factory=Counter)
 
     def record(self, status: str, reason: str | None = None, n: int = 1) -> None:
         self.inputs += n
@@ -62,6 +76,7 @@ class Ledger:
             kept=self.kept + other.kept,
             dropped=self.dropped + other.dropped,
             quarantined=self.quarantined + other.quarantined,
+            notes=self.notes + other.notes,
         )
 
     def to_dict(self) -> dict:
@@ -72,6 +87,7 @@ class Ledger:
             "kept": self.kept,
             "dropped": dict(sorted(self.dropped.items())),
             "quarantined": dict(sorted(self.quarantined.items())),
+            **({"notes": dict(sorted(self.notes.items()))} if self.notes else {}),
         }
 
     def to_json(self) -> str:
@@ -86,6 +102,7 @@ class Ledger:
             kept=data["kept"],
             dropped=Counter(data.get("dropped", {})),
             quarantined=Counter(data.get("quarantined", {})),
+            notes=Counter(data.get("notes", {})),
         )
 
     @classmethod

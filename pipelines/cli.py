@@ -78,6 +78,8 @@ def print_funnel(result, output: str, console: Console | None = None) -> None:
     table.add_row("[red]quarantined[/red]", f"{led.quarantined_total:,}")
     for reason, n in sorted(led.quarantined.items(), key=lambda kv: -kv[1]):
         table.add_row(f"[red]quarantined: {reason}[/red]", f"{n:,}")
+    for note, n in sorted(led.notes.items(), key=lambda kv: -kv[1]):
+        table.add_row(f"[yellow]note: {note}[/yellow]", f"{n:,}")
     console.print(table)
     langs = ", ".join(f"{lang} {n}" for lang, n in result.languages.most_common(15))
     console.print(f"languages of kept documents: {langs or 'none'}")

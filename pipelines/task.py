@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from corpusforge.fs import atomic_open, exists, filesystem, join, write_text
-from corpusforge.ledger import KEPT, Ledger
+from corpusforge.ledger import KEPT, Ledger, record_notes
 from corpusforge.record import RECORD_SCHEMA, to_table
 from pipelines.stage import Outcome, apply_stages
 
@@ -109,6 +109,7 @@ class TaskWriter:
         rec = outcome.record
         self.ledger.record(outcome.status, outcome.reason)
         if outcome.status == KEPT:
+            self.ledger.notes.update(record_notes(rec.meta))
             self.documents.add(rec)
             self.languages[rec.lang or "unknown"] += 1
             return

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 import pyarrow as pa
 
 from corpusforge.fs import join, write_text
-from corpusforge.ledger import KEPT
+from corpusforge.ledger import KEPT, NOTES_KEY
 from corpusforge.record import RECORD_SCHEMA
 from pipelines.engines import JobResult, summarize
 from pipelines.stage import apply_stages
@@ -63,8 +63,7 @@ def _outcome_batches(job, batch_rows: int):
             for task, path in zip(batch.column("task").to_pylist(), batch.column("path").to_pylist(), strict=True):
                 rows = []
                 for outcome in apply_stages(source.read(path), stages):
-                    row = outcome.record.to_row()
-                    row["meta"] = sorted(row["meta"].items())
+                    row = outcome.record.to_arrow_row()
                     row.update(
                         status=outcome.status,
                         stage=outcome.stage,
@@ -109,9 +108,17 @@ def run_spark(job, files: list[str], spark=None) -> JobResult:
         pdfs.write.parquet(join(job.output, "pdfs"), **writer)
         counts = outcomes.groupBy("task", "status", "reason").count().collect()
         langs = outcomes.where(F.col("status") == KEPT).groupBy("task", "lang").count().collect()
+        notes = (
+            outcomes.where((F.col("status") == KEPT) & F.col("meta").getItem(NOTES_KEY).isNotNull())
+            .select("task", F.explode(F.split(F.col("meta").getItem(NOTES_KEY), ",")).alias("note"))
+            .where(F.col("note") != "")
+            .groupBy("task", "note")
+            .count()
+            .collect()
+        )
     finally:
         outcomes.unpersist()
-    summaries = _task_summaries(job.name, counts, langs, len(files))
+    summaries = _task_summaries(job.name, counts, langs, notes, len(files))
     for task, summary in summaries.items():
         write_text(join(job.output, "ledger", f"part-{task:05d}.json"), json.dumps(summary, indent=2))
     result = summarize(job.name, list(summaries.values()))
@@ -119,12 +126,14 @@ def run_spark(job, files: list[str], spark=None) -> JobResult:
     return result
 
 
-def _task_summaries(stage: str, counts, langs, n_tasks: int) -> dict[int, dict]:
+def _task_summaries(stage: str, counts, langs, notes, n_tasks: int) -> dict[int, dict]:
     from corpusforge.ledger import Ledger
 
     ledgers = {t: Ledger(stage=stage, task=f"{t:05d}") for t in range(n_tasks)}
     for row in counts:
         ledgers[row["task"]].record(row["status"], row["reason"], n=row["count"])
+    for row in notes:
+        ledgers[row["task"]].notes[row["note"]] += row["count"]
     languages: dict[int, Counter] = defaultdict(Counter)
     for row in langs:
         languages[row["task"]][row["lang"] or "unknown"] += row["count"]

@@ -7,6 +7,7 @@ from typing import Literal
 from corpusforge.errors import ConfigError
 from corpusforge.fs import expand
 from pipelines.job import JobConfig
+from pipelines.pdf.refine import RefineConfig, RefineStage
 from pipelines.pdf.source import PdfSource
 from pipelines.pdf.stage import PdfConfig
 from pipelines.stage import Stage
@@ -20,6 +21,7 @@ class PdfJobConfig(JobConfig):
     kind: Literal["pdf"] = "pdf"
     name: str = "pdf"
     pdf: PdfConfig = PdfConfig()
+    refine: RefineConfig = RefineConfig()
 
     def input_files(self) -> list[str]:
         """One task per PDF or Parquet file; other files in input directories (markers, ledgers) are skipped."""
@@ -32,7 +34,7 @@ class PdfJobConfig(JobConfig):
         return PdfSource(self.pdf)
 
     def build_stages(self) -> list[Stage]:
-        return []
+        return [RefineStage(self.refine)] if self.refine.enabled else []
 
     def execute(self, files: list[str], progress: bool = False):
         from pipelines.engines import run_engine

@@ -23,6 +23,8 @@ from corpusforge.config import Config
 from corpusforge.errors import ConfigError, DependencyError, InputError
 
 ANGLES = (0, 90, 180, 270)
+#: Tesseract languages written right to left (Arabic, Persian, Urdu, Pashto, Sindhi, Uyghur, Hebrew, Yiddish, Syriac)
+RTL_LANGUAGES = frozenset({"ara", "fas", "urd", "pus", "snd", "uig", "heb", "yid", "syr", "Arabic", "Hebrew"})
 VLM_PROMPT = (
     "Transcribe all text on this page image exactly, in reading order, as plain text. Keep paragraphs apart "
     "with blank lines. Do not describe images, do not translate, do not add anything."
@@ -103,6 +105,10 @@ class OcrEngine(ABC):
 
     @abstractmethod
     def _read(self, png: bytes, languages: list[str]) -> OcrResult: ...
+
+    def reads_rtl(self, languages: list[str] | None = None) -> bool:
+        """Whether this engine, with these languages, can read Arabic or Hebrew script at all."""
+        return False
 
     def read(self, png: bytes, languages: list[str] | None = None) -> OcrResult:
         languages = languages or self.config.languages
@@ -225,6 +231,9 @@ class TesseractEngine(OcrEngine):
         self.binary = binary
         self.version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
 
+    def reads_rtl(self, languages: list[str] | None = None) -> bool:
+        return bool(RTL_LANGUAGES.intersection(languages or self.config.languages))
+
     def _read(self, png: bytes, languages: list[str]) -> OcrResult:
         cmd = [self.binary, "stdin", "stdout", "-l", "+".join(languages), "--dpi", str(self.config.dpi), "tsv"]
         proc = subprocess.run(cmd, input=png, capture_output=True, timeout=600)
@@ -275,6 +284,9 @@ class VlmEngine(OcrEngine):
         except ImportError:
             raise DependencyError("VlmEngine", "httpx", "ocr") from None
         self.version = self.config.vlm.model
+
+    def reads_rtl(self, languages: list[str] | None = None) -> bool:
+        return True  # a multilingual vision LLM reads any script it was trained on
 
     def _client(self):
         import httpx

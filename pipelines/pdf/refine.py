@@ -9,12 +9,18 @@ used only if it stays close to its input (character similarity >= ``min_similari
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import Field
 
 from corpusforge.config import Config
+from corpusforge.ledger import add_note
+from corpusforge.record import Record
+from pipelines.pdf.stage import join_pages
+from pipelines.stage import Stage
 from synth.llm import LLM, LLMConfig, build_llm
 
 try:  # much faster than difflib on long texts; part of the `ocr` extra
@@ -37,7 +43,8 @@ SYSTEM_PROMPT = (
 
 
 class RefineConfig(Config):
-    enabled: bool = False
+    enabled: bool = Field(False, description="Run the refine stage after conversion (deterministic fixes + LLM).")
+    pages: Literal["ocr", "all"] = Field("ocr", description="Refine pages read by OCR only, or every page.")
     llm: LLMConfig = LLMConfig()
     #: an LLM output whose character similarity to its input is below this is rejected
     min_similarity: float = Field(0.8, ge=0, le=1)
@@ -261,3 +268,54 @@ class Refiner:
                 )
             )
         return results
+
+
+class RefineStage(Stage):
+    """Refines a converted PDF page by page, keeping page offsets true; counts each rejection in the ledger.
+
+    Records without PDF page meta (any other source) are refined as one page.
+    """
+
+    name = "refine"
+
+    def __init__(self, config: RefineConfig, llm: LLM | None = None):
+        super().__init__()
+        self.config = config
+        self.refiner = Refiner(config, llm)
+
+    def setup(self) -> None:
+        if self.config.enabled:
+            _ = self.refiner.llm  # load the model once per worker, before the first record
+
+    def apply(self, record: Record) -> Record:
+        meta = record.meta
+        if "pdf_page_offsets" in meta:
+            pages = [record.text[a:b] for a, b in json.loads(meta["pdf_page_offsets"])]
+            methods = [p.get("method") for p in json.loads(meta.get("pdf_pages", "[]"))]
+        else:
+            pages, methods = [record.text], ["ocr"]
+        chosen = [i for i, m in enumerate(methods) if self.config.pages == "all" or m == "ocr"]
+        if not chosen:
+            return record
+        results = self.refiner.refine_batch([pages[i] for i in chosen])
+        for i, result in zip(chosen, results, strict=True):
+            pages[i] = result.text
+        if "pdf_page_offsets" in meta:
+            record.text, meta["pdf_page_offsets"] = join_pages(pages)
+        else:
+            record.text = pages[0]
+        llm_chunks = sum(r.chunks for r in results)
+        rejected = [reason for r in results for reason in r.reasons]
+        meta["refine"] = json.dumps(
+            {
+                "pages": len(chosen),
+                "llm_chunks": llm_chunks,
+                "rejected_chunks": len(rejected),
+                "min_similarity": round(min(r.similarity for r in results), 4),
+                "model": (self.config.llm.model or "default") if self.config.enabled else None,
+            }
+        )
+        add_note(meta, *rejected)
+        if llm_chunks > len(rejected):
+            add_note(meta, *["refine_accepted"] * (llm_chunks - len(rejected)))
+        return record

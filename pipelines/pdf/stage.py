@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from collections import Counter
 from typing import Any
 
@@ -16,6 +17,7 @@ from pydantic import Field
 
 from corpusforge.config import Config
 from corpusforge.errors import DependencyError, Drop
+from corpusforge.ledger import add_note
 from corpusforge.record import Record
 from pipelines.pdf.ocr import OcrConfig
 from pipelines.pdf.routing import EMPTY, OCR, TEXT_LAYER, RoutingConfig, page_text, read_page, route
@@ -113,14 +115,13 @@ class PdfStage:
             info: dict[str, Any] = {"page": number, "route": method, "why": why, **read.features.to_dict()}
             if method == OCR and self.config.ocr is None:
                 method, why = (TEXT_LAYER, "ocr_disabled") if read.text else (EMPTY, "ocr_disabled")
-            if method == OCR:
-                result = self.ocr_engine().read(self.render(page), list(getattr(self.config.ocr, "languages", [])))
-                text = result.text.strip()
-                info.update(ocr_confidence=result.confidence, ocr_angle=result.angle)
-                # an engine that cannot read the script (RTL, CJK) is unsure; a flawed text layer beats its guess
-                if read.text and result.confidence is not None and result.confidence < self.config.min_ocr_confidence:
-                    method, text = TEXT_LAYER, page_text(read, TEXT_LAYER, routing)
-                    info["why"] = f"{why}+ocr_unsure"
+            if method == OCR and why.startswith("rtl") and not self.ocr_engine().reads_rtl():
+                # OCR with no model for the script reads worse than a text layer stored in visual order
+                method, why = TEXT_LAYER, f"{why}+ocr_no_rtl_script"
+                info["why"] = why
+                text = unicodedata.normalize("NFKC", page_text(read, TEXT_LAYER, routing))
+            elif method == OCR:
+                method, text = self._ocr_page(page, read, info)
             else:
                 text = page_text(read, method, routing)
             info["method"] = method
@@ -129,11 +130,7 @@ class PdfStage:
             methods[method] += 1
             del page
 
-        offsets, position = [], 0
-        for text in texts:
-            offsets.append([position, position + len(text)])
-            position += len(text) + len(PAGE_BREAK)
-        record.text = PAGE_BREAK.join(texts)
+        record.text, offsets = join_pages(texts)
         if sum(not ch.isspace() for ch in record.text) < self.config.min_chars:
             raise Drop("pdf_no_text", f"{count} pages: {dict(methods)}")
 
@@ -146,12 +143,32 @@ class PdfStage:
             pdf_creator=metadata.get("creator") or "",
             pdf_methods=json.dumps(dict(sorted(methods.items()))),
             pdf_pages=json.dumps(pages, separators=(",", ":")),
-            pdf_page_offsets=json.dumps(offsets, separators=(",", ":")),
+            pdf_page_offsets=offsets,
             pdf_repaired=str(bool(getattr(doc, "is_repaired", False))).lower(),
         )
+        # pages lost or read the second-best way still leave a kept document: the ledger counts them as notes
+        add_note(meta, *("pdf_page_ocr_error" for p in pages if "ocr_error" in p))
+        add_note(meta, *("pdf_page_unreadable" for p in pages if p["method"] == "error" and "ocr_error" not in p))
         if warnings := pymupdf.TOOLS.mupdf_warnings():
             meta["pdf_warnings"] = warnings[:500]
         return record
+
+    def _ocr_page(self, page, read, info: dict[str, Any]) -> tuple[str, str]:
+        """(method, text) of a page routed to OCR; a failed or unsure reading falls back to the text layer."""
+        routing = self.config.routing
+        try:
+            result = self.ocr_engine().read(self.render(page), list(self.config.ocr.languages))
+        except DependencyError:
+            raise  # a missing engine is a setup problem for every page, not this page's fault
+        except Exception as exc:  # noqa: BLE001 - one page the engine cannot read must not lose the document
+            info.update(why=f"{info['why']}+ocr_error", ocr_error=f"{type(exc).__name__}: {exc}"[:200])
+            return (TEXT_LAYER, page_text(read, TEXT_LAYER, routing)) if read.text else ("error", "")
+        info.update(ocr_confidence=result.confidence, ocr_angle=result.angle)
+        # an engine unsure of the script (CJK, a rare alphabet) guesses; a flawed text layer beats its guess
+        if read.text and result.confidence is not None and result.confidence < self.config.min_ocr_confidence:
+            info["why"] = f"{info['why']}+ocr_unsure"
+            return TEXT_LAYER, page_text(read, TEXT_LAYER, routing)
+        return OCR, result.text.strip()
 
     def render(self, page) -> bytes:
         """One page as PNG at the configured resolution, lowered for pages too large to render at it."""
@@ -166,6 +183,15 @@ class PdfStage:
             return pix.tobytes("png")
         finally:
             del pix
+
+
+def join_pages(texts: list[str]) -> tuple[str, str]:
+    """Pages → (text with page breaks, JSON of each page's [start, end) offsets)."""
+    offsets, position = [], 0
+    for text in texts:
+        offsets.append([position, position + len(text)])
+        position += len(text) + len(PAGE_BREAK)
+    return PAGE_BREAK.join(texts), json.dumps(offsets, separators=(",", ":"))
 
 
 def split_pages(record: Record) -> list[str]:

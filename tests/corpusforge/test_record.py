@@ -24,8 +24,21 @@ def test_id_is_stable_and_depends_on_source_and_location():
     assert record_id("web", "x") != record_id("web", "y")
 
 
+LABELS = dict(
+    domain="science_tech",
+    domain_score=0.71,
+    doc_format="article",
+    academic_field="physics",
+    edu_score=3.25,
+    toxicity=0.01,
+    adult=0.0,
+    pii="email,phone",
+    quality={"words": 412.0, "dup_line_frac": 0.0},
+)
+
+
 def test_arrow_round_trip_through_parquet(tmp_path):
-    records = [_record(), _record(id="b", url=None, lang=None, lang_score=None, meta={})]
+    records = [_record(), _record(id="b", url=None, lang=None, lang_score=None, meta={}), _record(id="c", **LABELS)]
     table = to_table(records)
     assert table.schema.equals(RECORD_SCHEMA, check_metadata=False)
     pq.write_table(table, tmp_path / "r.parquet")
@@ -38,6 +51,8 @@ def test_datatrove_document_round_trip_is_lossless():
     doc = rec.to_document()
     assert doc.metadata["language"] == "de"  # datatrove's own steps read this key
     assert Record.from_document(doc) == rec
+    labelled = _record(**LABELS)
+    assert Record.from_document(labelled.to_document()) == labelled
 
 
 def test_metadata_added_by_a_datatrove_step_is_kept_in_meta():
@@ -48,5 +63,10 @@ def test_metadata_added_by_a_datatrove_step_is_kept_in_meta():
 
 
 def test_schema_is_fixed():
-    assert [f.name for f in RECORD_SCHEMA] == ["id", "text", "source", "url", "lang", "lang_score", "meta"]
+    assert [f.name for f in RECORD_SCHEMA] == [
+        "id", "text", "source", "url", "lang", "lang_score",
+        "domain", "domain_score", "doc_format", "academic_field", "edu_score", "toxicity", "adult", "pii",
+        "quality", "meta",
+    ]  # fmt: skip
+    assert RECORD_SCHEMA.field("quality").type == pa.map_(pa.string(), pa.float64())
     assert RECORD_SCHEMA.field("meta").type == pa.map_(pa.string(), pa.string())

@@ -121,13 +121,20 @@ def test_a_text_layer_pdf_becomes_one_record_with_its_pages(tmp_path):
 
 
 class _FakeOcr:
-    def __init__(self, confidence: float = 0.9):
-        self.images, self.confidence = [], confidence
+    """Stands in for the OCR engine where a test is about the stage's page handling, not about reading."""
+
+    def __init__(self, confidence: float = 0.9, rtl: bool = True, fail: bool = False):
+        self.images, self.confidence, self.rtl, self.fail = [], confidence, rtl, fail
+
+    def reads_rtl(self, languages=None) -> bool:
+        return self.rtl
 
     def read(self, png: bytes, languages):
         from types import SimpleNamespace
 
         self.images.append(png)
+        if self.fail:
+            raise RuntimeError("engine crashed on this page")
         return SimpleNamespace(text="text read from the image", confidence=self.confidence, angle=0)
 
 
@@ -149,6 +156,44 @@ def test_an_unsure_ocr_reading_keeps_the_text_layer(shared_data):
     (page,) = json.loads(outcome.record.meta["pdf_pages"])
     assert (page["route"], page["method"], page["why"]) == ("ocr", "text_layer", "rtl_misordered+ocr_unsure")
     assert "Python" in outcome.record.text and "text read from the image" not in outcome.record.text
+
+
+def test_rtl_pages_keep_their_text_layer_when_the_ocr_cannot_read_the_script(shared_data):
+    source = PdfSource(PdfConfig(ocr={"dpi": 72}))
+    source.stage._ocr = fake = _FakeOcr(rtl=False)
+    (outcome,) = source.read(str(shared_data / "pdf" / "docling" / "pdf" / "right_to_left_01.pdf"))
+    (page,) = json.loads(outcome.record.meta["pdf_pages"])
+    assert (page["route"], page["method"], page["why"]) == ("ocr", "text_layer", "rtl_misordered+ocr_no_rtl_script")
+    assert not fake.images  # never rendered
+    assert "Python" in outcome.record.text
+
+
+def test_the_tesseract_engine_reads_rtl_only_with_an_rtl_language():
+    from pipelines.pdf.ocr import OcrConfig, RapidOcrEngine, TesseractEngine, tesseract_binary
+
+    if tesseract_binary() is None:
+        pytest.skip("tesseract-ocr is not installed")
+    assert not TesseractEngine(OcrConfig(languages=["eng"])).reads_rtl()
+    assert TesseractEngine(OcrConfig(languages=["eng", "ara"])).reads_rtl()
+    pytest.importorskip("rapidocr_onnxruntime")
+    assert not RapidOcrEngine().reads_rtl(["ara"])  # its bundled models read Chinese and English only
+
+
+def test_a_page_the_ocr_engine_fails_on_loses_only_that_page(shared_data, tmp_path):
+    """A scan whose OCR fails keeps its other pages; the failure is in the page meta and the ledger's notes."""
+    doc = pymupdf.open()
+    doc.insert_pdf(pymupdf.open(shared_data / "pdf" / "docling" / "ocr_scanned" / "ocr_test.pdf"))
+    doc.new_page().insert_text((72, 72), TEXT.format(n=2, name="mixed"), fontsize=9)
+    (tmp_path / "mixed.pdf").write_bytes(doc.tobytes())
+    source = PdfSource(PdfConfig(ocr={"dpi": 72}))
+    source.stage._ocr = _FakeOcr(fail=True)
+    (outcome,) = source.read(str(tmp_path / "mixed.pdf"))
+    assert outcome.status == "kept", outcome.detail
+    scan, text = json.loads(outcome.record.meta["pdf_pages"])
+    assert scan["method"] == "error" and "engine crashed" in scan["ocr_error"]
+    assert text["method"] == "text_layer"
+    assert split_pages(outcome.record) == ["", TEXT.format(n=2, name="mixed")]
+    assert outcome.record.meta["ledger_notes"] == "pdf_page_ocr_error"
 
 
 def test_a_huge_page_is_rendered_within_the_pixel_budget():

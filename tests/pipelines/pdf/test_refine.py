@@ -119,7 +119,7 @@ def test_refine_config_validates():
 def test_refiner_through_an_openai_compatible_server():
     """The whole path (chunks, prompt, guard, fallback) against a real HTTP server that returns its input."""
     pytest.importorskip("httpx")
-    from tests.synth.test_llm import ChatServer
+    from tests.chat_server import ChatServer
 
     with ChatServer() as server:
         config = RefineConfig(
@@ -159,3 +159,67 @@ def test_refine_with_real_smollm2():
         assert result.text == deterministic_fixes(text)
     assert "report" in deterministic_fixes(text)
     assert elapsed < 120, f"model load + one call took {elapsed:.0f} s"
+
+
+def _answer(chunk: str) -> str:
+    """A model with habits: fixes one page, invents on another, rewrites a third."""
+    if "doc0" in chunk:
+        return chunk.replace("merchants", "traders")  # a light edit: accepted
+    if "doc1" in chunk:
+        return chunk + " It was also famous for its cheese, its bridges and its many festivals in spring."
+    return "Completely different text that has nothing to do with the page at all."
+
+
+def _refine_job(tmp_path, server, kind: str):
+    from pipelines.pdf.job import PdfJobConfig
+    from tests.pipelines.pdf.test_job import make_pdf
+
+    src = tmp_path / "in"
+    src.mkdir(exist_ok=True)
+    for i in range(3):
+        (src / f"doc{i}.pdf").write_bytes(make_pdf(f"doc{i}", pages=2))
+    return PdfJobConfig.parse(
+        {
+            "inputs": [str(src)],
+            "output": str(tmp_path / kind),
+            "engine": {"kind": kind, "workers": 2, "spark": {"master": "local[2]"}},
+            "refine": {
+                "enabled": True,
+                "pages": "all",
+                "llm": {"backend": "openai", "model": "m", "base_url": server.base_url},
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize("kind", ["local", pytest.param("spark", marks=pytest.mark.spark)])
+def test_the_pdf_job_refines_pages_and_counts_rejections(tmp_path, kind, request):
+    """Refinement in the job: accepted pages change, rejected ones keep their text, the ledger counts both."""
+    pytest.importorskip("httpx")
+    import json
+
+    import pyarrow.parquet as pq
+
+    from corpusforge.record import Record
+    from pipelines.engines import run_job
+    from pipelines.pdf.stage import split_pages
+    from tests.chat_server import ChatServer
+
+    if kind == "spark":
+        request.getfixturevalue("spark")
+    with ChatServer(answer=_answer) as server:
+        result = run_job(_refine_job(tmp_path, server, kind))
+    led = result.ledger
+    assert (led.inputs, led.kept) == (3, 3)
+    assert dict(led.notes) == {"refine_accepted": 2, "refine_too_long": 2, "refine_low_similarity": 2}
+    records = {
+        r.meta["pdf_file"]: r for r in map(Record.from_row, pq.read_table(tmp_path / kind / "documents").to_pylist())
+    }
+    pages = {name: split_pages(r) for name, r in records.items()}
+    assert all("traders" in p and "merchants" not in p for p in pages["doc0.pdf"])
+    assert all("cheese" not in p and "merchants" in p for p in pages["doc1.pdf"])
+    assert all("merchants" in p for p in pages["doc2.pdf"])
+    meta = json.loads(records["doc1.pdf"].meta["refine"])
+    assert (meta["pages"], meta["llm_chunks"], meta["rejected_chunks"]) == (2, 2, 2)
+    funnel = json.loads((tmp_path / kind / "funnel.json").read_text())
+    assert funnel["ledger"]["notes"]["refine_too_long"] == 2
