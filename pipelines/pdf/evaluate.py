@@ -16,10 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from corpusforge.errors import DependencyError, InputError
+from corpusforge.errors import DependencyError, Drop, InputError
 from pipelines.pdf.ocr import OcrConfig, OcrEngine, build_ocr, render_page, tesseract_binary
-
-MIN_TEXT_CHARS = 50  # fallback routing: a page with fewer text-layer characters is OCRed
 
 _FENCE = re.compile(r"^\s*(```|~~~).*$", re.M)
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
@@ -92,55 +90,56 @@ def find_expected(stem: str, expected: Path, prefer: str | None = None) -> Path 
     return candidates[0] if candidates else None
 
 
-def _auto_router():
-    """The pdf job's own routing when it is there, else a character count."""
+def _read_routed(path: Path, engine: OcrEngine | None, dpi: int) -> dict:
+    """Exactly what the pdf job does: per-page routing, OCR fallbacks and all, through `PdfStage` itself."""
+    from corpusforge.record import Record
+    from pipelines.pdf.stage import PdfConfig, PdfStage, split_pages
+
+    start = time.perf_counter()
+    ocr = engine.config if engine is not None else None
+    stage = PdfStage(PdfConfig(ocr=ocr.model_copy(update={"dpi": dpi}) if ocr is not None else None))
+    stage.setup()
+    stage._ocr = engine  # one engine (and its loaded model) for every document of the run
     try:
-        from pipelines.pdf import routing
-    except ImportError:
-        routing = None
-    if routing is not None and all(hasattr(routing, n) for n in ("read_page", "route", "RoutingConfig")):
-        config = routing.RoutingConfig()
-
-        def decide(page) -> tuple[str, str]:
-            read = routing.read_page(page)
-            method, _ = routing.route(read.features, config)
-            if method == routing.OCR:
-                return "ocr", ""
-            text = routing.page_text(read, method, config) if hasattr(routing, "page_text") else read.text
-            return "text", text
-
-        return decide
-
-    def fallback(page) -> tuple[str, str]:
-        text = page.get_text()
-        return ("text", text) if len("".join(text.split())) >= MIN_TEXT_CHARS else ("ocr", "")
-
-    return fallback
+        record = stage.convert(Record(id=path.name, text="", source="pdf"), path.read_bytes())
+    except Drop as drop:  # the job would drop it (e.g. pdf_no_text): it contributes no text
+        return {
+            "text": "",
+            "pages": 0,
+            "ocr_pages": 0,
+            "angles": [],
+            "seconds": time.perf_counter() - start,
+            "dropped": drop.reason,
+        }
+    pages = json.loads(record.meta["pdf_pages"])
+    return {
+        "text": "\n\n".join(split_pages(record)),
+        "pages": len(pages),
+        "ocr_pages": sum(p["method"] == "ocr" for p in pages),
+        "angles": [p["ocr_angle"] for p in pages if p["method"] == "ocr"],
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def read_pdf(path: Path, routing: str, engine: OcrEngine | None, dpi: int) -> dict:
     """Text of every page by ``routing``; returns text, pages, pages OCRed and seconds."""
     import pymupdf
 
+    if routing == "auto":
+        return _read_routed(path, engine, dpi)
     start = time.perf_counter()
-    decide = _auto_router() if routing == "auto" else None
     texts, ocred, angles = [], 0, []
     with pymupdf.open(path) as doc:
         for page in doc:
             if routing == "text":
-                method, text = "text", page.get_text()
-            elif routing == "ocr":
-                method, text = "ocr", ""
-            else:
-                method, text = decide(page)
-            if method == "ocr":
-                if engine is None:
-                    raise InputError(str(path), "a page needs OCR but no OCR engine is configured")
-                result = engine.read(render_page(page, dpi))
-                text = result.text
-                ocred += 1
-                angles.append(result.angle)
-            texts.append(text)
+                texts.append(page.get_text())
+                continue
+            if engine is None:
+                raise InputError(str(path), "a page needs OCR but no OCR engine is configured")
+            result = engine.read(render_page(page, dpi))
+            texts.append(result.text)
+            ocred += 1
+            angles.append(result.angle)
         pages = len(doc)
     return {
         "text": "\n\n".join(texts),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import os
 import shutil
 import subprocess
@@ -154,11 +155,12 @@ class RapidOcrEngine(OcrEngine):
     def __init__(self, config: OcrConfig | None = None) -> None:
         super().__init__(config)
         try:
-            import rapidocr_onnxruntime
-
-            self.version = getattr(rapidocr_onnxruntime, "__version__", "1")
+            import rapidocr_onnxruntime  # noqa: F401
         except ImportError:
             raise DependencyError("RapidOcrEngine", "rapidocr-onnxruntime", "ocr") from None
+        from importlib.metadata import version
+
+        self.version = version("rapidocr-onnxruntime")  # the module has no __version__
 
     @staticmethod
     def _model():
@@ -334,6 +336,18 @@ def build_ocr(config: OcrConfig | None = None) -> OcrEngine:
     return ENGINES[config.engine](config)
 
 
-def render_page(page, dpi: int) -> bytes:
-    """A PyMuPDF page as PNG bytes (its /Rotate applied, as a viewer shows it)."""
-    return page.get_pixmap(dpi=dpi).tobytes("png")
+def render_page(page, dpi: int, max_pixels: int | None = None) -> bytes:
+    """A PyMuPDF page as PNG bytes (its /Rotate applied, as a viewer shows it), at most ``max_pixels`` large."""
+    import pymupdf
+
+    zoom = dpi / 72
+    pixels = page.rect.width * zoom * page.rect.height * zoom
+    if max_pixels is not None and pixels > max_pixels:
+        zoom *= math.sqrt(max_pixels / pixels)
+    pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom))
+    try:
+        return pix.tobytes("png")
+    finally:
+        del pix
+        # MuPDF caches decoded images (a 600 dpi scan is ~100 MB): empty the cache so memory stays one page
+        pymupdf.TOOLS.store_shrink(100)

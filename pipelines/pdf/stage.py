@@ -8,7 +8,6 @@ by the document. Bad input ends with a named reason: ``not_pdf``, ``too_large``,
 from __future__ import annotations
 
 import json
-import math
 import unicodedata
 from collections import Counter
 from typing import Any
@@ -19,7 +18,7 @@ from corpusforge.config import Config
 from corpusforge.errors import DependencyError, Drop
 from corpusforge.ledger import add_note
 from corpusforge.record import Record
-from pipelines.pdf.ocr import OcrConfig
+from pipelines.pdf.ocr import OcrConfig, render_page
 from pipelines.pdf.routing import EMPTY, OCR, TEXT_LAYER, RoutingConfig, page_text, read_page, route
 
 PAGE_BREAK = "\f"  # between pages; meta["pdf_page_offsets"] gives each page's [start, end) in the text
@@ -172,17 +171,8 @@ class PdfStage:
 
     def render(self, page) -> bytes:
         """One page as PNG at the configured resolution, lowered for pages too large to render at it."""
-        import pymupdf
-
-        zoom = (self.config.ocr.dpi if self.config.ocr is not None else 200) / 72
-        pixels = page.rect.width * zoom * page.rect.height * zoom
-        if pixels > self.config.max_render_pixels:
-            zoom *= math.sqrt(self.config.max_render_pixels / pixels)
-        pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom))
-        try:
-            return pix.tobytes("png")
-        finally:
-            del pix
+        dpi = self.config.ocr.dpi if self.config.ocr is not None else 200
+        return render_page(page, dpi, self.config.max_render_pixels)
 
 
 def join_pages(texts: list[str]) -> tuple[str, str]:
