@@ -6,6 +6,7 @@ without a marker is redone from scratch on restart and its outputs come out byte
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 
@@ -143,13 +144,34 @@ class TaskWriter:
             sink.abort()
 
 
+class _JobKey:
+    """A job config as a cache key: equal when the resolved configs are equal."""
+
+    def __init__(self, job):
+        self.job, self.key = job, job.model_dump_json()
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _JobKey) and other.key == self.key
+
+
+@functools.lru_cache(maxsize=1)
+def worker_stages(key: _JobKey):
+    """The source and set-up stages of a job, built once per worker process: models (an LLM, an OCR engine,
+    fastText heads) load once, not once per task."""
+    source, stages = key.job.build_source(), key.job.build_stages()
+    for stage in stages:
+        stage.setup()
+    return source, stages
+
+
 def run_task(job, task: int, path: str) -> dict | None:
     """Run one task unless its marker exists; returns the task summary, or None when it was already done."""
     if exists(completion_marker(job.output, task)):
         return None
-    source, stages = job.build_source(), job.build_stages()
-    for stage in stages:
-        stage.setup()
+    source, stages = worker_stages(_JobKey(job))
     writer = TaskWriter(job.output, task, job.name, job.write.batch_rows, job.write.compression)
     try:
         for outcome in apply_stages(source.read(path), stages):
