@@ -1,4 +1,11 @@
-"""The annotator contract: declare the columns you add, implement one batch method over texts."""
+"""The annotator contract: declare the columns you add, implement one batch method over texts.
+
+An annotator returns one list per declared column, as long as its input. It may also return, under the
+reserved key `META`, one dict per text of string entries for the record's ``meta`` (counts, what a transform
+did), so that side facts travel without a column of their own. Models load lazily or in `setup()`, once per
+worker process, and are left out of the pickled state, so an annotator ships cheaply to Spark executors and
+worker processes.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,9 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from corpusforge.errors import DependencyError
+
+#: reserved key of `Annotator.annotate`'s result: one ``dict[str, str]`` per text, merged into the record's meta
+META = "meta"
 
 
 class Annotator(ABC):
@@ -22,6 +32,9 @@ class Annotator(ABC):
             if importlib.util.find_spec(module) is None:
                 raise DependencyError(type(self).__name__, module, extra)
 
+    def setup(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
+        """Load models now (once per worker) rather than on the first record."""
+
     @abstractmethod
     def annotate(self, texts: list[str]) -> dict[str, list[Any]]:
-        """Return one list per declared column, each as long as ``texts``."""
+        """Return one list per declared column (and optionally `META`), each as long as ``texts``."""

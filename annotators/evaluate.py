@@ -82,3 +82,140 @@ def eval_langid(
         Console().print(f"not in the model's label set: {', '.join(result['unsupported_languages'])}")
     if json_path:
         json_path.write_text(json.dumps(result, indent=2))
+
+
+# -- corpusforge eval classifier ---------------------------------------------------------------------------
+
+
+def classification_metrics(gold: list[str], predicted: list[str]) -> dict:
+    """Accuracy, macro-F1 over the gold and predicted classes, per-class P/R/F1 and the confusion matrix."""
+    if len(gold) != len(predicted):
+        raise InputError("predictions", f"{len(predicted)} predictions for {len(gold)} labels")
+    if not gold:
+        return {"accuracy": None, "macro_f1": None, "classes": [], "confusion": [], "per_class": {}}
+    classes = sorted(set(gold) | set(predicted))
+    index = {c: i for i, c in enumerate(classes)}
+    confusion = [[0] * len(classes) for _ in classes]
+    for g, p in zip(gold, predicted, strict=True):
+        confusion[index[g]][index[p]] += 1
+    per_class, f1s = {}, []
+    for c, i in index.items():
+        tp = confusion[i][i]
+        predicted_n = sum(row[i] for row in confusion)
+        gold_n = sum(confusion[i])
+        precision = tp / predicted_n if predicted_n else 0.0
+        recall = tp / gold_n if gold_n else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[c] = {"precision": precision, "recall": recall, "f1": f1, "support": gold_n}
+        f1s.append(f1)
+    return {
+        "accuracy": sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold),
+        "macro_f1": sum(f1s) / len(f1s),
+        "classes": classes,  # rows: gold, columns: predicted
+        "confusion": confusion,
+        "per_class": per_class,
+    }
+
+
+def score_metrics(gold: list[float], predicted: list[float]) -> dict:
+    """Spearman rank correlation (None when either side is constant) and mean absolute error."""
+    from scipy.stats import spearmanr
+
+    if not gold:
+        return {"spearman": None, "mae": None}
+    mae = sum(abs(g - p) for g, p in zip(gold, predicted, strict=True)) / len(gold)
+    rho = None if len(set(gold)) < 2 or len(set(predicted)) < 2 else float(spearmanr(gold, predicted).statistic)
+    return {"spearman": rho, "mae": mae}
+
+
+def resolve_classifier(name_or_path: str) -> tuple[str, dict]:
+    """A shipped model name (``toxicity``, ``topic_agnews``, ...) or a path → (model file, its card or {})."""
+    from annotators.fasttext_head import MODELS_DIR
+
+    path = Path(name_or_path)
+    if not path.is_file():
+        shipped = MODELS_DIR / f"{name_or_path}.ftz"
+        if not shipped.is_file():
+            known = ", ".join(sorted(p.stem for p in MODELS_DIR.glob("*.ftz"))) or "none"
+            raise InputError(name_or_path, f"neither a model file nor a shipped model name (shipped: {known})")
+        path = shipped
+    card_path = path.with_name(path.name.removesuffix(".ftz").removesuffix(".bin") + ".card.json")
+    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    return str(path), card
+
+
+def evaluate_classifier(model: str, data: Path, limit: int | None = None, field: str = "label") -> dict:
+    """Predict every JSONL row's ``text`` and compare with its ``label``; scores too for 0-5 labels."""
+    from annotators.convert import read_jsonl
+    from annotators.fasttext_head import DEFAULT_MAX_CHARS
+    from annotators.student import predict
+
+    try:
+        import fasttext
+    except ImportError as exc:
+        from corpusforge.errors import DependencyError
+
+        raise DependencyError("eval classifier", "fasttext-numpy2-wheel", "web") from exc
+    path, card = resolve_classifier(model)
+    texts, gold = [], []
+    for n, row in enumerate(read_jsonl(data), 1):
+        if not isinstance(row.get("text"), str):
+            raise InputError(f"{data}:{n}", f"each line needs 'text' (string) and '{field}'")
+        if row.get(field) is None:
+            if "failures" in row:  # a teacher-labelled file: this document's answer failed, nothing to compare
+                continue
+            raise InputError(f"{data}:{n}", f"each line needs 'text' (string) and '{field}'")
+        texts.append(row["text"])
+        gold.append(str(row[field]).strip().replace(" ", "_"))
+        if limit and len(texts) >= limit:
+            break
+    if not texts:
+        raise InputError(str(data), "no rows")
+    fasttext.FastText.eprint = lambda *args, **kwargs: None
+    ft = fasttext.load_model(path)
+    max_chars = int(card.get("hyperparameters", {}).get("max_chars", DEFAULT_MAX_CHARS))
+    top, expected = predict(ft, texts, max_chars)
+    result = {"model": path, "data": str(data), "examples": len(texts), **classification_metrics(gold, top)}
+    model_classes = [lab.removeprefix("__label__") for lab in ft.get_labels()]
+    unseen = sorted(set(gold) - set(model_classes))
+    if unseen:
+        result["labels_unknown_to_model"] = unseen
+    is_score = card.get("kind") == "score" or (
+        all(c.isdigit() for c in model_classes) and all(g.isdigit() for g in gold)
+    )
+    if is_score:
+        result.update(score_metrics([float(g) for g in gold], [e if e is not None else 0.0 for e in expected]))
+    return result
+
+
+def eval_classifier(
+    model: str = typer.Option(
+        ..., help="A shipped model name (toxicity, topic_agnews, domain, ...) or a .ftz/.bin path."
+    ),
+    data: Path = typer.Option(..., exists=True, help='JSONL: {"text": ..., "label": ...} per line.'),
+    limit: int | None = typer.Option(None, help="Read at most this many rows."),
+    field: str = typer.Option("label", help="The JSON field holding the gold label (e.g. 'edu' in teacher output)."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
+) -> None:
+    """Accuracy, macro-F1 and confusion matrix (class labels); Spearman and MAE too (0-5 scores)."""
+    result = evaluate_classifier(model, data, limit, field)
+    console = Console()
+    summary = Table(title=f"{Path(result['model']).name} on {data} ({result['examples']:,} examples)")
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    for key in ("accuracy", "macro_f1", "spearman", "mae"):
+        if result.get(key) is not None:
+            summary.add_row(key, f"{result[key]:.3f}")
+    console.print(summary)
+    classes = result["classes"]
+    matrix = Table(title="confusion (rows: gold, columns: predicted)")
+    matrix.add_column("gold \\ predicted")
+    for c in classes:
+        matrix.add_column(c, justify="right")
+    for c, row in zip(classes, result["confusion"], strict=True):
+        matrix.add_row(c, *(str(v) for v in row))
+    console.print(matrix)
+    if result.get("labels_unknown_to_model"):
+        console.print(f"gold labels the model cannot output: {', '.join(result['labels_unknown_to_model'])}")
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=2))

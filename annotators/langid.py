@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from annotators.base import Annotator
 from corpusforge.errors import InputError
 
-_NEWLINES = re.compile(r"\s+")
+#: characters of a document lid.176 reads by default: on 1,010 real web pages 600 characters give the label the
+#: whole page gives for 99.6% of them (2,000: 99.7%) and as few scores below 0.65, while its cost grows with the
+#: length (character n-grams of every word)
+DEFAULT_MAX_CHARS = 600
 
 
 def bundled_lid176() -> str:
@@ -36,13 +38,14 @@ class FastTextLanguageID(Annotator):
     columns = ("lang", "lang_score")
     requires = (("fasttext", "web"),)
 
-    def __init__(self, model_path: str | None = None, max_chars: int = 10_000):
+    def __init__(self, model_path: str | None = None, max_chars: int = DEFAULT_MAX_CHARS):
         super().__init__()
         self.model_path = model_path or bundled_lid176()
         if not os.path.isfile(self.model_path):
             raise InputError(self.model_path, "language-ID model file not found")
         self.max_chars = max_chars
         self._model = None
+        self._predict = None
 
     @property
     def model(self):
@@ -51,13 +54,29 @@ class FastTextLanguageID(Annotator):
 
             fasttext.FastText.eprint = lambda *args, **kwargs: None
             self._model = fasttext.load_model(self.model_path)
+            self._predict = self._model.f.predict  # the C++ call, without the wrapper's per-call checks
         return self._model
 
+    def setup(self) -> None:
+        self.model  # noqa: B018 - loads it
+
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_model": None}
+        return {**self.__dict__, "_model": None, "_predict": None}
+
+    def label(self, text: str) -> tuple[str | None, float]:
+        """(language, score) of one text: its first ``max_chars`` characters, whitespace runs as one space."""
+        if self._predict is None:
+            self.setup()
+        cleaned = " ".join(text[: self.max_chars].split()) + "\n"
+        try:
+            pairs = self._predict(cleaned, 1, 0.0, "strict")
+        except (UnicodeEncodeError, TypeError):  # lone surrogates cannot reach the C++ side as UTF-8
+            pairs = self._predict(cleaned.encode("utf-8", "replace").decode("utf-8"), 1, 0.0, "strict")
+        if not pairs:
+            return None, 0.0
+        score, lang = pairs[0]
+        return lang.removeprefix("__label__"), min(float(score), 1.0)
 
     def annotate(self, texts: list[str]) -> dict[str, list[Any]]:
-        cleaned = [_NEWLINES.sub(" ", t[: self.max_chars]).strip() for t in texts]
-        labels, scores = self.model.predict(cleaned, k=1)
-        langs = [lab[0].removeprefix("__label__") if lab else None for lab in labels]
-        return {"lang": langs, "lang_score": [float(min(s[0], 1.0)) if len(s) else 0.0 for s in scores]}
+        labelled = [self.label(t) for t in texts]
+        return {"lang": [lang for lang, _ in labelled], "lang_score": [score for _, score in labelled]}

@@ -24,7 +24,8 @@ def run(
         False, "--quiet", "-q", help="No progress bar or table; the funnel goes to funnel.json."
     ),
 ) -> None:
-    """Run a job (web: archives → documents [→ dedup]; dedup: documents → deduplicated documents)."""
+    """Run a job (web: archives → documents [→ dedup]; dedup: documents → deduplicated documents; label:
+    documents → labelled documents)."""
     from pipelines.engines import run_job
 
     overrides = dict(parse_override(s) for s in set_)
@@ -32,18 +33,30 @@ def run(
         if value is not None:
             overrides[key] = value
     job = load_job(config, overrides)
-    result = run_job(job, progress=not quiet, overwrite=overwrite)
-    if not quiet:
-        print_funnel(result, job.output)
-        for name, then in result.then.items():
-            print_funnel(then, f"{job.output}/{name}")
+    jobs = [job]
+    if job.kind == "pipeline":
+        from corpusforge.errors import ConfigError
+
+        if output is not None:
+            raise ConfigError("output", "each step of a pipeline names its own output")
+        jobs = job.build(overrides)  # every step validated before the first runs
+    for job in jobs:
+        if hasattr(job, "run_step"):  # a step that is not a record job (pretraining): it reports itself
+            job.run_step(progress=not quiet, overwrite=overwrite)
+            continue
+        result = run_job(job, progress=not quiet, overwrite=overwrite)
+        if not quiet:
+            print_funnel(result, job.output)
+            for name, then in result.then.items():
+                print_funnel(then, f"{job.output}/{name}")
 
 
-JOB_KINDS = {
-    "web": "pipelines.job:WebJobConfig",
-    "dedup": "pipelines.dedup.run:DedupJobConfig",
-    "pdf": "pipelines.pdf.job:PdfJobConfig",
-}
+def job_kinds() -> dict[str, str]:
+    """Job kinds by name → ``module:Class``; packages add theirs through the ``corpusforge.jobs`` entry points
+    (e.g. ``pretrain`` from training), so this package imports none of them."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.value for ep in entry_points(group="corpusforge.jobs")}
 
 
 def load_job(path: Path, overrides: dict | None = None):
@@ -59,9 +72,12 @@ def load_job(path: Path, overrides: dict | None = None):
     except yaml.YAMLError:
         data = None  # the config class reports the YAML error with its position
     kind = data.get("kind", "web") if isinstance(data, dict) else "web"
-    if kind not in JOB_KINDS:
-        raise ConfigError("kind", f"{kind!r} is not one of {', '.join(JOB_KINDS)}", source=str(path))
-    module, name = JOB_KINDS[kind].split(":")
+    kinds = job_kinds()
+    if kind not in kinds:
+        raise ConfigError("kind", f"{kind!r} is not one of {', '.join(sorted(kinds))}", source=str(path))
+    module, name = kinds[kind].split(":")
+    if kind == "pipeline":  # its steps take the overrides (PipelineConfig.build)
+        overrides = None
     return getattr(importlib.import_module(module), name).load(path, overrides)
 
 

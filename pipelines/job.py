@@ -13,7 +13,7 @@ from corpusforge.fs import expand, join
 from pipelines.dedup.config import DedupConfig
 from pipelines.extract import ExtractConfig, ExtractStage
 from pipelines.filters import FiltersConfig, build_filters
-from pipelines.label import LangIdConfig, LanguageStage
+from pipelines.label import LabelConfig, LabelStage, LangIdConfig, LanguageStage
 from pipelines.stage import Stage
 from pipelines.web import WarcConfig, WarcSource
 
@@ -60,7 +60,7 @@ class JobConfig(Config):
 
 
 class WebJobConfig(JobConfig):
-    """Web path: archives → HTML records → main text → language → quality filters → documents."""
+    """Web path: archives → HTML records → main text → language → quality filters → [labels →] documents."""
 
     kind: Literal["web"] = "web"
     name: str = "web"
@@ -68,6 +68,7 @@ class WebJobConfig(JobConfig):
     extract: ExtractConfig = ExtractConfig()
     langid: LangIdConfig = LangIdConfig()
     filters: FiltersConfig = FiltersConfig()
+    labels: LabelConfig | None = Field(None, description="Label kept documents (after the filters); null: no labels.")
     dedup: DedupConfig | None = Field(None, description="Deduplicate the kept documents into OUTPUT/dedup.")
 
     def input_files(self) -> list[str]:
@@ -84,7 +85,10 @@ class WebJobConfig(JobConfig):
         stages: list[Stage] = [ExtractStage(self.extract)]
         if self.langid.enabled:
             stages.append(LanguageStage(self.langid))
-        return stages + build_filters(self.filters)
+        stages += build_filters(self.filters)
+        if self.labels is not None and self.labels.enabled:
+            stages.append(LabelStage(self.labels))
+        return stages
 
     def execute(self, files: list[str], progress: bool = False):
         from pipelines.engines import run_engine

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
 
-from annotators.base import Annotator
+from pydantic import Field, model_validator
+
+from annotators.base import META, Annotator
+from annotators.fasttext_head import DEFAULT_MAX_CHARS, RECORD_HEADS, FastTextHead, normalize, resolve_model_path
+from annotators.langid import DEFAULT_MAX_CHARS as LID_MAX_CHARS
 from annotators.langid import FastTextLanguageID
+from annotators.quality import QualitySignals, quality_signals
+from annotators.safety import KINDS as PII_KINDS
+from annotators.safety import PiiAnnotator
 from corpusforge.config import Config
-from corpusforge.errors import Drop
+from corpusforge.errors import Drop, InputError
+from corpusforge.ledger import add_note
 from corpusforge.record import Record
 from pipelines.stage import Stage
 
@@ -18,7 +26,7 @@ class LangIdConfig(Config):
     min_score: float = Field(0.65, ge=0, le=1, description="Records scoring below are dropped.")
     thresholds: dict[str, float] = Field(default_factory=dict, description="Per-language min_score overrides.")
     languages: list[str] | None = Field(None, description="Keep only these languages; null keeps all.")
-    max_chars: int = Field(10_000, gt=0, description="Characters of each document the model reads.")
+    max_chars: int = Field(LID_MAX_CHARS, gt=0, description="Characters of each document the model reads.")
 
 
 class AnnotateStage(Stage):
@@ -34,6 +42,8 @@ class AnnotateStage(Stage):
         values = self.annotator.annotate([record.text])
         for column in self.annotator.columns:
             setattr(record, column, values[column][0])
+        if META in values:
+            record.meta.update(values[META][0])
         record.meta[f"annotator.{self.annotator.name}"] = self.annotator.version
         return record
 
@@ -45,12 +55,119 @@ class LanguageStage(AnnotateStage):
         super().__init__(FastTextLanguageID(config.model_path, config.max_chars))
         self.config = config
         self.wanted = frozenset(config.languages) if config.languages else None
+        self._meta_key = f"annotator.{self.annotator.name}"
+
+    def setup(self) -> None:
+        self.annotator.setup()
 
     def apply(self, record: Record) -> Record:
-        record = super().apply(record)
+        record.lang, record.lang_score = self.annotator.label(record.text)
+        record.meta[self._meta_key] = self.annotator.version
         if self.wanted is not None and record.lang not in self.wanted:
             raise Drop("lang_not_wanted", record.lang)
         threshold = self.config.thresholds.get(record.lang or "", self.config.min_score)
         if (record.lang_score or 0.0) < threshold:
             raise Drop("lang_low_score", f"{record.lang}={record.lang_score:.3f} < {threshold}")
         return record
+
+
+class PiiConfig(Config):
+    enabled: bool = True
+    kinds: list[Literal["email", "iban", "card", "ipv6", "ipv4", "phone"]] = Field(
+        default_factory=lambda: list(PII_KINDS), description="Kinds of personal data to detect."
+    )
+    redact: bool = Field(False, description="Replace each span with a placeholder such as <EMAIL>.")
+
+
+class LabelConfig(Config):
+    """Which labels one pass writes, from which models, and which labels drop a document."""
+
+    enabled: bool = True
+    heads: list[Literal["domain", "format", "field", "edu", "toxicity", "adult"]] = Field(
+        default_factory=lambda: list(RECORD_HEADS), description="fastText heads to run (annotators/fasttext_head.py)."
+    )
+    models: dict[str, str] = Field(
+        default_factory=dict, description="Model file per head, overriding annotators/models/<head>.ftz."
+    )
+    max_chars: int = Field(DEFAULT_MAX_CHARS, gt=0, description="Characters of each document the heads read.")
+    quality: bool = Field(True, description="Write the quality map (annotators/quality.py).")
+    quality_max_chars: int = Field(
+        10_000, gt=0, description="Characters the quality signals read (a longer document gets a note)."
+    )
+    pii: PiiConfig = PiiConfig()
+    drop_empty: bool = Field(True, description="Drop documents with no text other than whitespace (empty_text).")
+    max_toxicity: float | None = Field(None, ge=0, le=1, description="Drop above this toxicity (reason toxic).")
+    max_adult: float | None = Field(None, ge=0, le=1, description="Drop above this adult probability (adult).")
+    min_edu: float | None = Field(None, ge=0, le=5, description="Drop below this educational value (low_edu).")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        for head in self.models:
+            if head not in RECORD_HEADS:
+                raise ValueError(f"models.{head}: not a head; choose from {', '.join(RECORD_HEADS)}")
+        for field, head in (("max_toxicity", "toxicity"), ("max_adult", "adult"), ("min_edu", "edu")):
+            if getattr(self, field) is not None and head not in self.heads:
+                raise ValueError(f"{field} needs the '{head}' head in heads")
+        if self.enabled:  # a missing model fails here, before any work, naming the head
+            for head in self.heads:
+                try:
+                    resolve_model_path(head, self.models.get(head))
+                except InputError as exc:
+                    raise ValueError(f"models.{head}: {exc}") from None
+        return self
+
+
+class LabelStage(Stage):
+    """All label annotators in one pass per record: fastText heads, PII, quality signals, then thresholds.
+
+    Heads read the original text; PII redaction (when on) replaces the text last. Each annotator's version
+    goes into meta as ``annotator.<name>``, so a labelled corpus says which models labelled it.
+    """
+
+    name = "label"
+
+    def __init__(self, config: LabelConfig):
+        super().__init__()
+        self.config = config
+        self.heads = [FastTextHead(h, config.models.get(h), config.max_chars) for h in config.heads]
+        self.pii = PiiAnnotator(config.pii.kinds, redact=config.pii.redact) if config.pii.enabled else None
+        self.quality = QualitySignals(config.quality_max_chars) if config.quality else None
+        annotators: list[Annotator] = [*self.heads, *(a for a in (self.pii, self.quality) if a is not None)]
+        self.versions = {f"annotator.{a.name}": a.version for a in annotators}
+        self.annotators = annotators
+
+    def setup(self) -> None:
+        for annotator in self.annotators:
+            annotator.setup()
+
+    def apply(self, record: Record) -> Record:
+        text = record.text
+        if self.config.drop_empty and not text.strip():
+            raise Drop("empty_text")
+        if self.heads:  # one normalisation for every head: they all read the same prefix
+            cleaned = normalize(text, self.config.max_chars)
+            for head in self.heads:
+                for column, value in zip(head.columns, head.values(cleaned), strict=True):
+                    setattr(record, column, value)
+        if self.quality is not None:
+            record.quality = {**record.quality, **quality_signals(text, self.quality.max_chars)}
+            if len(text) > self.quality.max_chars:
+                add_note(record.meta, "label_quality_truncated")
+        record.meta.update(self.versions)
+        if self.pii is not None:
+            record.pii, meta, redacted = self.pii.label(text)
+            record.meta.update(meta)
+            if redacted is not text:
+                record.text = redacted
+                add_note(record.meta, "pii_redacted")
+        self._thresholds(record)
+        return record
+
+    def _thresholds(self, record: Record) -> None:
+        c = self.config
+        if c.max_toxicity is not None and record.toxicity is not None and record.toxicity > c.max_toxicity:
+            raise Drop("toxic", f"toxicity={record.toxicity:.3f} > {c.max_toxicity}")
+        if c.max_adult is not None and record.adult is not None and record.adult > c.max_adult:
+            raise Drop("adult", f"adult={record.adult:.3f} > {c.max_adult}")
+        if c.min_edu is not None and record.edu_score is not None and record.edu_score < c.min_edu:
+            raise Drop("low_edu", f"edu_score={record.edu_score:.2f} < {c.min_edu}")

@@ -8,8 +8,9 @@ from pipelines.job import WebJobConfig
 from pipelines.pdf.job import PdfJobConfig
 
 ALL_RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
-# annotator recipes are step lists, not jobs: tests/annotators/test_student.py validates them
-RECIPES = [p for p in ALL_RECIPES if "kind: annotators" not in p.read_text()]
+# annotator and pretraining recipes are not data jobs: tests/annotators/test_student.py and
+# tests/training/test_recipes.py validate them
+RECIPES = [p for p in ALL_RECIPES if not any(k in p.read_text() for k in ("kind: annotators", "kind: pretrain"))]
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
@@ -19,6 +20,8 @@ def test_every_shipped_recipe_validates(path):
         assert job.build_stages(), "a recipe builds its stages"
     elif isinstance(job, PdfJobConfig):
         assert job.pdf.max_pages > 0
+    elif job.kind == "pipeline":
+        assert len(job.build()) == len(job.steps)  # every step's recipe loads and validates
     elif type(job).__name__ == "ShardJobConfig":
         assert job.shard.cells.keys and job.shard.tokenizer.eod
     else:

@@ -1,0 +1,185 @@
+"""`corpusforge annotate`: teach (LLM labels a corpus sample), train (fastText student), convert, recipe."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from corpusforge.errors import ConfigError
+
+app = typer.Typer(
+    help="Teach labels with an LLM, train fastText students, convert labelled data.", no_args_is_help=True
+)
+
+
+def teach_corpus(
+    data: list[Path],
+    labels: list[str],
+    out: Path,
+    sample: int | None = None,
+    llm_config: Path | None = None,
+    cache: Path | None = None,
+    seed: int = 0,
+    overrides: dict | None = None,
+    progress: bool = True,
+) -> dict:
+    """Label a seeded sample; write ``out`` (JSONL) and ``out.stats.json`` (counts, failures by reason)."""
+    from annotators.convert import sample_documents, write_jsonl
+    from annotators.teacher import Teacher, TeacherConfig
+
+    raw: dict = dict(overrides or {})
+    if llm_config is not None:
+        import yaml
+
+        loaded = yaml.safe_load(llm_config.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError("<root>", "the LLM config file must hold a mapping", str(llm_config))
+        # a file may be a bare LLMConfig or a TeacherConfig with an `llm:` section
+        raw.update(loaded if "llm" in loaded or "mode" in loaded else {"llm": loaded})
+    if cache is not None:
+        raw["cache"] = str(cache)
+    raw.setdefault("cache", str(out.with_name(out.name + ".cache.sqlite")))
+    config = TeacherConfig.parse(raw, source=str(llm_config) if llm_config else None)
+    teacher = Teacher(config, labels)  # validates the label names before any reading
+    docs = sample_documents(list(data), sample, seed)
+    start = time.perf_counter()
+    rows, done = [], 0
+    step = 8
+    try:
+        for i in range(0, len(docs), step):
+            chunk = docs[i : i + step]
+            for doc, res in zip(chunk, teacher.label([d["text"] for d in chunk]), strict=True):
+                row = {"id": doc["id"], "text": doc["text"][: config.max_chars], **res.labels}
+                if res.failures:
+                    row["failures"] = res.failures
+                rows.append(row)
+            done += len(chunk)
+            if progress:
+                rate = done / max(time.perf_counter() - start, 1e-9)
+                typer.echo(f"teach: {done}/{len(docs)} documents ({rate:.2f}/s)", err=True)
+    finally:
+        teacher.close()
+    write_jsonl(out, rows)
+    stats = {
+        "documents": len(rows),
+        "labels": labels,
+        "mode": teacher.mode,
+        "model": teacher.model_identity(),
+        "llm_calls": teacher.llm_calls,
+        "cache_hits": teacher.cache_hits,
+        "failures": dict(teacher.failures),
+        "label_counts": {name: dict(Counter(str(r[name]) for r in rows if name in r).most_common()) for name in labels},
+        "seconds": round(time.perf_counter() - start, 1),
+        "config": config.model_dump(mode="json"),
+    }
+    out.with_name(out.name + ".stats.json").write_text(json.dumps(stats, indent=2))
+    return stats
+
+
+@app.command("teach")
+def teach(
+    data: list[Path] = typer.Option(
+        ..., help="Documents Parquet (file or a job's documents/ dir) or JSONL with 'text'; repeatable.", exists=True
+    ),
+    labels: str = typer.Option(..., help="Comma-separated: domain,format,field,edu,toxicity,adult."),
+    out: Path = typer.Option(..., help="Output JSONL: {id, text, <label>: value, ..., failures?}."),
+    sample: int | None = typer.Option(None, min=1, help="Label a seeded random sample of N documents (default all)."),
+    llm_config: Path | None = typer.Option(None, exists=True, help="YAML: an LLMConfig, or a TeacherConfig with llm:."),
+    cache: Path | None = typer.Option(None, help="Answer cache (sqlite); default OUT.cache.sqlite."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+) -> None:
+    """Label a sample of a corpus with the LLM teacher; failures are counted by reason."""
+    names = [s.strip() for s in labels.split(",") if s.strip()]
+    stats = teach_corpus(data, names, out, sample, llm_config, cache, seed)
+    table = Table(title=f"teacher labels → {out}")
+    table.add_column("label")
+    table.add_column("counts")
+    for name, counts in stats["label_counts"].items():
+        table.add_row(name, ", ".join(f"{k} {v}" for k, v in counts.items()))
+    Console().print(table)
+    failures = ", ".join(f"{k} {v}" for k, v in stats["failures"].items()) or "none"
+    Console().print(
+        f"{stats['documents']} documents, {stats['llm_calls']} LLM calls, {stats['cache_hits']} cached answers, "
+        f"failures: {failures}"
+    )
+
+
+@app.command("train")
+def train(
+    data: list[Path] = typer.Option(
+        ..., exists=True, help="JSONL with 'text' and the label (field LABEL, else 'label'); repeatable."
+    ),
+    label: str = typer.Option(..., help="Label name: the model is written as OUT/LABEL.ftz with its card."),
+    out: Path = typer.Option(..., help="Output directory."),
+    field: str | None = typer.Option(
+        None, help="JSON field holding the label (default: LABEL if present, else 'label')."
+    ),
+    config: Path | None = typer.Option(None, exists=True, help="YAML StudentConfig (hyperparameters, split)."),
+    source: str | None = typer.Option(None, help="Where the labels come from, for the model card."),
+    human: bool = typer.Option(False, help="The labels are human labels (default: teacher labels)."),
+    valid: list[Path] = typer.Option([], exists=True, help="Validation JSONL instead of a held-out split; repeatable."),
+    notes: str | None = typer.Option(None, help="Free text for the model card (e.g. known weaknesses)."),
+) -> None:
+    """Train a fastText student, hold out a validation split, quantize to .ftz, write the model card."""
+    from annotators.student import StudentConfig, train_student
+
+    cfg = StudentConfig.load(config) if config else StudentConfig()
+    card = train_student(
+        data, label, out, cfg, field=field, source=source, human=human, valid=valid or None, notes=notes
+    )
+    metrics = ", ".join(
+        f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in card["validation"].items()
+        if not isinstance(v, dict | list)
+    )
+    Console().print(f"{card['model_file']}: {card['size_bytes']:,} bytes; validation: {metrics}")
+
+
+@app.command("convert")
+def convert(
+    kind: str = typer.Argument(..., help="tweeteval | ag_news | html"),
+    src: Path = typer.Argument(
+        ..., exists=True, help="tweeteval: a task dir (hate/, offensive/); ag_news: the CSV; html: a dir of pages."
+    ),
+    out: Path = typer.Option(..., help="Output JSONL."),
+    split: str = typer.Option("train", help="tweeteval: train or val."),
+    positive: str = typer.Option("toxic", help="tweeteval: the label written for class 1 (class 0 is 'ok')."),
+    holdout: float = typer.Option(
+        0.0, min=0.0, max=0.9, help="ag_news/html: also write OUT with .heldout.jsonl, this fraction."
+    ),
+    max_chars: int | None = typer.Option(None, help="html: truncate each page's main text."),
+    seed: int = typer.Option(0, help="Split seed."),
+) -> None:
+    """Convert a labelled data set (or HTML pages) into the JSONL that train, teach and eval read."""
+    from annotators.convert import ag_news_rows, html_rows, split_holdout, tweeteval_rows, write_jsonl
+
+    if kind == "tweeteval":
+        rows = list(tweeteval_rows(src, split, positive))
+    elif kind == "ag_news":
+        rows = list(ag_news_rows(src))
+    elif kind == "html":
+        rows = list(html_rows(src, max_chars))
+    else:
+        raise ConfigError("kind", f"{kind!r} is not one of tweeteval, ag_news, html")
+    if holdout:
+        rows, held = split_holdout(rows, holdout, seed)
+        heldout_path = out.with_name(out.name.removesuffix(".jsonl") + ".heldout.jsonl")
+        typer.echo(f"{write_jsonl(heldout_path, held)} rows → {heldout_path}")
+    typer.echo(f"{write_jsonl(out, rows)} rows → {out}")
+
+
+@app.command("recipe")
+def recipe(
+    path: Path = typer.Argument(..., exists=True, help="Annotator recipe, e.g. recipes/annotators.yaml."),
+    only: list[str] = typer.Option([], help="Run only these steps (by name); repeatable."),
+) -> None:
+    """Run a recipe's steps in order: convert data, teach, train: reproduces the shipped models."""
+    from annotators.recipe import AnnotatorRecipe, run_recipe
+
+    run_recipe(AnnotatorRecipe.load(path), only=only or None)

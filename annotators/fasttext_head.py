@@ -1,0 +1,192 @@
+"""fastText label heads: one quantized model per label, read through a shared text normalisation.
+
+Three kinds of head turn the model's distribution into record columns:
+
+- ``label``: the most probable class and its probability (domain → ``domain``, ``domain_score``; format →
+  ``doc_format``; field → ``academic_field``);
+- ``score``: the expected value Σ p_k·k over classes ``0``..``5`` (edu → ``edu_score``, a float);
+- ``binary``: the probability of the positive class (toxicity → ``toxicity``, adult → ``adult``).
+
+Training and inference both read text through `normalize`, so a student sees at labelling time exactly what
+it was trained on. Default models live in ``annotators/models/<head>.ftz``; ``corpusforge annotate train`` with
+the recipe in ``recipes/`` produces them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from annotators.base import Annotator
+from annotators.taxonomy import FIELDS, FORMATS, TOPICS
+from corpusforge.errors import InputError
+
+#: characters of a document the heads read (about 250 tokens): the teacher labelled 1,000-character prefixes and
+#: the human data (tweets, news items) is shorter, and a head's cost grows with the length it reads
+DEFAULT_MAX_CHARS = 1000
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+LABEL_PREFIX = "__label__"
+EDU_CLASSES = tuple(str(k) for k in range(6))
+
+
+def normalize(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+    """What every head reads: the first ``max_chars`` characters, lower-cased, whitespace runs as one space.
+
+    Truncating first keeps a 10 MB document as cheap as a short one; fastText splits on whitespace only, so
+    newlines and tabs would otherwise end its "sentences".
+    """
+    return " ".join(text[:max_chars].split()).lower()
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """What a head's model predicts and which record columns it fills."""
+
+    name: str
+    kind: str  # "label", "score" or "binary"
+    columns: tuple[str, ...]
+    classes: tuple[str, ...]  # the labels a model for this head may have (without the __label__ prefix)
+    positive: str | None = None  # the class whose probability a binary head reports
+
+
+HEADS: dict[str, HeadSpec] = {
+    "domain": HeadSpec("domain", "label", ("domain", "domain_score"), tuple(TOPICS)),
+    "format": HeadSpec("format", "label", ("doc_format",), tuple(FORMATS)),
+    "field": HeadSpec("field", "label", ("academic_field",), tuple(FIELDS)),
+    "edu": HeadSpec("edu", "score", ("edu_score",), EDU_CLASSES),
+    "toxicity": HeadSpec("toxicity", "binary", ("toxicity",), ("toxic", "ok"), positive="toxic"),
+    "adult": HeadSpec("adult", "binary", ("adult",), ("adult", "ok"), positive="adult"),
+    # AG News topics: an evaluation head on human labels; no record column, the label stage does not offer it
+    "topic_agnews": HeadSpec("topic_agnews", "label", ("topic",), ("World", "Sports", "Business", "Sci/Tech")),
+}
+#: heads the label stage can run (those with a record column)
+RECORD_HEADS = ("domain", "format", "field", "edu", "toxicity", "adult")
+
+
+def default_model_path(head: str) -> Path:
+    return MODELS_DIR / f"{head}.ftz"
+
+
+def missing_model_hint(head: str, path: str | os.PathLike) -> str:
+    return (
+        f"no fastText model for the '{head}' head at {path}; produce the default models with "
+        f"`corpusforge annotate train` and the recipe recipes/annotators.yaml, or point labels.models.{head} at a "
+        ".bin/.ftz model"
+    )
+
+
+def resolve_model_path(head: str, path: str | None = None) -> str:
+    """The model file of ``head``: ``path`` if given, else the packaged default; a missing file is an InputError."""
+    resolved = str(path) if path else str(default_model_path(head))
+    if not os.path.isfile(resolved):
+        raise InputError(resolved, missing_model_hint(head, resolved))
+    return resolved
+
+
+def model_version(path: str) -> str:
+    """A model's version is its content hash: two files label alike exactly when their bytes are alike."""
+    digest = xxhash.xxh3_64()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+class FastTextHead(Annotator):
+    """One fastText model as a label head; predicts a whole batch in one ``model.predict(list, k=-1)`` call."""
+
+    requires = (("fasttext", "web"),)
+
+    def __init__(self, head: str, model_path: str | None = None, max_chars: int = DEFAULT_MAX_CHARS):
+        super().__init__()
+        if head not in HEADS:
+            raise InputError(head, f"unknown head; choose from {', '.join(HEADS)}")
+        self.spec = HEADS[head]
+        self.name = head
+        self.columns = self.spec.columns
+        self.model_path = resolve_model_path(head, model_path)
+        self.version = f"{head}-{model_version(self.model_path)}"
+        self.max_chars = max_chars
+        self._model = None
+        self._predict = None  # the model's C++ predict, bound in setup
+        self._k = -1
+
+    @property
+    def model(self):
+        if self._model is None:  # loaded lazily so the object pickles cheaply to workers
+            self.setup()
+        return self._model
+
+    def setup(self) -> None:
+        if self._model is not None:
+            return
+        import fasttext
+
+        fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence the load-time deprecation warning
+        try:
+            model = fasttext.load_model(self.model_path)
+        except ValueError as exc:
+            raise InputError(self.model_path, f"not a fastText model: {exc}") from None
+        labels = [lab.removeprefix(LABEL_PREFIX) for lab in model.get_labels()]
+        unknown = sorted(set(labels) - set(self.spec.classes))
+        if unknown:
+            raise InputError(
+                self.model_path,
+                f"the '{self.name}' head expects labels among {', '.join(self.spec.classes)}; the model has "
+                f"{', '.join(unknown)}",
+            )
+        if self.spec.kind == "binary" and self.spec.positive not in labels:
+            raise InputError(self.model_path, f"a '{self.name}' model needs the label __label__{self.spec.positive}")
+        self._model = model
+        # the C++ predict without the wrapper's per-call checks; a label head needs only the top class
+        self._predict = model.f.predict
+        self._k = 1 if self.spec.kind == "label" else -1
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_model": None, "_predict": None}
+
+    def values(self, cleaned: str) -> tuple:
+        """This head's column values for one text already through `normalize` (with this head's ``max_chars``).
+
+        The label stage normalises a record once and hands the result to every head; one C++ call per head, with
+        k=1 for a label head (only the top class is kept) and all classes for the others.
+        """
+        if self._predict is None:
+            self.setup()
+        try:
+            pairs = self._predict(cleaned + "\n", self._k, 0.0, "strict")
+        except (UnicodeEncodeError, TypeError):  # lone surrogates cannot reach the C++ side as UTF-8
+            pairs = self._predict(cleaned.encode("utf-8", "replace").decode("utf-8") + "\n", self._k, 0.0, "strict")
+        kind = self.spec.kind
+        if kind == "label":
+            # softmax output can exceed 1 by rounding
+            if not pairs:
+                return (None, None)[: len(self.columns)]
+            p, label = pairs[0]
+            return (label.removeprefix(LABEL_PREFIX), min(float(p), 1.0))[: len(self.columns)]
+        total = float(sum(p for p, _ in pairs))
+        if not total:
+            return (None,)
+        if kind == "score":
+            return (sum(int(label.removeprefix(LABEL_PREFIX)) * float(p) for p, label in pairs) / total,)
+        positive = LABEL_PREFIX + self.spec.positive
+        hit = next((float(p) for p, label in pairs if label == positive), 0.0)
+        return (min(hit / total, 1.0),)
+
+    def predict(self, texts: list[str]) -> tuple[list[tuple[str, ...]], list]:
+        """All classes with their probabilities per text (prefix stripped), one call for the batch."""
+        cleaned = [normalize(t, self.max_chars) for t in texts]
+        try:
+            labels, probs = self.model.predict(cleaned, k=-1)
+        except (UnicodeEncodeError, TypeError):  # lone surrogates cannot reach the C++ side as UTF-8
+            cleaned = [t.encode("utf-8", "replace").decode("utf-8") for t in cleaned]
+            labels, probs = self.model.predict(cleaned, k=-1)
+        return [tuple(lab.removeprefix(LABEL_PREFIX) for lab in row) for row in labels], probs
+
+    def annotate(self, texts: list[str]) -> dict[str, list[Any]]:
+        rows = [self.values(normalize(t, self.max_chars)) for t in texts]
+        return {column: [row[i] for row in rows] for i, column in enumerate(self.columns)}

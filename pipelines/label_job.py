@@ -1,0 +1,88 @@
+"""The label job: a previous job's documents (Parquet, record schema) → the same documents with label columns.
+
+One task per input part file, on any engine, filed by the standard `TaskWriter`: documents/, audit/ (dropped
+by a threshold or quarantined), ledger/ and completion markers, so the ledger balances and reruns resume.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Literal
+
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from corpusforge.errors import ConfigError, InputError
+from corpusforge.fs import expand, open_input
+from corpusforge.ledger import QUARANTINED
+from corpusforge.record import RECORD_SCHEMA, Record, from_table, record_id
+from pipelines.job import JobConfig
+from pipelines.label import LabelConfig, LabelStage, LangIdConfig, LanguageStage
+from pipelines.stage import Outcome, Stage
+
+READ_ROWS = 1024
+REQUIRED = ("id", "text", "source")
+
+
+class DocumentSource:
+    """Records of one Parquet part; a part that breaks mid-file ends in one quarantined placeholder record."""
+
+    name = "read"
+
+    def read(self, path: str) -> Iterator[Outcome]:
+        basename = os.path.basename(path)
+        try:
+            with open_input(path) as f:
+                parquet = pq.ParquetFile(f)
+                names = parquet.schema_arrow.names
+                missing = [c for c in REQUIRED if c not in names]
+                if missing:
+                    raise InputError(path, f"not in the record schema: no column {', '.join(missing)}")
+                columns = [c for c in RECORD_SCHEMA.names if c in names]
+                for batch in parquet.iter_batches(batch_size=READ_ROWS, columns=columns):
+                    for record in from_table(batch):
+                        yield Outcome(record)
+        except Exception as exc:  # noqa: BLE001 - a truncated or foreign file must not stop the job
+            record = Record(id=record_id("label", f"{basename}:unreadable"), text="", source="unknown")
+            yield Outcome(record, QUARANTINED, self.name, type(exc).__name__, str(exc)[:2000])
+
+
+class LabelJobConfig(JobConfig):
+    """Documents in the record schema (e.g. a web job's ``documents/``) → labelled documents."""
+
+    kind: Literal["label"] = "label"
+    name: str = "label"
+    labels: LabelConfig = Field(default_factory=LabelConfig, description="Labels to write; needs the models.")
+    langid: LangIdConfig | None = Field(None, description="Relabel the language too; null keeps the input's.")
+
+    def input_files(self) -> list[str]:
+        files = [f for f in expand(self.inputs) if f.endswith(".parquet")]
+        if not files:
+            raise ConfigError("inputs", f"no Parquet file matches {self.inputs}")
+        for path in files:  # footers only: a wrong file fails the job before any work
+            try:
+                with open_input(path) as f:
+                    names = pq.ParquetFile(f).schema_arrow.names
+            except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a broken footer
+                raise ConfigError("inputs", f"{path} is not a readable Parquet file: {exc}") from None
+            missing = [c for c in REQUIRED if c not in names]
+            if missing:
+                raise ConfigError("inputs", f"{path} is not in the record schema: no column {', '.join(missing)}")
+        return files
+
+    def build_source(self) -> DocumentSource:
+        return DocumentSource()
+
+    def build_stages(self) -> list[Stage]:
+        stages: list[Stage] = []
+        if self.langid is not None and self.langid.enabled:
+            stages.append(LanguageStage(self.langid))
+        if self.labels.enabled:
+            stages.append(LabelStage(self.labels))
+        return stages
+
+    def execute(self, files: list[str], progress: bool = False):
+        from pipelines.engines import run_engine
+
+        return run_engine(self, files, progress=progress)

@@ -1,0 +1,144 @@
+"""The label stage: one pass writes every label, versions in meta, thresholds drop with reasons, engines agree."""
+
+import pyarrow.parquet as pq
+import pytest
+
+from corpusforge.errors import ConfigError, Drop
+from corpusforge.record import Record, to_table
+from pipelines.cli import job_kinds
+from pipelines.engines import run_job
+from pipelines.job import WebJobConfig
+from pipelines.label import LabelConfig, LabelStage
+from pipelines.label_job import LabelJobConfig
+from tests.annotators.tiny_heads import class_words, train_all
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    return train_all(tmp_path_factory.mktemp("heads"))
+
+
+def _text(head, label, n=4):
+    return " ".join(class_words(head)[label][:n])
+
+
+def _records() -> list[Record]:
+    texts = [
+        f"{_text('domain', 'food_dining')} {_text('edu', '5')} mail me at chef@example.com.\nA second line.",
+        f"{_text('toxicity', 'toxic')} {_text('edu', '0')} call 555-123-4567",
+        f"{_text('adult', 'adult')} {_text('domain', 'adult')}",
+        "",  # empty
+        "\x00\x01\x02\xff\xfe binary \x89PNG\r\n\x1a\n" * 50,  # garbage decoded as text
+        "x " * 5_000_000,  # 10 MB
+        "Mixed: Привет мир, 你好世界, مرحبا بالعالم, hello world.",
+    ]
+    return [Record(id=f"doc-{i}", text=t, source="test") for i, t in enumerate(texts)]
+
+
+def test_stage_writes_every_label_and_versions(models):
+    stage = LabelStage(LabelConfig(models=models, pii={"redact": True}))
+    stage.setup()
+    rec = stage.apply(_records()[0])
+    assert rec.domain == "food_dining" and 0 < rec.domain_score <= 1
+    assert rec.doc_format is not None and rec.academic_field is not None
+    assert rec.edu_score > 4 and rec.toxicity < 0.5 and rec.adult < 0.5
+    assert rec.pii == "email" and rec.meta["pii.email"] == "1" and rec.meta["pii_redacted"] == "email:1"
+    assert "<EMAIL>" in rec.text and "chef@" not in rec.text
+    assert rec.quality["lines"] == 2 and rec.quality["words"] > 10
+    for name in ("domain", "format", "field", "edu", "toxicity", "adult", "pii", "quality"):
+        assert rec.meta[f"annotator.{name}"], name
+
+
+def test_thresholds_drop_with_named_reasons(models):
+    config = LabelConfig(models=models, max_toxicity=0.5, max_adult=0.5, min_edu=1.0)
+    stage = LabelStage(config)
+    records = _records()
+    reasons = []
+    for rec in records[:4]:
+        try:
+            stage.apply(rec)
+            reasons.append("kept")
+        except Drop as drop:
+            reasons.append(drop.reason)
+    assert reasons == ["kept", "toxic", "adult", "empty_text"]
+
+
+def test_invalid_config_fails_naming_the_field(models, tmp_path):
+    with pytest.raises(ConfigError, match="max_toxicity"):
+        LabelConfig.parse({"models": models, "heads": ["domain"], "max_toxicity": 0.5})
+    with pytest.raises(ConfigError, match="min_edu"):
+        LabelConfig.parse({"models": models, "min_edu": 7})
+    with pytest.raises(ConfigError, match="models.domain.*annotate train"):
+        LabelConfig.parse({"models": {**models, "domain": str(tmp_path / "missing.ftz")}})
+    with pytest.raises(ConfigError, match="labels"):
+        WebJobConfig.parse({"inputs": ["x"], "output": "y", "labels": {"models": models, "heads": ["nope"]}})
+
+
+def test_web_job_labels_are_off_by_default(models):
+    job = WebJobConfig.parse({"inputs": ["x"], "output": "y"})
+    assert job.labels is None and not any(s.name == "label" for s in job.build_stages())
+    job = WebJobConfig.parse({"inputs": ["x"], "output": "y", "labels": {"models": models}})
+    assert job.build_stages()[-1].name == "label"
+    assert job_kinds()["label"] == "pipelines.label_job:LabelJobConfig"
+
+
+def _input(tmp_path):
+    folder = tmp_path / "in" / "documents"
+    folder.mkdir(parents=True)
+    records = _records()
+    pq.write_table(to_table(records[:4]), folder / "part-00000.parquet")
+    pq.write_table(to_table(records[4:]), folder / "part-00001.parquet")
+    return folder
+
+
+def _job(models, inputs, out, kind) -> LabelJobConfig:
+    return LabelJobConfig.parse(
+        {
+            "inputs": [str(inputs)],
+            "output": str(out),
+            "engine": {"kind": kind, "workers": 2},
+            "labels": {"models": models, "max_toxicity": 0.5, "pii": {"redact": True}},
+        }
+    )
+
+
+def _rows(path):
+    rows = pq.read_table(path).to_pylist()
+    for row in rows:
+        for key in ("meta", "quality"):
+            if key in row:
+                row[key] = dict(row[key] or [])
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def test_label_job_on_the_local_engine_balances_and_counts_bad_input(models, tmp_path):
+    result = run_job(_job(models, _input(tmp_path), tmp_path / "out", "local"))
+    led = result.ledger.to_dict()
+    assert led["inputs"] == 7 and led["kept"] == 5
+    assert led["dropped"] == {"empty_text": 1, "toxic": 1}
+    assert led["notes"] == {"label_quality_truncated": 1, "pii_redacted": 1}
+    rows = {r["id"]: r for r in _rows(tmp_path / "out" / "documents")}
+    assert rows["doc-4"]["quality"]["bad_char_ratio"] > 0.1  # garbage is labelled, and visible as such
+    assert rows["doc-5"]["quality"]["chars"] == 10_000_000 and rows["doc-5"]["domain"] is not None
+    assert rows["doc-6"]["pii"] == ""
+    audit = _rows(tmp_path / "out" / "audit")
+    assert [(r["id"], r["reason"]) for r in audit] == [("doc-1", "toxic"), ("doc-3", "empty_text")]
+
+
+def test_an_unreadable_part_is_quarantined_not_fatal(models, tmp_path):
+    folder = _input(tmp_path)
+    job = _job(models, folder, tmp_path / "out", "local")
+    files = job.input_files()
+    (folder / "part-00001.parquet").write_bytes(b"PAR1 not really")  # broken after validation
+    from pipelines.engines.local import run_local
+
+    result = run_local(job, files)
+    assert result.ledger.quarantined_total == 1 and result.ledger.inputs == 5
+
+
+@pytest.mark.spark
+def test_local_and_spark_give_the_same_rows(models, tmp_path, spark):
+    inputs = _input(tmp_path)
+    results = {k: run_job(_job(models, inputs, tmp_path / k, k)) for k in ("local", "spark")}
+    assert _rows(tmp_path / "spark" / "documents") == _rows(tmp_path / "local" / "documents")
+    assert results["spark"].ledger.to_dict() == results["local"].ledger.to_dict()

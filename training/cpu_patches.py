@@ -1,0 +1,209 @@
+"""Megatron-Core 0.16.1 on a machine without CUDA: the few in-process patches it needs, all of them here.
+
+Megatron-Core's model, layer and optimizer code is device-agnostic except for a handful of calls that assume a
+CUDA device. Each patch below replaces exactly one such call with its CPU equivalent, in the Megatron module that
+makes it, and nowhere else (no global ``torch.cuda`` monkeypatching: transformers and our own code still see the
+real ``torch``):
+
+1. ``torch.cuda.current_device()`` used as a device (rotary ``inv_freq.to(...)``, attention buffers, Megatron's
+   global memory buffer, DDP's grad buffers, the optimizer's scale tensors) -> ``cpu``. Done by giving those
+   modules a ``torch`` whose ``cuda`` namespace answers ``current_device()`` with the CPU device
+   (``_TorchShim``); every other attribute is the real ``torch``.
+2. The CUDA RNG tracker (``tensor_parallel.random``: ``model_parallel_cuda_manual_seed``, ``fork``) -> the same
+   tracker over the CPU generator (``CpuRNGStatesTracker``).
+3. ``get_default_causal_mask`` building its mask with ``device="cuda"`` -> built on the CPU (also where
+   ``fused_softmax`` imported it by name).
+4. ``te_general_gemm`` (the router GEMM in MoE utils) is a name only bound when Transformer Engine imports; it
+   is bound to ``None`` so the plain ``torch`` path runs.
+5. Megatron's optimizer and DDP create tensors with ``device='cuda'`` (``FP32Optimizer._scale``, ...): the same
+   shim reads ``device="cuda"`` as the CPU in ``torch.tensor/zeros/ones/empty/full/arange`` calls made from the
+   shimmed modules. CPU training runs in fp32 (Megatron's ``FP32Optimizer`` over torch AdamW, as
+   ``get_megatron_optimizer`` builds it when neither TE nor Apex is installed).
+
+6. ``clip_grad_by_total_norm_fp32`` asserts every grad is a ``torch.cuda.FloatTensor``: replaced (in
+   ``clip_grads`` and in ``optimizer``, which imported it by name) by the same scaling without the assertion.
+
+``apply()`` is idempotent and does nothing when CUDA is available.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import types
+
+import torch
+
+#: the Megatron modules whose ``torch.cuda.current_device()`` must mean the CPU
+SHIMMED_MODULES = (
+    "megatron.core.models.common.embeddings.rotary_pos_embedding",
+    "megatron.core.transformer.dot_product_attention",
+    "megatron.core.utils",
+    "megatron.core.tensor_parallel.random",
+    "megatron.core.distributed.param_and_grad_buffer",
+    "megatron.core.distributed.distributed_data_parallel",
+    "megatron.core.optimizer.optimizer",
+    "megatron.core.optimizer.clip_grads",
+    "megatron.core.transformer.moe.moe_utils",
+    "megatron.core.transformer.moe.router",
+    "megatron.core.transformer.moe.experts",
+    "megatron.core.models.gpt.gpt_model",
+)
+
+_applied = False
+
+
+class _CudaShim:
+    """``torch.cuda`` with the calls Megatron uses for placement answered for the CPU."""
+
+    def __getattr__(self, name):
+        return getattr(torch.cuda, name)
+
+    @staticmethod
+    def current_device():
+        return torch.device("cpu")
+
+    @staticmethod
+    def get_rng_state(device=None):
+        return torch.get_rng_state()
+
+    @staticmethod
+    def set_rng_state(state, device=None):
+        torch.set_rng_state(state)
+
+    @staticmethod
+    def manual_seed(seed):
+        torch.manual_seed(seed)
+
+    @staticmethod
+    def is_available():
+        return False
+
+    @staticmethod
+    def synchronize(device=None):
+        return None
+
+    @staticmethod
+    def empty_cache():
+        return None
+
+
+#: tensor factories whose ``device="cuda"`` argument is read as the CPU inside the shimmed modules
+_FACTORIES = ("tensor", "zeros", "ones", "empty", "full", "arange", "zeros_like", "ones_like", "empty_like")
+
+
+def _on_cpu(factory):
+    def make(*args, **kwargs):
+        device = kwargs.get("device")
+        if device is not None and torch.device(device).type == "cuda":
+            kwargs["device"] = "cpu"
+        return factory(*args, **kwargs)
+
+    return make
+
+
+class _TorchShim(types.ModuleType):
+    """The real ``torch`` except for ``torch.cuda`` and ``device="cuda"`` in tensor factories."""
+
+    def __init__(self):
+        super().__init__("torch")
+        self.cuda = _CudaShim()
+        for name in _FACTORIES:
+            setattr(self, name, _on_cpu(getattr(torch, name)))
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+
+def _cpu_causal_mask(sq: int) -> torch.Tensor:
+    return torch.triu(torch.ones(sq, sq, dtype=torch.bool), diagonal=1)
+
+
+def _cpu_clip_grad_by_total_norm_fp32(parameters, max_norm, total_norm, use_decoupled_grad=False):
+    """``clip_grads.clip_grad_by_total_norm_fp32`` without its ``torch.cuda.FloatTensor`` assertion."""
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    attr = "decoupled_grad" if use_decoupled_grad else "grad"
+    grads = [getattr(p, attr).detach() for p in parameters if getattr(p, attr, None) is not None]
+    clip_coeff = max_norm / (total_norm + 1.0e-6)
+    if grads and clip_coeff < 1.0:
+        torch._foreach_mul_(grads, clip_coeff)
+
+
+def _tracker_class():
+    from megatron.core.tensor_parallel import random as tpr
+
+    base = getattr(tpr, "_MegatronCudaRNGStatesTracker", tpr.CudaRNGStatesTracker)
+
+    class CpuRNGStatesTracker(base):
+        """Megatron's named RNG states, kept as CPU generator states."""
+
+        def add(self, name, seed):
+            self._is_initialized = True
+            if seed in self.seeds_:
+                raise Exception(f"seed {seed} already exists")
+            self.seeds_.add(seed)
+            if name in self.states_:
+                raise Exception(f"rng state {name} already exists")
+            self.states_[name] = torch.Generator().manual_seed(seed).get_state()
+
+        @contextlib.contextmanager
+        def fork(self, name=tpr._MODEL_PARALLEL_RNG_TRACKER_NAME):
+            if name not in self.states_:
+                raise Exception(f"rng state {name} is not added")
+            outer = torch.get_rng_state()
+            torch.set_rng_state(self.states_[name])
+            try:
+                yield
+            finally:
+                self.states_[name] = torch.get_rng_state()
+                torch.set_rng_state(outer)
+
+    CpuRNGStatesTracker._MegatronCudaRNGStatesTracker = base
+    return base, CpuRNGStatesTracker
+
+
+def needed() -> bool:
+    return not torch.cuda.is_available()
+
+
+def apply(force: bool = False) -> bool:
+    """Patch Megatron-Core for CPU; True when the patches are (now) in place. No-op with CUDA unless forced."""
+    global _applied
+    if _applied:
+        return True
+    if not (force or needed()):
+        return False
+    shim = _TorchShim()
+    for name in SHIMMED_MODULES:
+        importlib.import_module(name).torch = shim
+
+    import megatron.core.fusions.fused_softmax as fused_softmax
+    import megatron.core.transformer.utils as transformer_utils
+    from megatron.core.tensor_parallel import random as tpr
+    from megatron.core.transformer.moe import moe_utils
+
+    transformer_utils.get_default_causal_mask = _cpu_causal_mask
+    fused_softmax.get_default_causal_mask = _cpu_causal_mask
+
+    tpr._get_cuda_rng_state = lambda device="cuda", clone=False, graph_safe=False: torch.get_rng_state()
+    tpr._set_cuda_rng_state = lambda new_state, device=-1, graph_safe=False: torch.set_rng_state(new_state)
+    base, cpu_tracker = _tracker_class()
+    tpr._MegatronCudaRNGStatesTracker = base
+    tpr.CudaRNGStatesTracker = cpu_tracker
+    tpr.initialize_rng_tracker(force_reset=True)
+
+    import megatron.core.optimizer.clip_grads as clip_grads
+    import megatron.core.optimizer.optimizer as optimizer
+
+    clip_grads.clip_grad_by_total_norm_fp32 = _cpu_clip_grad_by_total_norm_fp32
+    optimizer.clip_grad_by_total_norm_fp32 = _cpu_clip_grad_by_total_norm_fp32
+
+    if not hasattr(moe_utils, "te_general_gemm"):
+        moe_utils.te_general_gemm = None
+    _applied = True
+    return True
+
+
+def applied() -> bool:
+    return _applied

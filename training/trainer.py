@@ -1,0 +1,377 @@
+"""The training loop, split as OLMo-core splits it.
+
+- `Trainer`: the loop (steps, evaluation, stopping) and the data position; knows nothing of the model.
+- `TrainModule` (`PretrainModule` here): owns the Megatron model (DDP-wrapped), its optimizer
+  (``get_megatron_optimizer``) and the LR schedule; one ``train_step(batches)`` and ``eval_loss``.
+  SFT, GRPO or distillation are other train modules under the same Trainer.
+- `Callback`s: console progress (rich), TensorBoard, checkpointing; each sees the metrics of every step.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training.model import device_type, unwrap
+from training.presets import ModelConfig, flops_per_token
+from training.schedule import WSDSchedule
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3e-4
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    clip_grad: float = 1.0
+
+
+class TrainModule:
+    """Interface: ``train_step(micro_batches) -> metrics``, ``eval_loss(batches)``, state (de)serialisation."""
+
+    def train_step(self, micro_batches: list[dict], step: int) -> dict: ...
+
+    def eval_loss(self, batches: list[dict]) -> float: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict, optimizer: bool = True) -> None: ...
+
+
+class PretrainModule(TrainModule):
+    """Next-token prediction over a Megatron ``GPTModel``; Megatron's optimizer (fp32 ``FP32Optimizer`` over
+    torch AdamW on the CPU; mixed precision / TE / Apex Adam on GPU), gradient clipping by Megatron."""
+
+    def __init__(self, model_cfg: ModelConfig, gpt, optim: OptimConfig, schedule: WSDSchedule):
+        from megatron.core.optimizer import OptimizerConfig, get_megatron_optimizer
+
+        from training.model import wrap_ddp
+
+        self.model_cfg, self.schedule = model_cfg, schedule
+        self.model = wrap_ddp(gpt)
+        bf16 = gpt.config.params_dtype == torch.bfloat16
+        self.optimizer = get_megatron_optimizer(
+            OptimizerConfig(
+                optimizer="adam",
+                lr=optim.lr,
+                min_lr=0.0,
+                weight_decay=optim.weight_decay,
+                adam_beta1=optim.beta1,
+                adam_beta2=optim.beta2,
+                adam_eps=optim.eps,
+                clip_grad=optim.clip_grad,
+                bf16=bf16,
+                params_dtype=gpt.config.params_dtype,
+            ),
+            [self.model],
+        )
+        self._routers = []
+        if model_cfg.is_moe:
+            for name, mod in unwrap(self.model).named_modules():
+                if name.endswith("mlp.router"):
+                    mod.register_forward_hook(self._record_routing)
+        self._loads: list[torch.Tensor] = []
+
+    def _record_routing(self, module, inputs, output):
+        routing_map = output[1]
+        self._loads.append(routing_map.detach().sum(dim=0).float())
+
+    def _set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        dev = device_type()
+        losses = self.model(
+            batch["tokens"].to(dev), batch["position_ids"].to(dev), None, labels=batch["labels"].to(dev)
+        )
+        mask = batch["loss_mask"].to(dev)
+        return (losses.float() * mask).sum(), mask.sum()
+
+    def train_step(self, micro_batches: list[dict], step: int) -> dict:
+        lr = self.schedule.lr(step)
+        self._set_lr(lr)
+        self.model.train()
+        self.model.zero_grad_buffer()
+        self.optimizer.zero_grad()
+        self._loads.clear()
+        total_tokens = sum(float(b["loss_mask"].sum()) for b in micro_batches)
+        loss_sum = 0.0
+        for batch in micro_batches:
+            s, _ = self._loss(batch)
+            (s / total_tokens).backward()
+            loss_sum += float(s.detach())
+        self.model.finish_grad_sync()
+        ok, grad_norm, _ = self.optimizer.step()
+        metrics = {"loss": loss_sum / total_tokens, "lr": lr, "grad_norm": float(grad_norm or 0.0), "skipped": not ok}
+        if self._loads:
+            loads = torch.stack(self._loads)  # [layers x micro-batches, experts]
+            metrics["moe_load_imbalance"] = float((loads.max(dim=1).values / loads.mean(dim=1).clamp(min=1e-9)).mean())
+        return metrics
+
+    @torch.no_grad()
+    def eval_loss(self, batches: list[dict]) -> float:
+        self.model.eval()
+        s = n = 0.0
+        for b in batches:
+            ls, cnt = self._loss(b)
+            s, n = s + float(ls), n + float(cnt)
+        self._loads.clear()
+        return s / max(n, 1.0)
+
+    def state_dict(self) -> dict:
+        return {"model": unwrap(self.model).state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict, optimizer: bool = True) -> None:
+        unwrap(self.model).load_state_dict(state["model"], strict=False)
+        if optimizer and state.get("optimizer") is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+
+
+def rng_state() -> dict:
+    from megatron.core.tensor_parallel import get_cuda_rng_tracker
+
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "tracker": {k: v.clone() for k, v in get_cuda_rng_tracker().get_states().items()},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    from megatron.core.tensor_parallel import get_cuda_rng_tracker
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    get_cuda_rng_tracker().set_states(dict(state["tracker"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+@dataclass
+class Trainer:
+    """Runs ``max_steps`` optimizer steps of ``grad_accum`` micro-batches each from ``data``."""
+
+    module: TrainModule
+    data: object  # training.data.SampleStream
+    max_steps: int
+    seq_length: int
+    grad_accum: int = 1
+    valid: object | None = None
+    eval_every: int = 0
+    eval_batches: int = 2
+    callbacks: list = field(default_factory=list)
+    config: dict = field(default_factory=dict)  # the resolved config, saved with every checkpoint
+    step: int = 0
+    stop_at: int | None = None  # stop early (tests: interrupt a run); checkpoints still make it resumable
+    peak_flops: float = 0.0
+    history: list = field(default_factory=list)
+
+    def fit(self) -> list[dict]:
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        model_cfg = getattr(self.module, "model_cfg", None)
+        fpt = flops_per_token(model_cfg, self.seq_length) if model_cfg is not None else 0.0
+        end = self.max_steps if self.stop_at is None else min(self.max_steps, self.stop_at)
+        while self.step < end:
+            t0 = time.perf_counter()
+            batches = [self.data.next_batch() for _ in range(self.grad_accum)]
+            metrics = self.module.train_step(batches, self.step)
+            dt = time.perf_counter() - t0
+            tokens = sum(int(b["tokens"].numel()) for b in batches)
+            metrics |= {"step": self.step + 1, "tokens": tokens, "tokens_per_s": tokens / dt, "step_time": dt}
+            if self.peak_flops:
+                metrics["mfu"] = fpt * tokens / dt / self.peak_flops
+            self.step += 1
+            if (
+                self.valid is not None
+                and self.eval_every
+                and (self.step % self.eval_every == 0 or self.step == self.max_steps)
+            ):
+                metrics["valid_loss"] = self.module.eval_loss(
+                    [self.valid.next_batch() for _ in range(self.eval_batches)]
+                )
+                self.valid.position = 0
+            self.history.append(metrics)
+            for cb in self.callbacks:
+                cb.on_step_end(self, metrics)
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return self.history
+
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "data": self.data.state_dict(),
+            "rng": rng_state(),
+            "module": self.module.state_dict(),
+            "config": self.config,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+        self.data.load_state_dict(state["data"])
+        self.module.load_state_dict(state["module"])
+        set_rng_state(state["rng"])
+
+
+class Callback:
+    def on_train_start(self, trainer: Trainer) -> None: ...
+
+    def on_step_end(self, trainer: Trainer, metrics: dict) -> None: ...
+
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+class ConsoleCallback(Callback):
+    """A rich progress bar with loss, learning rate, tokens/s and MFU."""
+
+    def __init__(self, description: str = "train", every: int = 1, enabled: bool = True):
+        self.description, self.every, self.enabled = description, every, enabled
+        self.progress = self.task = None
+
+    def on_train_start(self, trainer):
+        if not self.enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            transient=False,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task(self.description, total=trainer.max_steps, completed=trainer.step, info="")
+
+    def on_step_end(self, trainer, m):
+        if self.progress is None:
+            return
+        info = f"loss {m['loss']:.4f} lr {m['lr']:.2e} {m['tokens_per_s']:.0f} tok/s"
+        if "mfu" in m:
+            info += f" mfu {100 * m['mfu']:.1f}%"
+        if "moe_load_imbalance" in m:
+            info += f" moe max/mean {m['moe_load_imbalance']:.2f}"
+        if "valid_loss" in m:
+            info += f" valid {m['valid_loss']:.4f}"
+        self.progress.update(self.task, completed=trainer.step, info=info)
+
+    def on_train_end(self, trainer):
+        if self.progress is not None:
+            self.progress.stop()
+
+
+class TensorBoardCallback(Callback):
+    """Scalars per step: loss, lr, grad norm, tokens/s, MFU, MoE load imbalance, validation loss."""
+
+    KEYS = ("loss", "lr", "grad_norm", "tokens_per_s", "mfu", "moe_load_imbalance", "valid_loss")
+
+    def __init__(self, log_dir: str | Path, global_step_offset: int = 0):
+        self.log_dir, self.offset, self.writer = Path(log_dir), global_step_offset, None
+
+    def on_train_start(self, trainer):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(self.log_dir))
+
+    def on_step_end(self, trainer, m):
+        for key in self.KEYS:
+            if key in m:
+                self.writer.add_scalar(f"train/{key}", m[key], self.offset + m["step"])
+
+    def on_train_end(self, trainer):
+        if self.writer is not None:
+            self.writer.close()
+
+
+class JsonlCallback(Callback):
+    """Every step's metrics appended to ``metrics.jsonl`` (golden loss curves, plots)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def on_step_end(self, trainer, m):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write(json.dumps(m) + "\n")
+
+
+class CheckpointCallback(Callback):
+    """Saves ``step_{n}/`` (model, optimizer, RNG, data position, resolved config) every ``every`` steps and at
+    the end; written to a temporary folder then renamed; ``latest`` names the newest; keeps the last ``keep``."""
+
+    def __init__(self, folder: str | Path, every: int = 0, keep: int = 2):
+        self.folder, self.every, self.keep = Path(folder), every, keep
+
+    def on_step_end(self, trainer, m):
+        if self.every and trainer.step % self.every == 0:
+            save_checkpoint(trainer, self.folder, self.keep)
+
+    def on_train_end(self, trainer):
+        if not (self.folder / f"step_{trainer.step}").exists():
+            save_checkpoint(trainer, self.folder, self.keep)
+
+
+def save_checkpoint(trainer: Trainer, folder: Path, keep: int = 2) -> Path:
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"step_{trainer.step}"
+    tmp = folder / f".tmp-step_{trainer.step}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    state = trainer.state_dict()
+    torch.save(state, tmp / "checkpoint.pt")
+    (tmp / "config.yaml").write_text(yaml.safe_dump(trainer.config, sort_keys=False))
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    (folder / "latest.tmp").write_text(final.name)
+    (folder / "latest.tmp").replace(folder / "latest")
+    steps = sorted((p for p in folder.glob("step_*") if p.is_dir()), key=lambda p: int(p.name.split("_")[1]))
+    for old in steps[:-keep] if keep else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(folder: str | Path) -> Path | None:
+    folder = Path(folder)
+    marker = folder / "latest"
+    if not marker.is_file():
+        return None
+    path = folder / marker.read_text().strip()
+    return path if (path / "checkpoint.pt").is_file() else None
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    return torch.load(Path(path) / "checkpoint.pt", map_location="cpu", weights_only=False)
+
+
+def peak_flops_estimate() -> float:
+    """Peak FLOP/s for MFU: the GPU's dense bf16 figure where known, else a measured fp32 GEMM rate (CPU)."""
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name()
+        for key, tflops in (("H200", 989e12), ("H100", 989e12), ("A100", 312e12), ("L40", 181e12)):
+            if key in name:
+                return tflops
+        return 100e12
+    a = torch.randn(1024, 1024)
+    torch.mm(a, a)
+    t0 = time.perf_counter()
+    for _ in range(8):
+        torch.mm(a, a)
+    return 8 * 2 * 1024**3 / (time.perf_counter() - t0)
