@@ -25,9 +25,11 @@ from annotators.base import Annotator
 from annotators.taxonomy import FIELDS, FORMATS, TOPICS
 from corpusforge.errors import InputError
 
-#: characters of a document the heads read (about 250 tokens): the teacher labelled 1,000-character prefixes and
-#: the human data (tweets, news items) is shorter, and a head's cost grows with the length it reads
-DEFAULT_MAX_CHARS = 1000
+#: characters of a document the heads read (about 200 tokens): the teacher labelled 1,000-character prefixes, the
+#: human data (tweets, news items) is shorter, and a head's cost grows with the length it reads. On 1,010 real web
+#: pages, 800 characters against 3,000: domain agrees on 92.6%, edu score correlates 0.87, toxicity 0.78
+#: (1,000: 93.9%, 0.90, 0.85), at 20% less time; raise ``labels.max_chars`` when labels matter more than speed.
+DEFAULT_MAX_CHARS = 800
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 LABEL_PREFIX = "__label__"
 EDU_CLASSES = tuple(str(k) for k in range(6))
