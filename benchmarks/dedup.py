@@ -44,22 +44,25 @@ still has a survivor.
 
 from __future__ import annotations
 
+import sys
+
+# run as a path (python benchmarks/x.py), benchmarks/ leads sys.path and its tokenize.py would shadow the standard
+# library's tokenize: put the repository root there instead, before anything imports it
+if sys.path[0].endswith("benchmarks"):
+    sys.path[0] = sys.path[0][: -len("benchmarks")].rstrip("/") or "/"
+
 import argparse
 import json
 import os
 import random
 import re
 import statistics
-import sys
 import time
 from collections import Counter, defaultdict
 from functools import partial
 from pathlib import Path
 
-if __package__:  # python -m benchmarks.dedup
-    from .measure import log_tail, run_measured
-else:  # python benchmarks/dedup.py: sys.path[0] is benchmarks/
-    from measure import log_tail, run_measured
+from benchmarks.measure import log_tail, run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere: the repo's packages first

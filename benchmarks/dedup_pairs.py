@@ -15,10 +15,16 @@ tweets do not dominate. Half the pairs are duplicates, half are not:
 
 from __future__ import annotations
 
+import sys
+
+# run as a path (python benchmarks/x.py), benchmarks/ leads sys.path and its tokenize.py would shadow the standard
+# library's tokenize: put the repository root there instead, before anything imports it
+if sys.path[0].endswith("benchmarks"):
+    sys.path[0] = sys.path[0][: -len("benchmarks")].rstrip("/") or "/"
+
 import argparse
 import json
 import random
-import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path

@@ -17,20 +17,23 @@ decoded as its reader decodes them, and `pipelines.evaluate.score` compares the 
 
 from __future__ import annotations
 
+import sys
+
+# run as a path (python benchmarks/x.py), benchmarks/ leads sys.path and its tokenize.py would shadow the standard
+# library's tokenize: put the repository root there instead, before anything imports it
+if sys.path[0].endswith("benchmarks"):
+    sys.path[0] = sys.path[0][: -len("benchmarks")].rstrip("/") or "/"
+
 import argparse
 import io
 import json
 import os
-import sys
 import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-if __package__:  # python -m benchmarks.extract
-    from .measure import log_tail, run_measured
-else:  # python benchmarks/extract.py: sys.path[0] is benchmarks/
-    from measure import log_tail, run_measured
+from benchmarks.measure import log_tail, run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PAGES = ROOT.parent / "shared" / "data" / "extraction" / "trafilatura_eval"

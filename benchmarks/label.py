@@ -32,21 +32,24 @@ docs per CPU second, and peak RSS (the child's ``VmHWM`` and the polled peak of 
 
 from __future__ import annotations
 
+import sys
+
+# run as a path (python benchmarks/x.py), benchmarks/ leads sys.path and its tokenize.py would shadow the standard
+# library's tokenize: put the repository root there instead, before anything imports it
+if sys.path[0].endswith("benchmarks"):
+    sys.path[0] = sys.path[0][: -len("benchmarks")].rstrip("/") or "/"
+
 import argparse
 import json
 import os
 import random
 import resource
 import statistics
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-if __package__:  # python -m benchmarks.label
-    from .measure import log_tail, run_measured
-else:  # python benchmarks/label.py: sys.path[0] is benchmarks/
-    from measure import log_tail, run_measured
+from benchmarks.measure import log_tail, run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere: the repo's packages first

@@ -35,20 +35,23 @@ kept in the JSON, and it can only be higher, since it inherits the benchmark par
 
 from __future__ import annotations
 
+import sys
+
+# run as a path (python benchmarks/x.py), benchmarks/ leads sys.path and its tokenize.py would shadow the standard
+# library's tokenize: put the repository root there instead, before anything imports it
+if sys.path[0].endswith("benchmarks"):
+    sys.path[0] = sys.path[0][: -len("benchmarks")].rstrip("/") or "/"
+
 import argparse
 import io
 import json
 import os
 import resource
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-if __package__:  # python -m benchmarks.pdf
-    from .measure import log_tail, run_measured
-else:  # python benchmarks/pdf.py: sys.path[0] is benchmarks/
-    from measure import log_tail, run_measured
+from benchmarks.measure import log_tail, run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere: the repo's packages first

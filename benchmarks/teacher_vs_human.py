@@ -7,9 +7,15 @@ writes. Usage: python benchmarks/teacher_vs_human.py 60
 
 from __future__ import annotations
 
+import sys
+
+# run as a path (python benchmarks/x.py), benchmarks/ leads sys.path and its tokenize.py would shadow the standard
+# library's tokenize: put the repository root there instead, before anything imports it
+if sys.path[0].endswith("benchmarks"):
+    sys.path[0] = sys.path[0][: -len("benchmarks")].rstrip("/") or "/"
+
 import json
 import random
-import sys
 from pathlib import Path
 
 from annotators.convert import read_jsonl

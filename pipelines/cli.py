@@ -12,7 +12,7 @@ from corpusforge.config import parse_override
 
 
 def run(
-    config: Path = typer.Argument(..., help="Job config (YAML), e.g. recipes/web-sample.yaml.", exists=True),
+    config: Path = typer.Argument(..., help="Job config (YAML), e.g. recipes/main.yaml.", exists=True),
     set_: list[str] = typer.Option(
         [], "--set", help="Override a config field, e.g. --set engine.kind=spark (repeatable)."
     ),
@@ -24,8 +24,9 @@ def run(
         False, "--quiet", "-q", help="No progress bar or table; the funnel goes to funnel.json."
     ),
 ) -> None:
-    """Run a job (web: archives → documents [→ dedup]; dedup: documents → deduplicated documents; label:
-    documents → labelled documents)."""
+    """Run a job by its `kind:` — web: archives → documents [→ labels] [→ dedup]; dedup; pdf: PDFs → documents;
+    label: documents → labelled documents; shard: documents → token shards; pretrain: shards → model; pipeline:
+    several of these recipes in order (recipes/main.yaml)."""
     from pipelines.engines import run_job
 
     overrides = dict(parse_override(s) for s in set_)
