@@ -13,16 +13,15 @@ from typing import Literal
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from corpusforge.errors import ConfigError, InputError
-from corpusforge.fs import expand, open_input
+from corpusforge.errors import InputError
+from corpusforge.fs import open_input
 from corpusforge.ledger import QUARANTINED
 from corpusforge.record import RECORD_SCHEMA, Record, from_table, record_id
-from pipelines.job import JobConfig
+from pipelines.job import RECORD_COLUMNS, DocumentsJobConfig
 from pipelines.label import LabelConfig, LabelStage, LangIdConfig, LanguageStage
 from pipelines.stage import Outcome, Stage
 
 READ_ROWS = 1024
-REQUIRED = ("id", "text", "source")
 
 
 class DocumentSource:
@@ -36,7 +35,7 @@ class DocumentSource:
             with open_input(path) as f:
                 parquet = pq.ParquetFile(f)
                 names = parquet.schema_arrow.names
-                missing = [c for c in REQUIRED if c not in names]
+                missing = [c for c in RECORD_COLUMNS if c not in names]
                 if missing:
                     raise InputError(path, f"not in the record schema: no column {', '.join(missing)}")
                 columns = [c for c in RECORD_SCHEMA.names if c in names]
@@ -48,28 +47,13 @@ class DocumentSource:
             yield Outcome(record, QUARANTINED, self.name, type(exc).__name__, str(exc)[:2000])
 
 
-class LabelJobConfig(JobConfig):
+class LabelJobConfig(DocumentsJobConfig):
     """Documents in the record schema (e.g. a web job's ``documents/``) → labelled documents."""
 
     kind: Literal["label"] = "label"
     name: str = "label"
     labels: LabelConfig = Field(default_factory=LabelConfig, description="Labels to write; needs the models.")
     langid: LangIdConfig | None = Field(None, description="Relabel the language too; null keeps the input's.")
-
-    def input_files(self) -> list[str]:
-        files = [f for f in expand(self.inputs) if f.endswith(".parquet")]
-        if not files:
-            raise ConfigError("inputs", f"no Parquet file matches {self.inputs}")
-        for path in files:  # footers only: a wrong file fails the job before any work
-            try:
-                with open_input(path) as f:
-                    names = pq.ParquetFile(f).schema_arrow.names
-            except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a broken footer
-                raise ConfigError("inputs", f"{path} is not a readable Parquet file: {exc}") from None
-            missing = [c for c in REQUIRED if c not in names]
-            if missing:
-                raise ConfigError("inputs", f"{path} is not in the record schema: no column {', '.join(missing)}")
-        return files
 
     def build_source(self) -> DocumentSource:
         return DocumentSource()

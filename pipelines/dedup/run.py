@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 
-from corpusforge.errors import ConfigError, InputError
-from corpusforge.fs import atomic_open, exists, expand, filesystem, join, open_input, write_text
+from corpusforge.errors import InputError
+from corpusforge.fs import atomic_open, exists, filesystem, join, open_input, write_text
 from corpusforge.ledger import KEPT
 from corpusforge.record import RECORD_SCHEMA, Record, from_table
 from pipelines.dedup.config import DedupConfig
@@ -31,7 +31,7 @@ from pipelines.dedup.decide import DECISION_SCHEMA, DUP_FUZZY, decide
 from pipelines.dedup.keys import Fingerprinter, fingerprint_schema
 from pipelines.dedup.minhash import MinHasher, jaccard
 from pipelines.engines import JobResult, summarize
-from pipelines.job import JobConfig
+from pipelines.job import DocumentsJobConfig
 from pipelines.stage import Outcome
 from pipelines.task import TaskWriter, clean_temporaries, completion_marker, part_name, read_summaries
 
@@ -40,27 +40,12 @@ WORK = "_work"
 READ_ROWS = 2048
 
 
-class DedupJobConfig(JobConfig):
+class DedupJobConfig(DocumentsJobConfig):
     """Documents (Parquet in the record schema, e.g. a web job's documents/) → deduplicated documents."""
 
     kind: Literal["dedup"] = "dedup"
     name: str = "dedup"
     dedup: DedupConfig = DedupConfig()
-
-    def input_files(self) -> list[str]:
-        files = [f for f in expand(self.inputs) if f.endswith(".parquet")]
-        if not files:
-            raise ConfigError("inputs", f"no Parquet file matches {self.inputs}")
-        for path in files:  # footers only: a wrong file fails the job before any work
-            try:
-                with open_input(path) as f:
-                    names = pq.ParquetFile(f).schema_arrow.names
-            except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a broken footer
-                raise ConfigError("inputs", f"{path} is not a readable Parquet file: {exc}") from None
-            missing = [c for c in ("id", "text", "source") if c not in names]
-            if missing:
-                raise ConfigError("inputs", f"{path} is not in the record schema: no column {', '.join(missing)}")
-        return files
 
     def execute(self, files: list[str], progress: bool = False) -> JobResult:
         return run_dedup(self, files, progress=progress)

@@ -32,11 +32,11 @@ from pydantic import Field, model_validator
 
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError, InputError
-from corpusforge.fs import atomic_open, exists, expand, filesystem, join, open_input, read_text, write_text
+from corpusforge.fs import atomic_open, exists, filesystem, join, open_input, read_text, write_text
 from corpusforge.ledger import DROPPED, KEPT, Ledger
 from corpusforge.record import Record
 from pipelines.engines import JobResult, summarize
-from pipelines.job import JobConfig
+from pipelines.job import DocumentsJobConfig
 from pipelines.shards.cells import CellsConfig, cell_labels, cell_name, cell_values, merge_cells, needed_columns
 from pipelines.shards.manifest import CELL, LONG, MANIFEST, build_manifest
 from pipelines.shards.tokenizer import Tokenizer, TokenizerConfig
@@ -89,27 +89,12 @@ class ShardConfig(Config):
     )
 
 
-class ShardJobConfig(JobConfig):
+class ShardJobConfig(DocumentsJobConfig):
     """Documents (Parquet in the record schema, e.g. a dedup job's documents/) → token shards per label cell."""
 
     kind: Literal["shard"] = "shard"
     name: str = "shard"
     shard: ShardConfig = ShardConfig()
-
-    def input_files(self) -> list[str]:
-        files = [f for f in expand(self.inputs) if f.endswith(".parquet")]
-        if not files:
-            raise ConfigError("inputs", f"no Parquet file matches {self.inputs}")
-        for path in files:
-            try:
-                with open_input(path) as f:
-                    names = pq.ParquetFile(f).schema_arrow.names
-            except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a broken footer
-                raise ConfigError("inputs", f"{path} is not a readable Parquet file: {exc}") from None
-            missing = [c for c in ("id", "text", "source") if c not in names]
-            if missing:
-                raise ConfigError("inputs", f"{path} is not in the record schema: no column {', '.join(missing)}")
-        return files
 
     def execute(self, files: list[str], progress: bool = False) -> JobResult:
         return run_shard(self, files, progress=progress)
