@@ -6,6 +6,7 @@ Used by the PDF refiner, the annotators' teacher and the synthetic data generato
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import random
@@ -113,11 +114,18 @@ class LocalLLM(LLM):
                 directory, kwargs = str(self.path.parent), {"gguf_file": self.path.name}
             else:
                 directory, kwargs = str(self.path), {}
+            # the GGUF de-quantisation bar is a bare tqdm that disable_progress_bar does not reach
+            import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+            bar = gguf_utils.tqdm
+            gguf_utils.tqdm = functools.partial(bar, disable=True)
             try:
                 tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
                 model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, **kwargs)
             except OSError as exc:
                 raise LLMError(f"cannot load the model at {self.path}: {exc}") from exc
+            finally:
+                gguf_utils.tqdm = bar
             tokenizer.padding_side = "left"
             if tokenizer.pad_token is None:
                 tokenizer.pad_token = tokenizer.eos_token

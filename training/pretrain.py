@@ -114,10 +114,13 @@ class PretrainRecipe(Config):
     def run_step(self, progress: bool = True, overwrite: bool = False) -> dict:
         """As a step of `corpusforge run` (a ``kind: pipeline`` recipe): train, export, print what came out."""
         import shutil
+        import warnings
 
         if overwrite and Path(self.output).exists():
             shutil.rmtree(self.output)
-        result = pretrain(self)
+        with warnings.catch_warnings():  # Megatron announces every fused kernel it falls back from on CPU
+            warnings.filterwarnings("ignore", message=r".*(Apex|Transformer Engine|cuda_graph_scope).*")
+            result = pretrain(self)
         if progress:
             from rich.console import Console
 
