@@ -30,8 +30,6 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script from anywhere: the repo's packages first
-    sys.path.insert(0, str(ROOT))
 
 from pipelines.dedup.edits import load_real_documents, near_duplicate, site_template  # noqa: E402
 

@@ -42,9 +42,6 @@ TOOLS = ("datatrove", "ours")
 LANG_THRESHOLD = 0.65
 WARC_NAME = "pages.warc.gz"
 
-if str(ROOT) not in sys.path:  # run as a script from anywhere: the repo's packages first
-    sys.path.insert(0, str(ROOT))
-
 
 # ---------------------------------------------------------------- input
 

@@ -52,8 +52,6 @@ from pathlib import Path
 from benchmarks.measure import log_tail, run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script from anywhere: the repo's packages first
-    sys.path.insert(0, str(ROOT))
 
 DEFAULT_SHARED = ROOT.parent / "shared" / "data"
 DEFAULT_WORKDIR = ROOT / "out" / "bench-label"
