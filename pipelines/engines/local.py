@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
+import os
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from pipelines.engines import JobResult, summarize
@@ -29,7 +33,10 @@ def run_tasks(fn, job, files: list[str], progress: bool = False, label: str = "t
                 advance()
         else:
             # spawn: the parent may hold threads (progress bar, Spark) that fork would copy half-locked
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            ctx = mp.get_context("spawn")
+            with ProcessPoolExecutor(
+                workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
+            ) as pool:
                 futures = [pool.submit(fn, job, task, path) for task, path in enumerate(files)]
                 for future in as_completed(futures):
                     ran += bool(future.result())
@@ -58,3 +65,16 @@ class _progress:
     def __exit__(self, *exc):
         if self.enabled:
             self.bar.__exit__(*exc)
+
+
+def die_with_parent(parent: int) -> None:
+    """A worker ends when the run that started it is killed: otherwise it finishes its task (an OCR'd PDF, an LLM
+    call) into an output a rerun with --overwrite has already cleared. Linux only (prctl); a no-op elsewhere."""
+    if sys.platform != "linux":
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
