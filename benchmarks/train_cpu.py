@@ -48,19 +48,7 @@ def ours(args, q):
         {"tokens": b[:, :-1], "labels": b[:, 1:], "loss_mask": torch.ones(args.batch, args.seq), "position_ids": pos}
         for b in batches(args)
     ]
-    for i in range(args.warmup):
-        mod.train_step([data[i % 4]], i)
-    t = time.perf_counter()
-    for i in range(args.steps):
-        loss = mod.train_step([data[i % 4]], i)["loss"]
-    dt = time.perf_counter() - t
-    q.put(
-        {
-            "tokens_per_s": args.steps * args.batch * args.seq / dt,
-            "last_loss": loss,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        }
-    )
+    timed(lambda i: mod.train_step([data[i % 4]], i)["loss"], args, q)
 
 
 def hf(args, q):
@@ -83,13 +71,18 @@ def hf(args, q):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        return float(loss)
+        return float(loss.detach())
 
+    timed(lambda i: step(data[i % 4]), args, q)
+
+
+def timed(step, args, q) -> None:
+    """Warm up, time ``args.steps`` steps, report tokens/s, the last loss and this process's peak RSS."""
     for i in range(args.warmup):
-        step(data[i % 4])
+        step(i)
     t = time.perf_counter()
     for i in range(args.steps):
-        loss = step(data[i % 4])
+        loss = step(i)
     dt = time.perf_counter() - t
     q.put(
         {
