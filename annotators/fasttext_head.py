@@ -8,7 +8,8 @@ Three kinds of head turn the model's distribution into record columns:
 - ``binary``: the probability of the positive class (toxicity → ``toxicity``, adult → ``adult``).
 
 Training and inference both read text through `normalize`, so a student sees at labelling time exactly what
-it was trained on. Default models live in ``annotators/models/<head>.ftz``; ``corpusforge annotate train`` with
+it was trained on. The label stage scores its heads together through `annotators.fused_heads` (one fastText pass
+for all of them, same probabilities); `FastTextHead.values` is the one-model path. Default models live in ``annotators/models/<head>.ftz``; ``corpusforge annotate train`` with
 the recipe in ``recipes/`` produces them.
 """
 
@@ -154,8 +155,9 @@ class FastTextHead(Annotator):
     def values(self, cleaned: str) -> tuple:
         """This head's column values for one text already through `normalize` (with this head's ``max_chars``).
 
-        The label stage normalises a record once and hands the result to every head; one C++ call per head, with
-        k=1 for a label head (only the top class is kept) and all classes for the others.
+        One C++ call, with k=1 for a label head (only the top class is kept) and all classes for the others.
+        The label stage usually scores its heads together instead (`annotators.fused_heads`) and calls
+        `columns` with the probabilities.
         """
         if self._predict is None:
             self.setup()
@@ -163,20 +165,26 @@ class FastTextHead(Annotator):
             pairs = self._predict(cleaned + "\n", self._k, 0.0, "strict")
         except (UnicodeEncodeError, TypeError):  # lone surrogates cannot reach the C++ side as UTF-8
             pairs = self._predict(cleaned.encode("utf-8", "replace").decode("utf-8") + "\n", self._k, 0.0, "strict")
+        if not pairs:
+            return self.columns_from((), ())
+        probs, labels = zip(*pairs, strict=True)
+        return self.columns_from([label.removeprefix(LABEL_PREFIX) for label in labels], probs)
+
+    def columns_from(self, labels, probs) -> tuple:
+        """Column values from class probabilities (``labels`` without the prefix; empty when nothing was read)."""
+        if not labels:
+            return (None,) * len(self.columns)
         kind = self.spec.kind
         if kind == "label":
-            # softmax output can exceed 1 by rounding
-            if not pairs:
-                return (None, None)[: len(self.columns)]
-            p, label = pairs[0]
-            return (label.removeprefix(LABEL_PREFIX), min(float(p), 1.0))[: len(self.columns)]
-        total = float(sum(p for p, _ in pairs))
+            best = max(range(len(probs)), key=probs.__getitem__)
+            # fastText reports p + 1e-5, which can exceed 1
+            return (labels[best], min(float(probs[best]), 1.0))[: len(self.columns)]
+        total = float(sum(probs))
         if not total:
             return (None,)
         if kind == "score":
-            return (sum(int(label.removeprefix(LABEL_PREFIX)) * float(p) for p, label in pairs) / total,)
-        positive = LABEL_PREFIX + self.spec.positive
-        hit = next((float(p) for p, label in pairs if label == positive), 0.0)
+            return (sum(int(label) * float(p) for label, p in zip(labels, probs, strict=True)) / total,)
+        hit = next((float(p) for label, p in zip(labels, probs, strict=True) if label == self.spec.positive), 0.0)
         return (min(hit / total, 1.0),)
 
     def predict(self, texts: list[str]) -> tuple[list[tuple[str, ...]], list]:

@@ -1,5 +1,7 @@
 """The label stage: one pass writes every label, versions in meta, thresholds drop with reasons, engines agree."""
 
+import pickle
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -47,6 +49,24 @@ def test_stage_writes_every_label_and_versions(models):
     assert rec.quality["lines"] == 2 and rec.quality["words"] > 10
     for name in ("domain", "format", "field", "edu", "toxicity", "adult", "pii", "quality"):
         assert rec.meta[f"annotator.{name}"], name
+
+
+def test_fused_heads_write_the_columns_each_model_writes_alone(models):
+    fused, alone = (LabelStage(LabelConfig(models=models, fuse=f, pii={"enabled": False})) for f in (True, False))
+    fused.setup()
+    alone.setup()
+    assert [len(heads) for scorer, heads in fused._scorers] == [6]  # one pass for every head
+    columns = ("domain", "domain_score", "doc_format", "academic_field", "edu_score", "toxicity", "adult")
+    for a, b in zip(_records(), _records(), strict=True):
+        try:
+            a, b = fused.apply(a), alone.apply(b)
+        except Drop:
+            continue
+        for column in columns:
+            x, y = getattr(a, column), getattr(b, column)
+            assert x == pytest.approx(y, abs=1e-5) if isinstance(y, float) else x == y, column
+    clone = pickle.loads(pickle.dumps(fused))  # after setup: the fastText models stay behind, setup rebuilds
+    assert clone.apply(_records()[0]).domain == "food_dining"
 
 
 def test_thresholds_drop_with_named_reasons(models):
