@@ -6,6 +6,7 @@ the fused CPU kernel here). Swapping one submodule is what ``ModuleSpec`` is for
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
@@ -61,14 +62,10 @@ def _sdpa_class():
     return SDPAttention
 
 
-_SDPA = None
-
-
+@functools.cache
 def sdpa_attention_class():
-    global _SDPA
-    if _SDPA is None:
-        _SDPA = _sdpa_class()
-    return _SDPA
+    """One class per process, so specs built at different times compare equal."""
+    return _sdpa_class()
 
 
 def te_available() -> bool:
