@@ -9,8 +9,8 @@ Three kinds of head turn the model's distribution into record columns:
 
 Training and inference both read text through `normalize`, so a student sees at labelling time exactly what
 it was trained on. The label stage scores its heads together through `annotators.fused_heads` (one fastText pass
-for all of them, same probabilities); `FastTextHead.values` is the one-model path. Default models live in ``annotators/models/<head>.ftz``; ``corpusforge annotate train`` with
-the recipe in ``recipes/`` produces them.
+for all of them, same probabilities); `FastTextHead.values` is the one-model path. Default models live in
+``annotators/models/<head>.ftz``; ``corpusforge annotate train`` with the recipe in ``recipes/`` produces them.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ class FastTextHead(Annotator):
 
         One C++ call, with k=1 for a label head (only the top class is kept) and all classes for the others.
         The label stage usually scores its heads together instead (`annotators.fused_heads`) and calls
-        `columns` with the probabilities.
+        `columns_from` with the probabilities.
         """
         if self._predict is None:
             self.setup()
@@ -165,14 +165,12 @@ class FastTextHead(Annotator):
             pairs = self._predict(cleaned + "\n", self._k, 0.0, "strict")
         except (UnicodeEncodeError, TypeError):  # lone surrogates cannot reach the C++ side as UTF-8
             pairs = self._predict(cleaned.encode("utf-8", "replace").decode("utf-8") + "\n", self._k, 0.0, "strict")
-        if not pairs:
-            return self.columns_from((), ())
-        probs, labels = zip(*pairs, strict=True)
+        probs, labels = zip(*pairs, strict=True) if pairs else ((), ())
         return self.columns_from([label.removeprefix(LABEL_PREFIX) for label in labels], probs)
 
     def columns_from(self, labels, probs) -> tuple:
-        """Column values from class probabilities (``labels`` without the prefix; empty when nothing was read)."""
-        if not labels:
+        """Column values from class probabilities; ``labels`` lack the prefix, empty ``probs``: nothing was read."""
+        if not probs:
             return (None,) * len(self.columns)
         kind = self.spec.kind
         if kind == "label":

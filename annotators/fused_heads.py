@@ -230,8 +230,8 @@ class FusedHeads:
             raise TypeError("a loaded FusedHeads does not pickle; pickle the heads and fuse them in the worker")
         return self.__dict__
 
-    def scores(self, text: str) -> list[list[float] | None]:
-        """Per head, its class probabilities in its model's label order (None when it read nothing).
+    def scores(self, text: str) -> list[list[float]]:
+        """Per head, its class probabilities in its model's label order (empty when it read nothing).
 
         ``text`` is one line (no newline), already through `annotators.fasttext_head.normalize`.
         """
@@ -242,11 +242,11 @@ class FusedHeads:
         except (UnicodeEncodeError, TypeError):  # lone surrogates cannot reach the C++ side as UTF-8
             self._model.f.getSentenceVector(self._vector, text.encode("utf-8", "replace").decode("utf-8") + "\n")
         mean = memoryview(self._vector).tolist()
-        out: list[list[float] | None] = []
+        out: list[list[float]] = []
         for (lo, hi), count in zip(self._slices, self._counts, strict=True):
             n = mean[count]
             if not n:
-                out.append(None)
+                out.append([])
                 continue
             logits = mean[lo:hi]
             top = max(logits)

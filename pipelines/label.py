@@ -144,9 +144,13 @@ class LabelStage(Stage):
         self._scorers: list | None = None  # built per worker in setup
 
     def setup(self) -> None:
-        for annotator in self.annotators:
-            annotator.setup()
+        for annotator in (self.pii, self.quality):
+            if annotator is not None:
+                annotator.setup()
         self._scorers = self._fuse() if self.config.fuse else [(None, [h]) for h in self.heads]
+        for scorer, heads in self._scorers:
+            if scorer is None:  # a fused head's own model is never loaded
+                heads[0].setup()
 
     def _fuse(self) -> list[tuple[FusedHeads | None, list[FastTextHead]]]:
         """The heads in fusable sets, each scored by one `FusedHeads`; the rest (None) by their own model."""
@@ -177,7 +181,7 @@ class LabelStage(Stage):
                     values = [heads[0].values(cleaned)]
                 else:
                     values = [
-                        head.columns_from(labels, probs) if probs is not None else head.columns_from((), ())
+                        head.columns_from(labels, probs)
                         for head, labels, probs in zip(heads, scorer.labels, scorer.scores(cleaned), strict=True)
                     ]
                 for head, row in zip(heads, values, strict=True):
