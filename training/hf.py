@@ -17,17 +17,11 @@ from pathlib import Path
 import torch
 
 from corpusforge.errors import ConfigError, InputError
+from pipelines.shards.tokenizer import TOKENIZER_FILES
 from training.presets import ModelConfig
 
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "vocab.json",
-    "merges.txt",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "generation_config.json",
-)
+#: copied next to exported weights: the tokenizer's files and the generation defaults
+EXPORT_FILES = (*TOKENIZER_FILES, "generation_config.json")
 _TE_NAMES = {
     "self_attention.linear_qkv.layer_norm_weight": "input_layernorm.weight",
     "mlp.linear_fc1.layer_norm_weight": "pre_mlp_layernorm.weight",
@@ -239,8 +233,15 @@ def model_config_from_hf(cfg: dict, name: str = "imported") -> ModelConfig:
     )
 
 
-def save_hf(
-    gpt,
+def save_hf(gpt, m: ModelConfig, out: str | Path, **kwargs) -> Path:
+    """A live Megatron model as a transformers directory (`write_hf`'s keyword arguments)."""
+    from training.model import unwrap
+
+    return write_hf(unwrap(gpt).state_dict(), m, out, **kwargs)
+
+
+def write_hf(
+    state: dict[str, torch.Tensor],
     m: ModelConfig,
     out: str | Path,
     *,
@@ -249,21 +250,20 @@ def save_hf(
     trained_length: int | None = None,
     eos_token_id: int | None = None,
 ) -> Path:
-    """Write ``model.safetensors`` + ``config.json`` (+ the tokenizer's files) for transformers."""
+    """Write ``model.safetensors`` + ``config.json`` (+ the tokenizer's files) for transformers, from a Megatron
+    state dict (a live model's or a checkpoint's)."""
     from safetensors.torch import save_file
-
-    from training.model import unwrap
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tensors = megatron_to_hf(unwrap(gpt).state_dict(), m)
+    tensors = megatron_to_hf(state, m)
     tmp = out / "model.safetensors.tmp"
     save_file(tensors, str(tmp), metadata={"format": "pt"})
     tmp.replace(out / "model.safetensors")
     cfg = hf_config(m, yarn_factor=yarn_factor, trained_length=trained_length, eos_token_id=eos_token_id)
     if tokenizer_dir is not None:
         src = Path(tokenizer_dir)
-        copied = [name for name in TOKENIZER_FILES if (src / name).is_file()]
+        copied = [name for name in EXPORT_FILES if (src / name).is_file()]
         if not copied:
             raise InputError(str(src), "holds no tokenizer file to copy (tokenizer.json, vocab.json, ...)")
         for name in copied:

@@ -304,12 +304,10 @@ def export_checkpoint(
     yarn_factor: float | None = None,
 ) -> Path:
     """A training checkpoint as a Hugging Face model directory (no process group needed: tensors only)."""
-    import json
-
     import torch
-    from safetensors.torch import save_file
 
-    from training.hf import TOKENIZER_FILES, hf_config, megatron_to_hf
+    from pipelines.shards.tokenizer import QWEN3_SPECIAL
+    from training.hf import write_hf
 
     state = torch.load(Path(ckpt) / "checkpoint.pt", map_location="cpu", weights_only=False)
     cfg = state["config"]
@@ -319,19 +317,11 @@ def export_checkpoint(
     yarn = yarn_factor if yarn_factor is not None else rec.export.yarn_factor
     tok_dir = tokenizer or rec.export.tokenizer
     tok_dir = Path(tok_dir) if tok_dir else default_tokenizer_dir()
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    save_file(megatron_to_hf(state["module"]["model"], m), str(dest / "model.safetensors"), metadata={"format": "pt"})
-    eos = None
-    if tok_dir is not None:
-        for name in TOKENIZER_FILES:
-            if (tok_dir / name).is_file():
-                (dest / name).write_bytes((tok_dir / name).read_bytes())
-        eos = 151643 if (tok_dir / "tokenizer.json").is_file() else None
-    (dest / "config.json").write_text(
-        json.dumps(hf_config(m, yarn_factor=yarn, trained_length=trained_length, eos_token_id=eos), indent=2) + "\n"
-    )
-    return dest
+    eos = QWEN3_SPECIAL["<|endoftext|>"] if tok_dir is not None and (tok_dir / "tokenizer.json").is_file() else None
+    return write_hf(
+        state["module"]["model"], m, dest, tokenizer_dir=tok_dir, yarn_factor=yarn, trained_length=trained_length,
+        eos_token_id=eos,
+    )  # fmt: skip
 
 
 def generate(model_dir: str | Path, prompt: str, max_new_tokens: int = 16) -> str:
