@@ -3,12 +3,13 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from corpusforge.errors import ConfigError
 from tests.training.factory import write_shards
 from training.data import DataError, build_datasets, expand_by_rates, load_blend
-from training.pretrain import PretrainRecipe, check_data, pretrain
+from training.pretrain import PretrainRecipe, check_data, export_checkpoint, pretrain
 
 
 def recipe(shards, out, **train):
@@ -115,6 +116,20 @@ def test_resume_gives_identical_losses(shards, tmp_path):
     again = pretrain(recipe(shards, part))  # everything done: skipped
     assert all(s.get("skipped") for s in again["stages"].values())
     shutil.rmtree(part)
+
+
+def test_checkpoint_exports_to_a_transformers_directory(shards, tmp_path):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    result = pretrain(recipe(shards, tmp_path / "run"))
+    dest = export_checkpoint(result["checkpoint"], tmp_path / "hf")
+    names = {p.name for p in dest.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= names and "model.safetensors.tmp" not in names
+    cfg = AutoConfig.from_pretrained(dest)
+    assert cfg.rope_scaling["rope_type"] == "yarn" and cfg.rope_scaling["factor"] == 4.0
+    assert cfg.rope_scaling["original_max_position_embeddings"] == 128 and cfg.eos_token_id == 151643
+    model = AutoModelForCausalLM.from_pretrained(dest)
+    assert model(torch.tensor([[1, 2, 3]])).logits.shape[:2] == (1, 3)
 
 
 def test_check_data_names_stage(shards, tmp_path):
