@@ -223,34 +223,8 @@ def _megatron_classes():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
-        from megatron.core.tokenizers import MegatronTokenizerBase
 
-    class TokenizerFacts(MegatronTokenizerBase):
-        """What ``GPTDataset`` reads from a tokenizer: the vocabulary size and the end-of-document id."""
-
-        def __init__(self, vocab_size: int, eod: int, tokenizer_hash: str):
-            super().__init__("corpusforge-shards", {})
-            self._vocab_size, self._eod = vocab_size, eod
-            self.unique_identifiers = {"class": "TokenizerFacts", "tokenizer_hash": tokenizer_hash}
-
-        @property
-        def vocab_size(self):
-            return self._vocab_size
-
-        @property
-        def eod(self):
-            return self._eod
-
-        vocab = property(lambda self: {})
-
-        def tokenize(self, text):
-            raise NotImplementedError
-
-        def detokenize(self, ids):
-            raise NotImplementedError
-
-        def apply_chat_template(self, *a, **k):
-            raise NotImplementedError
+        from pipelines.shards.megatron import TokenizerFacts
 
     @dataclass
     class RatedGPTDatasetConfig(GPTDatasetConfig):

@@ -3,9 +3,9 @@
 - ``ShardBuilder``: Megatron's ``IndexedDatasetBuilder`` with ``add_documents``, which writes a whole batch of
   documents with one ``write`` instead of one ``numpy.array`` copy and ``write`` per document (the files are
   byte-identical to ``add_document`` per document: tested).
-- ``MegatronTokenizerAdapter``: ``GPTDatasetConfig`` wants a ``MegatronTokenizerBase`` for the vocabulary size and
-  the end-of-document id; Megatron's own ``MegatronTokenizer.from_pretrained`` needs a metadata file and loads
-  transformers, so this adapter wraps our tokenizer instead.
+- ``TokenizerFacts``: ``GPTDatasetConfig`` wants a ``MegatronTokenizerBase`` for the vocabulary size and the
+  end-of-document id; Megatron's own ``MegatronTokenizer.from_pretrained`` needs a metadata file and loads
+  transformers, so this one holds just those facts (the trainer builds it from the shard manifest).
 - ``gpt_datasets``: ``BlendedMegatronDatasetBuilder`` over a blend of shard prefixes, on one process (CPU).
 
 Megatron's C++ ``helpers`` (sample and blending indices) ship compiled in the megatron-core 0.16.1 wheel
@@ -38,32 +38,30 @@ class ShardBuilder(IndexedDatasetBuilder):
         self.document_indices.extend(range(start + 1, start + len(lengths) + 1))
 
 
-class MegatronTokenizerAdapter(MegatronTokenizerBase):
-    """What Megatron's GPT datasets read from a tokenizer: ``vocab_size``, ``eod``; no pad token (Megatron's
-    default pad id is used)."""
+class TokenizerFacts(MegatronTokenizerBase):
+    """What Megatron's GPT datasets read from a tokenizer: the vocabulary size and the end-of-document id (no pad
+    token: Megatron's default pad id is used). Built from facts a shard manifest holds, so no tokenizer loads."""
 
-    def __init__(self, tokenizer) -> None:
-        super().__init__(str(tokenizer.directory), {})
-        self._tokenizer = tokenizer
-        self.unique_identifiers = {"class": type(self).__name__, "tokenizer_hash": tokenizer.hash}
+    def __init__(self, vocab_size: int, eod: int, tokenizer_hash: str) -> None:
+        super().__init__("corpusforge-shards", {})
+        self._vocab_size, self._eod = vocab_size, eod
+        self.unique_identifiers = {"class": type(self).__name__, "tokenizer_hash": tokenizer_hash}
 
     @property
     def vocab_size(self) -> int:
-        return self._tokenizer.vocab_size
+        return self._vocab_size
 
     @property
     def eod(self) -> int:
-        return self._tokenizer.eod
+        return self._eod
 
-    @property
-    def vocab(self):
-        return self._tokenizer.hf.get_vocab()
+    vocab = property(lambda self: {})
 
     def tokenize(self, text: str):
-        return self._tokenizer.encode(text).tolist()
+        raise NotImplementedError("shard datasets only read token ids")
 
     def detokenize(self, ids) -> str:
-        return self._tokenizer.decode(ids)
+        raise NotImplementedError("shard datasets only read token ids")
 
     def apply_chat_template(self, *args, **kwargs):
         raise NotImplementedError("shards hold pretraining documents; no chat template")
@@ -118,7 +116,7 @@ def gpt_datasets(
         blend=(list(prefixes), list(weights) if weights is not None else None),
         split="1,0,0",
         path_to_cache=cache,
-        tokenizer=MegatronTokenizerAdapter(tokenizer),
+        tokenizer=TokenizerFacts(tokenizer.vocab_size, tokenizer.eod, tokenizer.hash),
         reset_position_ids=False,
         reset_attention_mask=False,
         eod_mask_loss=False,
