@@ -16,9 +16,10 @@ for all of them, same probabilities); `FastTextHead.values` is the one-model pat
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import xxhash
 
@@ -33,6 +34,7 @@ from corpusforge.errors import InputError
 DEFAULT_MAX_CHARS = 800
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 LABEL_PREFIX = "__label__"
+T = TypeVar("T")
 EDU_CLASSES = tuple(str(k) for k in range(6))
 
 
@@ -43,6 +45,15 @@ def normalize(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     newlines and tabs would otherwise end its "sentences".
     """
     return " ".join(text[:max_chars].split()).lower()
+
+
+def call_on_line(call: Callable[[str], T], text: str) -> T:
+    """``call(text + "\\n")`` into fastText's C++; lone surrogates cannot cross as UTF-8, so such a text is sent
+    with them replaced (the common case pays nothing for the check)."""
+    try:
+        return call(text + "\n")
+    except (UnicodeEncodeError, TypeError):
+        return call(text.encode("utf-8", "replace").decode("utf-8") + "\n")
 
 
 @dataclass(frozen=True)
@@ -161,10 +172,7 @@ class FastTextHead(Annotator):
         """
         if self._predict is None:
             self.setup()
-        try:
-            pairs = self._predict(cleaned + "\n", self._k, 0.0, "strict")
-        except (UnicodeEncodeError, TypeError):  # lone surrogates cannot reach the C++ side as UTF-8
-            pairs = self._predict(cleaned.encode("utf-8", "replace").decode("utf-8") + "\n", self._k, 0.0, "strict")
+        pairs = call_on_line(lambda line: self._predict(line, self._k, 0.0, "strict"), cleaned)
         probs, labels = zip(*pairs, strict=True) if pairs else ((), ())
         return self.columns_from([label.removeprefix(LABEL_PREFIX) for label in labels], probs)
 

@@ -18,6 +18,7 @@ than softmax) are left to `annotators.fasttext_head.FastTextHead`.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import struct
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from annotators.fasttext_head import call_on_line
 from corpusforge.errors import InputError
 
 _MAGIC = 793712314
@@ -237,10 +239,7 @@ class FusedHeads:
         """
         if self._model is None:
             self.setup()
-        try:
-            self._model.f.getSentenceVector(self._vector, text + "\n")
-        except (UnicodeEncodeError, TypeError):  # lone surrogates cannot reach the C++ side as UTF-8
-            self._model.f.getSentenceVector(self._vector, text.encode("utf-8", "replace").decode("utf-8") + "\n")
+        call_on_line(functools.partial(self._model.f.getSentenceVector, self._vector), text)
         mean = memoryview(self._vector).tolist()
         out: list[list[float]] = []
         for (lo, hi), count in zip(self._slices, self._counts, strict=True):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from annotators.base import Annotator
+from annotators.fasttext_head import call_on_line
 from corpusforge.errors import InputError
 
 #: characters of a document lid.176 reads by default: on 1,010 real web pages 300 characters give the label the
@@ -67,11 +68,8 @@ class FastTextLanguageID(Annotator):
         """(language, score) of one text: its first ``max_chars`` characters, whitespace runs as one space."""
         if self._predict is None:
             self.setup()
-        cleaned = " ".join(text[: self.max_chars].split()) + "\n"
-        try:
-            pairs = self._predict(cleaned, 1, 0.0, "strict")
-        except (UnicodeEncodeError, TypeError):  # lone surrogates cannot reach the C++ side as UTF-8
-            pairs = self._predict(cleaned.encode("utf-8", "replace").decode("utf-8"), 1, 0.0, "strict")
+        cleaned = " ".join(text[: self.max_chars].split())
+        pairs = call_on_line(lambda line: self._predict(line, 1, 0.0, "strict"), cleaned)
         if not pairs:
             return None, 0.0
         score, lang = pairs[0]
