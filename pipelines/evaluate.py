@@ -23,7 +23,7 @@ from rich.progress import track
 from rich.table import Table
 
 from corpusforge.errors import InputError
-from pipelines.extract import ExtractConfig, build_extractor
+from pipelines.extract import ExtractConfig, TrafilaturaOptions, build_extractor
 from pipelines.web import decode_body
 
 EXTRACTORS = ("trafilatura", "resiliparse")
@@ -99,8 +99,11 @@ def score(fmt: str, pages: list[dict], outputs: list[str]) -> dict:
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
-def evaluate_extractor(name: str, fmt: str, pages: list[dict], progress: bool = False) -> dict:
-    extractor = build_extractor(ExtractConfig(extractor=name))
+def evaluate_extractor(
+    name: str, fmt: str, pages: list[dict], progress: bool = False, unwrap_layout_tables: bool = True
+) -> dict:
+    options = TrafilaturaOptions(unwrap_layout_tables=unwrap_layout_tables)
+    extractor = build_extractor(ExtractConfig(extractor=name, trafilatura=options))
     start = time.perf_counter()
     outputs = []
     for page in track(pages, description=f"{name}", transient=True, disable=not progress):
@@ -116,13 +119,21 @@ def eval_extraction(
     data: Path = typer.Argument(..., help="Directory with evaldata.json or ground-truth.json and html/.", exists=True),
     extractor: list[str] = typer.Option(list(EXTRACTORS), help="Extractor(s) to score (repeatable)."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    layout_tables: str = typer.Option(
+        "unwrap", help="unwrap (the default: layout tables become divs before trafilatura) or keep (as tables)."
+    ),
 ) -> None:
     """Precision, recall and F1 of main-text extraction against gold text or snippets."""
+    if layout_tables not in ("unwrap", "keep"):
+        raise InputError(f"--layout-tables {layout_tables}", "choose unwrap or keep")
     for name in extractor:
         if name not in EXTRACTORS:
             raise InputError(f"--extractor {name}", f"unknown extractor; choose from {', '.join(EXTRACTORS)}")
     fmt, pages = load_pages(data)
-    results = [evaluate_extractor(name, fmt, pages, progress=True) for name in extractor]
+    unwrap = layout_tables == "unwrap"
+    results = [evaluate_extractor(name, fmt, pages, True, unwrap) for name in extractor]
+    for r in results:
+        r["layout_tables"] = layout_tables if r["extractor"] == "trafilatura" else "n/a"
     table = Table(title=f"extraction ({'snippets' if fmt == 'snippets' else 'token-level'}) on {data}")
     for col in ("extractor", "pages", "precision", "recall", "F1", "pages/s"):
         table.add_column(col, justify="left" if col == "extractor" else "right")

@@ -15,8 +15,11 @@ from pydantic import Field
 from corpusforge.config import Config
 from corpusforge.errors import CorpusForgeError, Drop
 from corpusforge.record import Record
+from pipelines.layout_tables import unwrap_layout_tables
 from pipelines.stage import Stage
 from pipelines.web import TEXT_FORMAT
+
+_TABLE = re.compile(r"<table\b", re.I)
 
 
 class ExtractionTimeout(CorpusForgeError):
@@ -32,6 +35,11 @@ class TrafilaturaOptions(Config):
     include_comments: bool = False
     include_tables: bool = True
     deduplicate: bool = False
+    unwrap_layout_tables: bool = Field(
+        True,
+        description="Turn tables used for page layout into divs before extraction, so their prose is kept as "
+        "paragraphs (data tables stay tables; the rule is in pipelines/layout_tables.py).",
+    )
 
 
 class ExtractConfig(Config):
@@ -63,8 +71,14 @@ class TrafilaturaExtractor(Extractor):
         import trafilatura
 
         o = self.options
+        document = html
+        if o.unwrap_layout_tables and _TABLE.search(html):
+            tree = trafilatura.load_html(html)
+            if tree is not None:
+                unwrap_layout_tables(tree)
+                document = tree
         return trafilatura.extract(
-            html,
+            document,
             url=url,
             fast=o.fast,
             favor_precision=o.favor_precision,

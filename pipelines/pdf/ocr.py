@@ -24,6 +24,8 @@ from corpusforge.config import Config
 from corpusforge.errors import ConfigError, DependencyError, InputError
 
 ANGLES = (0, 90, 180, 270)
+#: below this share of text on horizontal lines a reading is not trusted to be upright
+HORIZONTAL_SHARE = 0.8
 #: Tesseract languages written right to left (Arabic, Persian, Urdu, Pashto, Sindhi, Uyghur, Hebrew, Yiddish, Syriac)
 RTL_LANGUAGES = frozenset({"ara", "fas", "urd", "pus", "snd", "uig", "heb", "yid", "syr", "Arabic", "Hebrew"})
 VLM_PROMPT = (
@@ -56,6 +58,8 @@ class OcrResult:
     angle: int = 0  # degrees the page image was turned clockwise to read it upright
     #: how well this reading supports its orientation (confidence x characters on horizontal lines)
     upright: float | None = field(default=None, repr=False, compare=False)
+    #: share of that (confidence-weighted) text read from horizontal lines; None when the engine gives no boxes
+    horizontal: float | None = field(default=None, repr=False, compare=False)
 
 
 def rotate_png(png: bytes, angle: int) -> bytes:
@@ -116,8 +120,12 @@ class OcrEngine(ABC):
         if not self.config.detect_rotation:
             return self._read(png, languages)
         first = self._read(png, languages)
-        if first.confidence is not None and first.confidence >= 0.9 and len(first.text.strip()) >= 40:
-            return first  # the common case: an upright page read well, no second pass
+        # the common case: an upright page read well, no second pass. A page turned by 90/270 degrees can also
+        # read well (RapidOCR turns tall boxes before recognising them), but then its lines are columns and
+        # come out in the wrong order: most of the text standing on tall boxes rules the shortcut out
+        well_read = first.confidence is not None and first.confidence >= 0.9 and len(first.text.strip()) >= 40
+        if well_read and (first.horizontal is None or first.horizontal >= HORIZONTAL_SHARE):
+            return first
         angle = osd_angle(png)
         if angle is not None:
             if angle == 0:
@@ -192,7 +200,7 @@ def boxes_to_result(boxes: list) -> OcrResult:
         if max(xs) - min(xs) >= max(ys) - min(ys):  # a tall line of text is a sign of a turned page
             upright += float(score) * len(text.strip())
     if not items:
-        return OcrResult("", 0.0, upright=0.0)
+        return OcrResult("", 0.0, upright=0.0, horizontal=0.0)
     items.sort(key=lambda b: ((b[0] + b[1]) / 2, b[2]))
     lines: list[list] = []
     for box in items:
@@ -216,8 +224,9 @@ def boxes_to_result(boxes: list) -> OcrResult:
         out.append(" ".join(b[3] for b in line))
         prev_bottom = max(b[1] for b in line)
     chars = sum(len(b[3]) for b in items)
-    confidence = sum(b[4] * len(b[3]) for b in items) / chars
-    return OcrResult("\n".join(out), confidence, upright=upright)
+    weighted = sum(b[4] * len(b[3]) for b in items)
+    horizontal = upright / weighted if weighted else 0.0
+    return OcrResult("\n".join(out), weighted / chars, upright=upright, horizontal=horizontal)
 
 
 class TesseractEngine(OcrEngine):

@@ -70,3 +70,14 @@ def test_unknown_directory_layout_is_named(tmp_path):
 def test_on_the_shared_trafilatura_eval_set(shared_data):
     fmt, pages = load_pages(shared_data / "extraction" / "trafilatura_eval")
     assert fmt == "snippets" and len(pages) == 990
+
+
+def test_layout_tables_option_is_recorded_and_checked(tmp_path):
+    data = _snippets(tmp_path / "data")
+    out = tmp_path / "r.json"
+    args = ["eval", "extraction", str(data), "--extractor", "trafilatura", "--json", str(out)]
+    result = CliRunner().invoke(build_app(), [*args, "--layout-tables", "keep"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["results"][0]["layout_tables"] == "keep"
+    bad = CliRunner().invoke(build_app(), [*args, "--layout-tables", "sideways"])
+    assert bad.exit_code != 0 and "layout-tables" in str(bad.exception or bad.output)
