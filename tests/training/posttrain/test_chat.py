@@ -1,0 +1,89 @@
+import pytest
+import torch
+
+from corpusforge.errors import InputError
+from training.posttrain.chat import EMPTY_THINK, encode, generation_prompt, mode_before, pack, render, segments
+
+
+def conv():
+    return [
+        {"role": "system", "content": "Be brief. /no_think"},
+        {"role": "user", "content": "2+2? /think"},
+        {"role": "assistant", "content": "4", "reasoning": "two and two"},
+        {"role": "user", "content": "and 3+3? /think then /no_think"},
+        {"role": "assistant", "content": "6"},
+        {"role": "user", "content": "10-1?"},
+        {"role": "assistant", "content": "<think>\nten minus one\n</think>\n\n9"},
+    ]
+
+
+def test_flags_last_wins_across_turns():
+    c = conv()
+    assert mode_before(c, 2) == "think"  # system says no_think, the later user turn says think
+    assert mode_before(c, 4) == "no_think"  # last flag inside the turn wins
+    assert mode_before(c, 6) == "no_think"  # no flag in this turn: the last one seen still holds
+    assert mode_before([{"role": "user", "content": "hi"}], 1) == "think"  # default
+
+
+def test_render_qwen3_format_and_empty_think():
+    text = render(conv())
+    assert text.startswith("<|im_start|>system\nBe brief. /no_think<|im_end|>\n<|im_start|>user\n")
+    assert "<|im_start|>assistant\n<think>\ntwo and two\n</think>\n\n4<|im_end|>\n" in text
+    assert "<|im_start|>assistant\n" + EMPTY_THINK + "6<|im_end|>\n" in text
+    assert "<think>\nten minus one\n</think>\n\n9<|im_end|>" in text
+    assert generation_prompt(conv()[:2]).endswith("<|im_start|>assistant\n")
+
+
+def test_bad_conversations():
+    with pytest.raises(InputError, match="no assistant turn"):
+        segments([{"role": "user", "content": "hi"}])
+    with pytest.raises(InputError, match="never closes"):
+        segments([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "<think>\nhmm"}])
+
+
+def test_loss_mask_covers_assistant_turns_only(smollm2):
+    _, tok = smollm2
+    ids, mask = encode(conv(), tok)
+    trained = tok.decode([t for t, m in zip(ids, mask, strict=True) if m])
+    assert trained == (
+        "<think>\ntwo and two\n</think>\n\n4<|im_end|>" + EMPTY_THINK + "6<|im_end|>"
+        "<think>\nten minus one\n</think>\n\n9<|im_end|>"
+    )
+    assert "user" not in trained and "system" not in trained
+    assert tok.decode(ids) == render(conv())
+
+
+def test_pack_masks_and_positions():
+    a = ([5, 6, 7, 8], [0, 0, 1, 1])
+    b = ([9, 10, 11], [0, 1, 1])
+    long = (list(range(20)), [1] * 20)
+    p, too_long = pack([a, b, long], seq_length=8, pad_id=0)
+    assert too_long == [2] and p.tokens.shape == (1, 8)
+    assert p.tokens[0].tolist() == [5, 6, 7, 8, 9, 10, 11, 0]
+    assert p.position_ids[0].tolist() == [0, 1, 2, 3, 0, 1, 2, 0]
+    assert p.labels[0, :3].tolist() == [6, 7, 8] and p.labels[0, 4:6].tolist() == [10, 11]
+    # loss on predicting the assistant tokens only, never across the document boundary or on padding
+    assert p.loss_mask[0].tolist() == [0, 1, 1, 0, 1, 1, 0, 0]
+    m = p.attention_mask()[0, 0]  # True hides
+    assert not m[5, 4] and m[5, 3] and m[4, 0]  # b's tokens see b, never a
+    assert m[1, 2] and not m[7, 7] and m[7, 6]  # causal; the pad sees only itself
+
+
+def test_packed_documents_score_as_alone(tmp_path):
+    """Attention never crosses documents: each document's logits in a packed row equal its logits alone."""
+    from training.model import build_model
+    from training.posttrain.models import megatron_logits
+    from training.presets import preset
+
+    m = preset("tiny", vocab_size=256, max_seq_length=64)
+    gpt = build_model(m, backend="sdpa", seed=3).eval()
+    g = torch.Generator().manual_seed(0)
+    docs = [torch.randint(1, 256, (n,), generator=g).tolist() for n in (9, 13, 7)]
+    p, _ = pack([(d, [1] * len(d)) for d in docs], seq_length=32, pad_id=0)
+    with torch.no_grad():
+        packed = megatron_logits(gpt, p.tokens, p.attention_mask())
+        at = 0
+        for d in docs:
+            alone = megatron_logits(gpt, torch.tensor([d]))
+            assert (packed[0, at : at + len(d)] - alone[0]).abs().max() < 1e-4
+            at += len(d)

@@ -1,0 +1,1 @@
+"""Post-training on the Megatron-Core trainer: chat template, thinking budget, SFT, GRPO, fusion, distillation."""

@@ -1,0 +1,177 @@
+"""Qwen3's chat template with ``/think`` and ``/no_think`` flags, assistant-only loss masks, and packing.
+
+A conversation is a list of ``{"role": "system"|"user"|"assistant", "content": str, "reasoning": str?}``. An
+assistant turn's thinking is its ``reasoning`` field or a leading ``<think>...</think>`` in its content. The mode
+of an assistant turn is the last flag seen in the system and user turns before it (default: thinking). A
+non-thinking answer keeps the empty block ``<think>\\n\\n</think>\\n\\n``, as the report prescribes.
+
+Packing puts several conversations in one row; a block-diagonal causal mask keeps attention inside each one
+(RoPE depends only on relative positions, so a document scores the same packed or alone).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+
+from corpusforge.errors import InputError
+
+IM_START, IM_END = "<|im_start|>", "<|im_end|>"
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+EMPTY_THINK = "<think>\n\n</think>\n\n"
+_FLAG = re.compile(r"/(no_think|think)\b")
+
+
+def last_flag(text: str) -> str | None:
+    """``"think"``, ``"no_think"`` or None: the last flag in ``text``."""
+    found = _FLAG.findall(text or "")
+    return found[-1] if found else None
+
+
+def mode_before(messages: list[dict], index: int, default: str = "think") -> str:
+    """The mode an assistant turn at ``index`` must follow: the last flag in earlier system/user turns."""
+    mode = default
+    for m in messages[:index]:
+        if m.get("role") in ("system", "user"):
+            mode = last_flag(m.get("content", "")) or mode
+    return mode
+
+
+def split_thinking(message: dict) -> tuple[str | None, str]:
+    """(reasoning, answer) of an assistant turn; reasoning None when the turn has no think block at all."""
+    content = message.get("content") or ""
+    if message.get("reasoning") is not None:
+        return str(message["reasoning"]), content
+    stripped = content.lstrip()
+    if stripped.startswith(THINK_OPEN):
+        end = stripped.find(THINK_CLOSE)
+        if end < 0:
+            raise InputError("assistant turn", "the answer opens <think> and never closes </think>")
+        return stripped[len(THINK_OPEN) : end].strip("\n"), stripped[end + len(THINK_CLOSE) :].lstrip("\n")
+    if THINK_CLOSE in content:
+        raise InputError("assistant turn", "</think> without an opening <think>")
+    return None, content
+
+
+def render_assistant(reasoning: str | None, answer: str) -> str:
+    """The assistant body: ``<think>\\n{reasoning}\\n</think>\\n\\n{answer}``, or the empty block."""
+    if not reasoning or not reasoning.strip():
+        return EMPTY_THINK + answer
+    return f"{THINK_OPEN}\n{reasoning.strip(chr(10))}\n{THINK_CLOSE}\n\n{answer}"
+
+
+def segments(messages: list[dict]) -> list[tuple[str, bool]]:
+    """The rendered conversation as (text, trained) pieces; only assistant bodies and their ``<|im_end|>`` train."""
+    if not any(m.get("role") == "assistant" for m in messages):
+        raise InputError("conversation", "has no assistant turn")
+    out: list[tuple[str, bool]] = []
+    for m in messages:
+        role = m.get("role")
+        if role not in ("system", "user", "assistant"):
+            raise InputError("conversation", f"unknown role {role!r}")
+        if role == "assistant":
+            reasoning, answer = split_thinking(m)
+            out.append((f"{IM_START}assistant\n", False))
+            out.append((render_assistant(reasoning, answer) + IM_END, True))
+            out.append(("\n", False))
+        else:
+            out.append((f"{IM_START}{role}\n{m.get('content', '')}{IM_END}\n", False))
+    return out
+
+
+def render(messages: list[dict]) -> str:
+    return "".join(text for text, _ in segments(messages))
+
+
+def generation_prompt(messages: list[dict], prefill: str = "") -> str:
+    """The prompt for the next assistant turn (history rendered as in training), optionally prefilled."""
+    body = ""
+    for m in messages:
+        if m.get("role") == "assistant":
+            reasoning, answer = split_thinking(m)
+            body += f"{IM_START}assistant\n{render_assistant(reasoning, answer)}{IM_END}\n"
+        else:
+            body += f"{IM_START}{m['role']}\n{m.get('content', '')}{IM_END}\n"
+    return body + f"{IM_START}assistant\n" + prefill
+
+
+def encode(messages: list[dict], tokenizer) -> tuple[list[int], list[int]]:
+    """Token ids and a 0/1 train mask per token (1 on assistant bodies and their end token)."""
+    ids: list[int] = []
+    mask: list[int] = []
+    for text, trained in segments(messages):
+        piece = tokenizer.encode(text, add_special_tokens=False)
+        ids += piece
+        mask += [int(trained)] * len(piece)
+    return ids, mask
+
+
+@dataclass
+class Packed:
+    """Rows of ``seq_length`` tokens holding whole conversations; ``doc`` numbers them per row (-1: padding)."""
+
+    tokens: torch.Tensor
+    labels: torch.Tensor
+    loss_mask: torch.Tensor
+    position_ids: torch.Tensor
+    doc: torch.Tensor
+
+    def attention_mask(self) -> torch.Tensor:
+        """Megatron's boolean mask ``[b, 1, s, s]`` (True hides): causal and never across documents."""
+        s = self.tokens.shape[1]
+        causal = torch.ones(s, s, dtype=torch.bool).tril()
+        same = self.doc[:, :, None] == self.doc[:, None, :]
+        return ~(same & causal)[:, None]
+
+    def batch(self) -> dict:
+        return {
+            "tokens": self.tokens,
+            "labels": self.labels,
+            "loss_mask": self.loss_mask,
+            "position_ids": self.position_ids,
+            "attention_mask": self.attention_mask(),
+        }
+
+
+def pack(examples: list[tuple[list[int], list[int]]], seq_length: int, pad_id: int) -> tuple[Packed, list[int]]:
+    """First-fit packing of (ids, mask) examples into rows; returns the rows and the indices too long to fit.
+
+    ``labels[t] = tokens[t+1]`` inside a document; ``loss_mask[t]`` is the train mask of token ``t+1``, so a
+    document's last position (and padding) never trains."""
+    rows: list[list[int]] = []
+    too_long = []
+    for i, (ids, _) in enumerate(examples):
+        if len(ids) > seq_length:
+            too_long.append(i)
+            continue
+        for row in rows:
+            if sum(len(examples[j][0]) for j in row) + len(ids) <= seq_length:
+                row.append(i)
+                break
+        else:
+            rows.append([i])
+    n = len(rows)
+    tokens = torch.full((n, seq_length), pad_id, dtype=torch.long)
+    labels = torch.full((n, seq_length), pad_id, dtype=torch.long)
+    loss_mask = torch.zeros(n, seq_length)
+    position_ids = torch.zeros(n, seq_length, dtype=torch.long)
+    doc = torch.full((n, seq_length), -1, dtype=torch.long)
+    for r, row in enumerate(rows):
+        at = 0
+        for d, j in enumerate(row):
+            ids, mask = examples[j]
+            k = len(ids)
+            tokens[r, at : at + k] = torch.tensor(ids)
+            labels[r, at : at + k - 1] = torch.tensor(ids[1:])
+            loss_mask[r, at : at + k - 1] = torch.tensor(mask[1:], dtype=torch.float)
+            position_ids[r, at : at + k] = torch.arange(k)
+            doc[r, at : at + k] = d
+            at += k
+        # padding: each pad position is its own document, so it attends only to itself (no empty softmax rows)
+        pads = seq_length - at
+        if pads:
+            doc[r, at:] = torch.arange(len(row), len(row) + pads)
+            position_ids[r, at:] = 0
+    return Packed(tokens, labels, loss_mask, position_ids, doc), too_long
