@@ -42,7 +42,15 @@ def build_app() -> typer.Typer:
     app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
     @app.callback(invoke_without_command=True)
-    def root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+    def root(
+        version: bool = typer.Option(False, "--version", metavar="", help="Print the version and exit."),
+        verbose: bool = typer.Option(
+            False, "--verbose", metavar="", help="Show libraries' warnings, logs and progress bars (hidden by default)."
+        ),
+    ) -> None:
+        from corpusforge.quiet import configure
+
+        configure(verbose)
         if version:
             typer.echo(__version__)
             raise typer.Exit()

@@ -23,19 +23,24 @@ def run(
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="No progress bar or table; the funnel goes to funnel.json."
     ),
+    verbose: bool = typer.Option(False, "--verbose", metavar="", help="Show libraries' warnings and logs too."),
 ) -> None:
     """Run a job by its `kind:` — web: archives → documents [→ labels] [→ dedup]; dedup; pdf: PDFs → documents;
     label: documents → labelled documents; shard: documents → token shards; pretrain: shards → model; pipeline:
     several of these recipes in order (recipes/main.yaml)."""
     from pipelines.engines import run_job
 
+    if verbose:
+        from corpusforge.quiet import configure
+
+        configure(verbose=True)
     overrides = dict(parse_override(s) for s in set_)
     for key, value in (("engine.kind", engine), ("engine.workers", workers), ("output", output)):
         if value is not None:
             overrides[key] = value
     job = load_job(config, overrides)
-    jobs = [job]
-    if job.kind == "pipeline":
+    jobs, pipeline = [job], job.kind == "pipeline"
+    if pipeline:
         from corpusforge.errors import ConfigError
 
         if output is not None:
@@ -50,6 +55,10 @@ def run(
             print_funnel(result, job.output)
             for name, then in result.then.items():
                 print_funnel(then, f"{job.output}/{name}")
+    if pipeline:  # the run's report: funnel, labels, dedup, shards, training in one page
+        from pipelines.report.cli import pipeline_report
+
+        pipeline_report([j.output for j in jobs], title=f"CorpusForge report: {config.stem}")
 
 
 def job_kinds() -> dict[str, str]:

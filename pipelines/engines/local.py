@@ -21,50 +21,120 @@ def run_local(job, files: list[str], progress: bool = False) -> JobResult:
     return result
 
 
-def run_tasks(fn, job, files: list[str], progress: bool = False, label: str = "tasks") -> int:
+def run_tasks(fn, job, files: list[str], progress: bool = False, label: str = "records") -> int:
     """Run ``fn(job, task, path)`` for every input file on ``job.engine.workers`` processes; returns how many
     ran (``fn`` returns a falsy value for a task a previous run finished)."""
     workers = min(job.engine.workers, len(files))
     ran = 0
-    with _progress(progress, len(files), label) as advance:
+    with _progress(progress, job, files, label) as done:
         if workers <= 1:
             for task, path in enumerate(files):
-                ran += bool(fn(job, task, path))
-                advance()
+                result = fn(job, task, path)
+                ran += bool(result)
+                done(task, result)
         else:
             # spawn: the parent may hold threads (progress bar, Spark) that fork would copy half-locked
             ctx = mp.get_context("spawn")
             with ProcessPoolExecutor(
-                workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
+                workers, mp_context=ctx, initializer=init_worker, initargs=(os.getpid(),)
             ) as pool:
-                futures = [pool.submit(fn, job, task, path) for task, path in enumerate(files)]
+                futures = {pool.submit(fn, job, task, path): task for task, path in enumerate(files)}
                 for future in as_completed(futures):
-                    ran += bool(future.result())
-                    advance()
+                    result = future.result()
+                    ran += bool(result)
+                    done(futures[future], result)
     return ran
 
 
 class _progress:
-    """A rich progress bar over tasks, or nothing when output is not for a person."""
+    """A rich progress line per stage: records done and records/s (from each finished task's ledger), and an
+    ETA weighted by input bytes, so one large file does not make the estimate jump; nothing when output is not
+    for a person."""
 
-    def __init__(self, enabled: bool, total: int, label: str = "tasks"):
-        self.enabled, self.total, self.label = enabled, total, label
+    def __init__(self, enabled: bool, job, files: list[str], label: str = "records"):
+        self.enabled, self.job, self.files, self.label = enabled, job, files, label
 
     def __enter__(self):
         if not self.enabled:
-            return lambda: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            return lambda task, result: None
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
+        self.sizes = [_size(p) for p in self.files]
         self.bar = Progress(
-            TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=20),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            transient=True,
         )
         self.bar.__enter__()
-        tid = self.bar.add_task("tasks", total=self.total)
-        return lambda: self.bar.advance(tid)
+        self.records, self.tasks = 0, 0
+        name = f"{self.job.name} {self.label}"
+        self.tid = self.bar.add_task(name, total=sum(self.sizes) or len(self.files), rate="")
+        return self.done
+
+    def done(self, task: int, result) -> None:
+        self.tasks += 1
+        self.records += _records(self.job, task, result)
+        elapsed = self.bar.tasks[0].elapsed or 1e-9
+        rate = f"{self.records:,} rec {self.records / elapsed:,.0f}/s" if self.records else (
+            f"{self.tasks}/{len(self.files)} files")  # fmt: skip
+        self.bar.update(self.tid, advance=self.sizes[task] or 1, rate=rate)
 
     def __exit__(self, *exc):
         if self.enabled:
             self.bar.__exit__(*exc)
+            elapsed = self.bar.tasks[0].elapsed or 0.0
+            if self.records and exc[0] is None:
+                rate = self.records / elapsed if elapsed else 0.0
+                self.bar.console.print(
+                    f"{self.job.name} {self.label}: {self.records:,} in {elapsed:,.1f} s ({rate:,.0f}/s)"
+                )
+
+
+def _size(path: str) -> int:
+    from corpusforge.fs import filesystem
+
+    try:
+        fs, p = filesystem(path)
+        return int(fs.size(p) or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _records(job, task: int, result) -> int:
+    """Records a finished task read: from its returned summary, else from the ledger file it wrote."""
+    import json
+
+    if isinstance(result, dict) and "ledger" in result:
+        return int(result["ledger"].get("inputs", 0))
+    if not result:
+        return 0
+    from corpusforge.fs import exists, join, read_text
+
+    path = join(job.output, "ledger", f"part-{task:05d}.json")
+    try:
+        return int(json.loads(read_text(path))["ledger"]["inputs"]) if exists(path) else 0
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def init_worker(parent: int) -> None:
+    """A pool worker: ends with its parent, and keeps the parent's quiet or verbose setting."""
+    from corpusforge.quiet import configure
+
+    configure()
+    die_with_parent(parent)
 
 
 def die_with_parent(parent: int) -> None:

@@ -28,6 +28,24 @@ def report(
     typer.echo(f"report: {path} ({path.stat().st_size / 1024:,.0f} KiB)")
 
 
+def pipeline_report(outputs: list[str], title: str) -> Path | None:
+    """The report a pipeline run ends with (local outputs only: the page is written beside them)."""
+    from pipelines.report.outputs import default_destination, resolve
+    from pipelines.report.page import write
+
+    local = [Path(o) for o in outputs if "://" not in o and Path(o).is_dir()]
+    if not local:
+        typer.echo("report: skipped, no local output to report on")
+        return None
+    found = resolve(local, strict=False)
+    if not found:
+        typer.echo("report: skipped, no output to report on")
+        return None
+    path = write(found, default_destination(found), title=title)
+    typer.echo(f"report: {path} ({path.stat().st_size / 1024:,.0f} KiB)")
+    return path
+
+
 docs_app = typer.Typer(help="Look up documents in job outputs.", no_args_is_help=True)
 
 

@@ -53,17 +53,22 @@ def mixture_files(path: Path) -> list[Path]:
     return found
 
 
-def resolve(paths: list[Path]) -> list[Output]:
-    """Each given directory (or pipeline recipe), plus a web job's chained ``dedup/``; unknown ones fail."""
+def resolve(paths: list[Path], strict: bool = True) -> list[Output]:
+    """Each given directory (or pipeline recipe), plus a web job's chained ``dedup/``; an unknown one fails
+    (``strict``) or is left out."""
     out: list[Output] = []
     for given in paths:
         candidates = pipeline_outputs(given) if given.is_file() else [given]
         for path in candidates:
             if not path.is_dir():
+                if not strict:
+                    continue
                 raise InputError(str(path), "is not a job output directory")
             chained = [path] + ([path / "dedup"] if (path / "dedup").is_dir() else [])
             for p in chained:
                 kinds = kinds_of(p)
+                if not kinds and not strict:
+                    continue
                 if not kinds:
                     raise InputError(str(p), "holds no job output (funnel.json, manifest.json, tensorboard/ ...)")
                 if all(o.path.resolve() != p.resolve() for o in out):
