@@ -110,15 +110,20 @@ def sample_columns(folder: Path, columns: list[str], max_rows: int) -> tuple[pa.
     total = sum(n for *_, n in groups)
     if not groups:
         return None, 0
-    stride = max(1, math.ceil(total / max_rows)) if total > max_rows else 1
-    # with row groups larger than the sample, take a slice of each chosen group
-    chosen = groups[:: stride if stride <= len(groups) else len(groups)]
-    per_group = max(1, max_rows // len(chosen))
+    chosen = groups
+    if total > max_rows:  # evenly spaced groups holding at least max_rows rows, a slice of each
+        count = max(1, math.ceil(max_rows / (total / len(groups))))
+        while True:
+            chosen = [groups[i * len(groups) // count] for i in range(count)]
+            if sum(n for *_, n in chosen) >= max_rows or count >= len(groups):
+                break
+            count += 1
+    rows = sum(n for *_, n in chosen)
     tables = []
-    for path, i, _ in chosen:
+    for path, i, n in chosen:
         pf = pq.ParquetFile(path)
         have = [c for c in columns if c in pf.schema_arrow.names]
-        tables.append(pf.read_row_group(i, columns=have).slice(0, per_group))
+        tables.append(pf.read_row_group(i, columns=have).slice(0, math.ceil(n * max_rows / rows)))
     return pa.concat_tables(tables, promote_options="default").slice(0, max_rows), total
 
 
