@@ -40,7 +40,7 @@ def _stages_of(output: Path) -> str:
 
     cfg_path = output / "config.yaml"
     if not cfg_path.is_file():
-        return ""
+        return "dedup: url → exact → fuzzy" if (output / "summary.json").is_file() else ""
     cfg = yaml.safe_load(cfg_path.read_text()) or {}
     kind = cfg.get("kind", "web")
     if kind != "web":
@@ -90,7 +90,7 @@ def print_lineage(found: Lineage, width: int = 1200, console=None) -> None:
             if value is not None and value != "":
                 labels.add_row(name, f"{value:.3f}" if isinstance(value, float) else str(value))
         for key, value in sorted(rec.quality.items()):
-            labels.add_row(f"quality.{key}", f"{value:.3g}")
+            labels.add_row(f"quality.{key}", f"{value:.4g}")
         for key, value in sorted(rec.meta.items()):
             labels.add_row(f"meta.{key}", value)
         console.print(labels)
