@@ -8,6 +8,7 @@ group ``corpusforge.eval`` maps an evaluation name to a function under ``corpusf
 from __future__ import annotations
 
 import sys
+import traceback
 from importlib.metadata import entry_points
 
 import typer
@@ -47,6 +48,7 @@ def build_app() -> typer.Typer:
         verbose: bool = typer.Option(
             False, "--verbose", metavar="", help="Show libraries' warnings, logs and progress bars (hidden by default)."
         ),
+        debug: bool = typer.Option(False, "--debug", metavar="", help="On an error, show the traceback too."),
     ) -> None:
         from corpusforge.quiet import configure
 
@@ -62,24 +64,53 @@ def build_app() -> typer.Typer:
     return app
 
 
-def main() -> None:
-    app = build_app()
+def main(argv: list[str] | None = None) -> None:
+    """Exit codes a scheduler can trust: 0 success, 1 failure, 2 usage or input mistake (one line naming the
+    culprit, no traceback unless ``--debug``), 130 interrupted."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    debug = _root_flag(args, "--debug")
     try:
-        app(standalone_mode=False)
-    except CorpusForgeError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(2)
+        code = build_app()(args=args, prog_name="corpusforge", standalone_mode=False)
+    except (KeyboardInterrupt, typer.Abort):
+        _fail("interrupted", 130, debug)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
+    except CorpusForgeError as exc:
+        _fail(str(exc), 2, debug)
+    except typer.TyperException as exc:  # click's usage errors (typer vendors click: no `import click` here)
+        _fail(_usage_message(exc), getattr(exc, "exit_code", 2) or 2, debug)
+    except FileNotFoundError as exc:  # an input a check upstream did not catch: still the user's to fix
+        _fail(f"{exc.filename or exc}: no such file or directory", 2, debug)
+    # non-standalone typer returns an interrupted command's 130 and an explicit typer.Exit's code
+    code = code if isinstance(code, int) and not isinstance(code, bool) else 0
+    if code == 130:
+        _fail("interrupted", 130, debug)
+    sys.exit(code)
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+def _root_flag(args: list[str], flag: str) -> bool:
+    """Whether a root option is given (it sits before the sub-command's name)."""
+    for arg in args:
+        if not arg.startswith("-"):
+            return False
+        if arg == flag:
+            return True
+    return False
+
+
+def _usage_message(exc: Exception) -> str:
+    ctx = getattr(exc, "ctx", None)
+    where = f"{ctx.command_path}: " if ctx is not None else ""
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return where + " ".join(exc.format_message().split()) + hint
+
+
+def _fail(message: str, code: int, debug: bool) -> None:
+    if debug and sys.exc_info()[0] is not None:
+        traceback.print_exc()
+    line = " ".join(message.split()) or "failed"
+    typer.secho(f"error: {line}", fg="red", err=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from typing import IO
 import fsspec
 from fsspec.core import url_to_fs
 
+from corpusforge.errors import InputError
+
 
 def filesystem(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return url_to_fs(path)
@@ -20,7 +22,8 @@ def join(base: str, *parts: str) -> str:
 
 
 def expand(patterns: list[str] | str) -> list[str]:
-    """Expand globs and directories into a sorted, de-duplicated list of file URLs."""
+    """Expand globs and directories into a sorted, de-duplicated list of file URLs; a named file or folder that
+    does not exist is an `InputError`."""
     if isinstance(patterns, str):
         patterns = [patterns]
     found: set[str] = set()
@@ -31,8 +34,10 @@ def expand(patterns: list[str] | str) -> list[str]:
             matches = [p for p in fs.find(path) if not fs.isdir(p)]
         elif any(ch in path for ch in "*?["):
             matches = fs.glob(path)
-        else:
+        elif fs.exists(path):
             matches = [path]
+        else:  # found here, before a job writes anything, not as a traceback from a task
+            raise InputError(pattern, "no such file or directory")
         found.update(proto + m if proto and not m.startswith(proto) else m for m in matches)
     return sorted(found)
 

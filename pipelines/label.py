@@ -28,6 +28,7 @@ class LangIdConfig(Config):
     thresholds: dict[str, float] = Field(default_factory=dict, description="Per-language min_score overrides.")
     languages: list[str] | None = Field(None, description="Keep only these languages; null keeps all.")
     max_chars: int = Field(LID_MAX_CHARS, gt=0, description="Characters of each document the model reads.")
+    relabel: bool = Field(True, description="False: a record that already has a language keeps it, unfiltered.")
 
 
 class AnnotateStage(Stage):
@@ -62,6 +63,8 @@ class LanguageStage(AnnotateStage):
         self.annotator.setup()
 
     def apply(self, record: Record) -> Record:
+        if record.lang and not self.config.relabel:
+            return record
         record.lang, record.lang_score = self.annotator.label(record.text)
         record.meta[self._meta_key] = self.annotator.version
         if self.wanted is not None and record.lang not in self.wanted:

@@ -53,7 +53,11 @@ class LabelJobConfig(DocumentsJobConfig):
     kind: Literal["label"] = "label"
     name: str = "label"
     labels: LabelConfig = Field(default_factory=LabelConfig, description="Labels to write; needs the models.")
-    langid: LangIdConfig | None = Field(None, description="Relabel the language too; null keeps the input's.")
+    langid: LangIdConfig | None = Field(
+        default_factory=lambda: LangIdConfig(min_score=0.0, relabel=False),
+        description="Language ID of documents without a language (lid.176; relabel: true for every document); "
+        "null: none.",
+    )
 
     def build_source(self) -> DocumentSource:
         return DocumentSource()

@@ -249,10 +249,10 @@ def run_stage(
 
 def pretrain(recipe: PretrainRecipe, base: Path = Path("."), stop_after: tuple[str, int] | None = None) -> dict:
     """All stages in order (finished stages are skipped, an interrupted one resumes), then the export."""
+    blends = check_data(recipe, base)  # bad or missing shards fail before anything is written
     out = Path(recipe.output)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(recipe.to_yaml())
-    blends = check_data(recipe, base)
     previous, m, result = None, recipe.model.build(), {"stages": {}}
     for stage in recipe.stages:
         stage_dir = out / stage.name

@@ -35,15 +35,32 @@ def run_tasks(fn, job, files: list[str], progress: bool = False, label: str = "r
         else:
             # spawn: the parent may hold threads (progress bar, Spark) that fork would copy half-locked
             ctx = mp.get_context("spawn")
-            with ProcessPoolExecutor(
-                workers, mp_context=ctx, initializer=init_worker, initargs=(os.getpid(),)
-            ) as pool:
+            pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(os.getpid(),))
+            try:
                 futures = {pool.submit(fn, job, task, path): task for task, path in enumerate(files)}
                 for future in as_completed(futures):
                     result = future.result()
                     ran += bool(result)
                     done(futures[future], result)
+            except KeyboardInterrupt:
+                stop_pool(pool)
+                clean_temporaries(job.output)
+                raise
+            finally:
+                pool.shutdown(wait=True)  # a no-op after stop_pool
     return ran
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop at once on Ctrl-C: queued tasks are cancelled and running ones killed, not waited for; a killed
+    task leaves no completion marker, only temporaries (removed once the workers are gone)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(timeout=10)
 
 
 class _progress:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from corpusforge.errors import ConfigError
 from corpusforge.fs import expand
 from pipelines.job import JobConfig
+from pipelines.label import LangIdConfig, LanguageStage
 from pipelines.pdf.refine import RefineConfig, RefineStage
 from pipelines.pdf.source import PdfSource
 from pipelines.pdf.stage import PdfConfig
@@ -22,6 +25,11 @@ class PdfJobConfig(JobConfig):
     name: str = "pdf"
     pdf: PdfConfig = PdfConfig()
     refine: RefineConfig = RefineConfig()
+    langid: LangIdConfig | None = Field(
+        default_factory=lambda: LangIdConfig(min_score=0.0),
+        description="Language ID of every document (lid.176), as the web job; min_score 0 labels and never drops; "
+        "null: no language (documents land in the 'other' language cell).",
+    )
 
     def input_files(self) -> list[str]:
         """One task per PDF or Parquet file; other files in input directories (markers, ledgers) are skipped."""
@@ -34,7 +42,10 @@ class PdfJobConfig(JobConfig):
         return PdfSource(self.pdf)
 
     def build_stages(self) -> list[Stage]:
-        return [RefineStage(self.refine)] if self.refine.enabled else []
+        stages: list[Stage] = [RefineStage(self.refine)] if self.refine.enabled else []
+        if self.langid is not None and self.langid.enabled:  # on the refined text
+            stages.append(LanguageStage(self.langid))
+        return stages
 
     def execute(self, files: list[str], progress: bool = False):
         from pipelines.engines import run_engine

@@ -17,6 +17,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from corpusforge.errors import InputError
 from corpusforge.fs import exists, join, read_text
 from pipelines.shards.tokenizer import TokenizerError
 
@@ -86,10 +87,10 @@ def load_manifest(path: str | Path) -> dict:
     """A manifest by its file or its folder; ``root`` is added: the folder its shard paths are relative to."""
     where = manifest_path(path)
     if not exists(where):
-        raise FileNotFoundError(f"no shard manifest at {where}")
+        raise InputError(where, "no shard manifest here (not a shard folder, or its shard job has not finished)")
     manifest = json.loads(read_text(where))
     if manifest.get("format") != FORMAT:
-        raise ValueError(f"{where} is not a {FORMAT} manifest")
+        raise InputError(where, f"not a {FORMAT} manifest")
     manifest["root"] = where.rsplit("/", 1)[0] if "/" in where else "."
     return manifest
 
