@@ -14,7 +14,7 @@ from importlib.metadata import entry_points
 import typer
 
 from corpusforge import __version__
-from corpusforge.errors import CorpusForgeError
+from corpusforge.errors import CorpusForgeError, StorageError
 
 HELP = "Build LLM pretraining corpora the way the Qwen3 report describes, and train on them."
 
@@ -76,11 +76,15 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except CorpusForgeError as exc:
-        _fail(str(exc), 2, debug)
+        _fail(str(exc), exc.exit_code, debug)
     except typer.TyperException as exc:  # click's usage errors (typer vendors click: no `import click` here)
         _fail(_usage_message(exc), getattr(exc, "exit_code", 2) or 2, debug)
     except FileNotFoundError as exc:  # an input a check upstream did not catch: still the user's to fix
         _fail(f"{exc.filename or exc}: no such file or directory", 2, debug)
+    except OSError as exc:
+        if exc.errno not in StorageError.NO_SPACE:
+            raise
+        _fail(f"cannot write{f' {exc.filename}' if exc.filename else ''}: {exc.strerror}", 1, debug)
     # non-standalone typer returns an interrupted command's 130 and an explicit typer.Exit's code
     code = code if isinstance(code, int) and not isinstance(code, bool) else 0
     if code == 130:

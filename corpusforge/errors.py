@@ -6,6 +6,18 @@ from __future__ import annotations
 class CorpusForgeError(Exception):
     """Base of every error CorpusForge raises on purpose."""
 
+    #: the command's exit status when this error ends it: 2 is a usage or input mistake, for the user to fix
+    exit_code = 2
+
+
+class StorageError(CorpusForgeError):
+    """An output cannot be written (disk full, a file-size limit): the machine's problem, not the input's."""
+
+    exit_code = 1
+
+    #: errno values that mean "no room to write"
+    NO_SPACE = frozenset({28, 27, 122})  # ENOSPC, EFBIG, EDQUOT (Linux)
+
 
 class ConfigError(CorpusForgeError):
     """A config field is invalid; raised before any work starts."""

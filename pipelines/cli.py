@@ -111,3 +111,6 @@ def print_funnel(result, output: str, console: Console | None = None) -> None:
     console.print(f"languages of kept documents: {langs or 'none'}")
     if result.tasks_skipped:
         console.print(f"{result.tasks_skipped} task(s) already complete were skipped")
+    if result.skipped_inputs:
+        names = ", ".join(p.rsplit("/", 1)[-1] for p in result.skipped_inputs)
+        console.print(f"[yellow]skipped {len(result.skipped_inputs)} input file(s) that are no archive: {names}[/yellow]")

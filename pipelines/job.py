@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError
-from corpusforge.fs import expand, join
+from corpusforge.fs import expand, filesystem, join
 from pipelines.dedup.config import DedupConfig
 from pipelines.extract import ExtractConfig, ExtractStage
 from pipelines.filters import FiltersConfig, build_filters
@@ -100,10 +100,29 @@ class WebJobConfig(JobConfig):
 
     def input_files(self) -> list[str]:
         """The task list: one archive file per task, in a stable order."""
+        return self.sorted_inputs()[0]
+
+    def sorted_inputs(self) -> tuple[list[str], list[str]]:
+        """(archives, skipped): a file found in an input folder or glob that neither is named as an archive nor
+        reads as one (a LICENSE, a README beside the archives) is skipped, not quarantined as a broken archive.
+        A file named in ``inputs`` is always read."""
+        from pipelines.web import is_archive
+
         files = expand(self.inputs)
         if not files:
             raise ConfigError("inputs", f"no file matches {self.inputs}")
-        return files
+        named = set()
+        for pattern in self.inputs:
+            fs, path = filesystem(pattern)
+            if not any(ch in path for ch in "*?[") and not fs.isdir(path):
+                named.add(path)
+        archives, skipped = [], []
+        for f in files:
+            is_named = f in named or filesystem(f)[1] in named
+            (archives if is_named or is_archive(f) else skipped).append(f)
+        if not archives:
+            raise ConfigError("inputs", f"no archive among the files of {self.inputs} (skipped {', '.join(skipped)})")
+        return archives, skipped
 
     def build_source(self) -> WarcSource:
         return WarcSource(self.warc)
@@ -121,6 +140,9 @@ class WebJobConfig(JobConfig):
         from pipelines.engines import run_engine
 
         result = run_engine(self, files, progress=progress)
+        if skipped := self.sorted_inputs()[1]:
+            result.skipped_inputs = skipped
+            result.ledger.notes["skipped_not_archive"] += len(skipped)
         if self.dedup is not None and self.dedup.enabled:
             from pipelines.dedup.run import run_dedup
 

@@ -13,6 +13,7 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from corpusforge.errors import StorageError
 from corpusforge.fs import atomic_open, exists, filesystem, join, write_text
 from corpusforge.ledger import KEPT, Ledger, record_notes
 from corpusforge.record import RECORD_SCHEMA, to_table
@@ -177,8 +178,14 @@ def run_task(job, task: int, path: str) -> dict | None:
         for outcome in apply_stages(source.read(path), stages):
             writer.add(outcome)
         ledger = writer.close()
-    except BaseException:
-        writer.abort()
+    except BaseException as exc:
+        writer.abort()  # no partial part file stays behind
+        if isinstance(exc, OSError) and exc.errno in StorageError.NO_SPACE:
+            name = path.rsplit("/", 1)[-1]
+            raise StorageError(
+                f"task {task} ({name}): cannot write its output under {job.output}: {exc.strerror}; "
+                "its partial files were removed, a rerun redoes it"
+            ) from None
         raise
     return {"ledger": ledger.to_dict(), "languages": dict(writer.languages)}
 

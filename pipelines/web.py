@@ -63,36 +63,52 @@ class WarcSource:
                 yield from self._read_stream(stream, basename, skip=done, arc=arc)
 
     def _read_stream(self, stream, basename: str, skip: int, arc: bool) -> Generator[Outcome, None, int | None]:
-        """Yield outcomes; return how many records were read if the file must be re-read decompressed."""
+        """Yield outcomes; return how many records were read if the file must be re-read decompressed.
+
+        Each outcome is held until the next record starts (or the file ends), so that the last record of a file
+        cut in its gzip trailer, whose content reads whole, is still quarantined as truncated."""
         from warcio.archiveiterator import ArchiveIterator
         from warcio.exceptions import ArchiveLoadFailed
 
         it = ArchiveIterator(stream, arc2warc=True)
         seen = 0
+        pending: tuple[Outcome, int] | None = None
         while True:
             offset = it.offset
             try:
                 record = next(it)
             except StopIteration:
+                if pending is not None:
+                    yield _unless_member_cut(*pending, stream, basename)
+                if left := _bytes_left(stream, it.offset):  # warcio ends quietly inside a cut header block
+                    cut = EOFError(f"record truncated: the file ends inside its headers ({left} bytes)")
+                    yield _unreadable(basename, it.offset, cut)
                 return None
             except ArchiveLoadFailed as exc:
+                if pending is not None:
+                    yield pending[0]
                 if "non-chunked" in str(exc) and skip == 0:
                     return seen
                 yield _unreadable(basename, offset, exc)
                 return None
             except Exception as exc:  # noqa: BLE001 - malformed headers, truncated gzip
+                if pending is not None:
+                    yield pending[0]
                 yield _unreadable(basename, offset, exc)
                 return None
+            if pending is not None:
+                yield pending[0]
+                pending = None
             seen += 1
             if seen <= skip:
                 continue
             offset = it.offset  # start of this record; asking warcio for it would consume the body
             try:
                 outcome = self._outcome(record, basename, offset, arc)
-                _check_complete(record)
+                _check_complete(record, arc)
             except Exception as exc:  # noqa: BLE001 - broken chunking, decoding bugs
                 outcome = _unreadable(basename, offset, exc, record.rec_headers.get_header("WARC-Target-URI"))
-            yield outcome
+            pending = (outcome, offset)
 
     def _outcome(self, rec, basename: str, offset: int, arc: bool) -> Outcome:
         headers = rec.rec_headers
@@ -149,6 +165,15 @@ class WarcSource:
         return Outcome(record)
 
 
+#: names that say "archive": such a file is read (and quarantined when broken) whatever its first bytes
+ARCHIVE_SUFFIXES = tuple(s + gz for s in (".warc", ".arc", ".wet", ".wat") for gz in ("", ".gz"))
+
+
+def is_archive(path: str) -> bool:
+    """Named as an archive, or starting like one (WARC/ARC, plain or gzip)."""
+    return path.lower().endswith(ARCHIVE_SUFFIXES) or _sniff(path)[0] is not None
+
+
 def _sniff(path: str) -> tuple[str | None, str | None]:
     """("warc" | "arc", None) for an archive, (None, problem) for anything else."""
     with open_input(path, "rb") as f:
@@ -167,14 +192,54 @@ def _sniff(path: str) -> tuple[str | None, str | None]:
     return None, f"not a WARC, ARC or WET file (starts {head[:24]!r})"
 
 
-def _check_complete(rec) -> None:
-    """A file cut mid-record gives a short body without an error; the unread length gives it away."""
+def _check_complete(rec, arc: bool = False) -> None:
+    """A file cut mid-record gives a short body without an error; the unread length gives it away, and a
+    header block cut before its Content-Length (which WARC requires of every record) reads as headers alone."""
+    if not arc and not (rec.rec_headers.get_header("Content-Length") or "").strip().isdigit():
+        raise EOFError("record truncated or malformed: its headers end without a Content-Length")
     stream = rec.raw_stream
     while stream.read(1 << 16):
         pass
     missing = getattr(stream, "limit", 0)
     if missing:
         raise EOFError(f"record truncated: the file ends {missing} bytes before the record does")
+
+
+def _unless_member_cut(outcome: Outcome, offset: int, stream, basename: str) -> Outcome:
+    """The last record's outcome, or its quarantine when its gzip member ends before the end-of-stream marker."""
+    try:
+        stream.seek(offset)
+        if stream.read(2) != b"\x1f\x8b":
+            return outcome
+        stream.seek(offset)
+        member = zlib.decompressobj(31)
+        while not member.eof and (chunk := stream.read(1 << 20)):
+            member.decompress(chunk, 1 << 20)
+            while member.unconsumed_tail and not member.eof:
+                member.decompress(member.unconsumed_tail, 1 << 20)
+    except (OSError, ValueError, EOFError, zlib.error):
+        return outcome
+    if member.eof:
+        return outcome
+    cut = EOFError("record truncated: the file ends inside its gzip member")
+    return _unreadable(basename, offset, cut, outcome.record.url)
+
+
+def _bytes_left(stream, offset: int) -> int:
+    """Bytes of content after where the archive reader stopped: 0 at a clean end of file."""
+    try:
+        stream.seek(offset)
+        rest = stream.read(1 << 20)
+    except (OSError, ValueError, EOFError):
+        return 0
+    if rest[:2] == b"\x1f\x8b":  # a gzip member: cut short, or holding content, it is a lost record
+        member = zlib.decompressobj(31)
+        try:
+            content = member.decompress(rest)
+        except zlib.error:
+            return len(rest)
+        return len(rest) if content.strip() or not member.eof else 0
+    return len(rest) if rest.strip() else 0
 
 
 def decode_body(body: bytes, declared: str | None) -> tuple[str, str]:

@@ -22,6 +22,7 @@ class JobResult:
     tasks_run: int = 0
     tasks_skipped: int = 0
     then: dict[str, JobResult] = field(default_factory=dict)  # results of the stages chained after this one
+    skipped_inputs: list[str] = field(default_factory=list)  # files of the input folders that are no input
 
     def to_dict(self) -> dict:
         return {
@@ -29,6 +30,7 @@ class JobResult:
             "languages": dict(self.languages.most_common()),
             "tasks_run": self.tasks_run,
             "tasks_skipped": self.tasks_skipped,
+            **({"skipped_inputs": self.skipped_inputs} if self.skipped_inputs else {}),
             **{name: r.to_dict() for name, r in self.then.items()},
         }
 

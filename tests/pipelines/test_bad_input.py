@@ -378,8 +378,9 @@ def test_arc_record_ids_are_stable_across_reads(tmp_path):
 
 
 def test_a_text_file_is_not_read_as_an_archive(tmp_path):
-    """A file that is no archive at all (a README or LICENSE beside the archives of an input directory) is
-    quarantined; its lines must not become phantom records dropped as empty or not HTML."""
+    """A file that is no archive at all, read as one (named in a job's inputs), is quarantined; its lines must not
+    become phantom records dropped as empty or not HTML. In an input folder such a file is skipped instead
+    (test_non_archive_files_in_an_input_folder_are_skipped_with_a_note)."""
     path = wf.write_bytes(tmp_path / "LICENSE", wf.prose_text(24).encode())
     outcomes = list(WarcSource(WarcConfig()).read(str(path)))
     assert [o.status for o in outcomes] == [QUARANTINED], [(o.status, o.reason) for o in outcomes][:5]
@@ -424,3 +425,70 @@ def test_real_archives_read_without_quarantine(real_run):
     assert real_run.result.ledger.kept > 0
     for task, summary in real_run.ledgers.items():
         assert summary["ledger"]["inputs"] > 0, real_run.files[task]
+
+
+# ---- a record cut at the end of an archive, whatever it holds ---------------------------------------------
+
+CUT_PAGES = {
+    "html": good("cut-html", 30),
+    "png": wf.Page(f"{URL}/cut.png", PNG_BODY, headers=(("Content-Type", "image/png"),)),
+    "pdf": wf.Page(f"{URL}/cut.pdf", PDF_BODY * 40, headers=(("Content-Type", "application/pdf"),)),
+    "404": wf.Page(f"{URL}/cut-missing", wf.good_html(31), status="404 Not Found"),
+    "request": wf.Page(f"{URL}/cut-request", b"", headers=(("Host", "x"),), status="GET / HTTP/1.1", kind="request"),
+    "revisit": wf.Page(f"{URL}/cut-revisit", b"", kind="revisit"),
+}
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.05, 0.2, 0.5, 0.9, 0.99])
+@pytest.mark.parametrize("gzip", [True, False], ids=["gzip", "plain"])
+@pytest.mark.parametrize("kind", CUT_PAGES)
+def test_a_record_cut_at_the_end_of_an_archive_is_quarantined(tmp_path, kind, gzip, fraction):
+    """Cut anywhere (in its WARC headers, its HTTP headers or its body, or a gzip member cut short), the last
+    record is counted as quarantined, not lost and not filed under its content type's drop reason."""
+    pages = [good("cut-before", 32), CUT_PAGES[kind]]
+    name = "cut.warc.gz" if gzip else "cut.warc"
+    path = wf.write_bytes(tmp_path / name, wf.truncated_warc(pages, gzip=gzip, name=name, fraction=fraction))
+    outcomes = list(WarcSource(WarcConfig()).read(str(path)))
+    whole = list(WarcSource(WarcConfig()).read(str(wf.write_warc(tmp_path / f"whole-{name}", pages, gzip=gzip))))
+    assert len(outcomes) == len(whole) == 3, [(o.status, o.reason) for o in outcomes]  # warcinfo, good, cut
+    assert outcomes[1].status == KEPT and outcomes[1].record.url == f"{URL}/cut-before"
+    assert outcomes[-1].status == QUARANTINED, (outcomes[-1].reason, outcomes[-1].detail)
+    assert name in outcomes[-1].detail
+
+
+# ---- files of an input folder that are no archive ---------------------------------------------------------
+
+
+def test_non_archive_files_in_an_input_folder_are_skipped_with_a_note(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    wf.write_warc(folder / "pages.warc.gz", [good("folder-1", 40), good("folder-2", 41)])
+    wf.write_warc(folder / "no_suffix", [good("folder-3", 42)])  # an archive by its content, not its name
+    (folder / "LICENSE.example.Apache-2.0").write_text(wf.prose_text(3))
+    (folder / "README.md").write_text("# where these archives come from\n")
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "broken.warc.gz").write_bytes(b"named as an archive, so read, and quarantined")
+    job = WebJobConfig.parse({"inputs": [str(folder)], "output": str(tmp_path / "out"), "engine": {"workers": 1}})
+    assert [Path(f).name for f in job.input_files()] == ["broken.warc.gz", "no_suffix", "pages.warc.gz"]
+    result = run_job(job)
+    assert result.ledger.notes["skipped_not_archive"] == 3
+    assert result.ledger.kept == 3 and dict(result.ledger.quarantined) == {"InputError": 1}
+    funnel = json.loads((tmp_path / "out" / "funnel.json").read_text())
+    assert funnel["ledger"]["notes"]["skipped_not_archive"] == 3
+    assert sorted(Path(p).name for p in funnel["skipped_inputs"]) == ["LICENSE.example.Apache-2.0", "README.md", "empty.txt"]
+    # named in the inputs, the same licence file is read and quarantined as the broken archive it claims to be
+    named = WebJobConfig.parse({"inputs": [str(folder / "README.md")], "output": str(tmp_path / "o2")})
+    assert named.input_files() == [str(folder / "README.md")]
+
+
+def test_the_bundled_samples_folder_reads_without_quarantine(tmp_path):
+    """samples/warc as one input folder: its licence files are skipped with a note, every archive is read."""
+    folder = Path(__file__).resolve().parents[2] / "samples" / "warc"
+    job = WebJobConfig.parse(
+        {"inputs": [str(folder)], "output": str(tmp_path / "out"), "engine": {"workers": 1}, "langid": {"enabled": False}}
+    )
+    files = [Path(f).name for f in job.input_files()]
+    assert len(files) == 8 and not [f for f in files if f.startswith("LICENSE")]
+    result = run_job(job)
+    assert result.ledger.notes["skipped_not_archive"] == len(list(folder.glob("LICENSE.*")))
+    assert result.ledger.quarantined_total == 0 and result.ledger.kept > 0
