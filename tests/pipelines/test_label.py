@@ -162,3 +162,27 @@ def test_local_and_spark_give_the_same_rows(models, tmp_path, spark):
     results = {k: run_job(_job(models, inputs, tmp_path / k, k)) for k in ("local", "spark")}
     assert _rows(tmp_path / "spark" / "documents") == _rows(tmp_path / "local" / "documents")
     assert results["spark"].ledger.to_dict() == results["local"].ledger.to_dict()
+
+
+def test_documents_without_a_language_get_one_and_the_others_keep_theirs(models, tmp_path):
+    """Language ID runs by default on records that lack `lang` (lid.176, as in the web job), never drops, and
+    leaves a language a previous job set alone."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    english = "The river that runs through the old town was once the main road for merchants and their goods."
+    german = "Der Fluss, der durch die Altstadt fließt, war einst die wichtigste Straße für die Händler der Region."
+    records = [
+        Record(id="en", text=english, source="pdf"),
+        Record(id="de", text=german, source="pdf"),
+        Record(id="set", text=english, source="web", lang="fr", lang_score=0.9),
+        Record(id="short", text="ok", source="pdf"),
+    ]
+    pq.write_table(to_table(records), folder / "part-00000.parquet")
+    job = LabelJobConfig.parse({"inputs": [str(folder)], "output": str(tmp_path / "out"), "labels": {"models": models}})
+    result = run_job(job)
+    assert result.ledger.kept == 4
+    rows = {r["id"]: r for r in _rows(tmp_path / "out" / "documents")}
+    assert (rows["en"]["lang"], rows["de"]["lang"]) == ("en", "de")
+    assert rows["en"]["lang_score"] > 0.5 and rows["en"]["meta"]["annotator.langid"]
+    assert (rows["set"]["lang"], rows["set"]["lang_score"]) == ("fr", 0.9)
+    assert rows["short"]["lang"] is not None  # labelled, not dropped for a low score

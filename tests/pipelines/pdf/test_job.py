@@ -309,3 +309,23 @@ def test_a_parquet_file_that_is_not_a_side_output_is_quarantined(tmp_path):
     pq.write_table(pa.table({"x": [1]}), tmp_path / "other.parquet")
     (outcome,) = PdfSource(PdfConfig()).read(str(tmp_path / "other.parquet"))
     assert outcome.status == "quarantined" and "no column" in outcome.detail
+
+
+GERMAN = "Der Fluss, der durch die alte Stadt fließt, war einst die wichtigste Straße für die Händler. Seite {n} von {name}."
+
+
+def test_every_pdf_document_carries_its_language(tmp_path):
+    """Language ID runs by default (lid.176, as in the web job): PDF documents do not land in the 'other' cell."""
+    from pipelines.label import LanguageStage
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "en.pdf").write_bytes(make_pdf("en", pages=2))
+    (src / "de.pdf").write_bytes(make_pdf("de", pages=2, text=GERMAN))
+    result = run_job(_job(src, tmp_path / "out"))
+    docs = {d["meta"]["pdf_file"]: d for d in _rows(tmp_path / "out" / "documents")}
+    assert (docs["en.pdf"]["lang"], docs["de.pdf"]["lang"]) == ("en", "de")
+    assert all(d["lang_score"] > 0.5 and d["meta"]["annotator.langid"] for d in docs.values())
+    assert result.languages == Counter({"en": 1, "de": 1}) and result.ledger.kept == 2
+    off = PdfJobConfig.parse({"inputs": [str(src)], "output": str(tmp_path / "o2"), "langid": None})
+    assert not any(isinstance(s, LanguageStage) for s in off.build_stages())
