@@ -74,6 +74,9 @@ def write_plan(space: Space, cfg: AblationConfig, proxy, out: str | Path, lut: n
     where = out / PLAN
     if where.is_file():
         old = json.loads(where.read_text())
+        for key, cls in (("space", type(space.config)), ("ablations", AblationConfig), ("proxy", type(proxy))):
+            if isinstance(old.get(key), dict):  # fields added since: their defaults
+                old[key] = cls.parse(old[key]).model_dump(mode="json")
         if {k: old.get(k) for k in plan} != plan:
             raise ConfigError("plan", f"{where} holds a different plan; use another folder or --overwrite")
     out.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,8 @@ class ProxyConfig(Config):
     )
     eval_tokens: int = Field(16_384, ge=256, description="Held-out tokens read per target.")
     threads: int = Field(1, ge=1, description="Torch threads per ablation worker.")
+    curve_points: int = Field(0, ge=0, description="Mean target loss measured this many times during training.")
+    curve_tokens: int = Field(4096, ge=256, description="Held-out tokens per target for each curve point.")
 
     @property
     def steps(self) -> int:
@@ -152,6 +154,26 @@ def target_batches(space: Space, rows: np.ndarray, cfg: ProxyConfig, lut: np.nda
     return batches
 
 
+class CurveCallback:
+    """The mean target loss (on ``curve_tokens`` per target) at ``curve_points`` evenly spaced steps."""
+
+    def __init__(self, space: Space, cfg: ProxyConfig, lut, module, targets: list[str] | None):
+        small = cfg.model_copy(update={"eval_tokens": cfg.curve_tokens})
+        names = targets or list(space.targets)
+        self.batches = {t: target_batches(space, space.targets[t], small, lut) for t in names}
+        self.module, self.points = module, []
+        self.at = {max(1, round(cfg.steps * (k + 1) / cfg.curve_points)) for k in range(cfg.curve_points)}
+
+    def on_train_start(self, trainer) -> None: ...
+
+    def on_train_end(self, trainer) -> None: ...
+
+    def on_step_end(self, trainer, metrics) -> None:
+        if trainer.step in self.at:
+            losses = [self.module.eval_loss(b) for b in self.batches.values()]
+            self.points.append([trainer.step, float(np.mean(losses))])
+
+
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -178,9 +200,13 @@ def train_proxy(space: Space, blend_path: Path, cfg: ProxyConfig, lut: np.ndarra
         )  # fmt: skip
         gpt = build_model(m, backend="local", dtype="float32", seed=seed)
         module = T.PretrainModule(m, gpt, T.OptimConfig(lr=cfg.lr.peak), cfg.lr.build(cfg.steps))
+        callbacks = [T.JsonlCallback(out / "metrics.jsonl")]
+        curve = CurveCallback(space, cfg, lut, module, targets) if cfg.curve_points else None
+        if curve is not None:
+            callbacks.append(curve)
         trainer = T.Trainer(
             module=module, data=RemapStream(SampleStream(train_ds, gbs), lut), max_steps=cfg.steps,
-            seq_length=cfg.seq_length, callbacks=[T.JsonlCallback(out / "metrics.jsonl")],
+            seq_length=cfg.seq_length, callbacks=callbacks,
         )  # fmt: skip
         t0 = time.perf_counter()
         history = trainer.fit()
@@ -194,6 +220,8 @@ def train_proxy(space: Space, blend_path: Path, cfg: ProxyConfig, lut: np.ndarra
             "final_train_loss": losses[-1],
             "params": sum(p.numel() for p in gpt.parameters()),
         }  # fmt: skip
+        if curve is not None:
+            result["curve"] = curve.points
         if not all(math.isfinite(x) for x in losses):
             bad = next(i for i, x in enumerate(losses) if not math.isfinite(x))
             return {**result, "status": "failed", "reason": f"non-finite training loss at step {bad + 1}"}

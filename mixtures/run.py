@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corpusforge.errors import InputError
 from mixtures.plan import ablation_dirs, load_plan
 from mixtures.proxy import ProxyConfig
 from mixtures.space import SpaceConfig, build_space
@@ -57,7 +58,7 @@ def run_one(plan_dir: str | Path, ablation: str, tag: str = DEFAULT_TAG, seed: i
     cfg = proxy_for(plan, proxy_overrides)
     space = build_space(SpaceConfig.parse(plan["space"]))
     if space.groups != plan["groups"]:
-        raise RuntimeError(f"{plan_dir}: the shards' groups changed since the plan was written; plan again")
+        raise InputError(str(plan_dir), "the shards' groups changed since the plan was written; plan again")
     lut = np.load(plan_dir / "vocab.npy") if (plan_dir / "vocab.npy").is_file() and cfg.vocab else None
     work = abl / f"{tag}.work"
     shutil.rmtree(work, ignore_errors=True)

@@ -83,19 +83,44 @@ class Space:
         return build_space(self.config.model_copy(update={"features": []}), docs=self.docs, manifest=self.manifest)
 
     def select(self, selector: str) -> np.ndarray:
-        """Groups matching ``key=value[,key=value]`` (``cell=``, any label, a feature's bin) or an exact group."""
-        if selector in self.groups:
-            return np.array([g == selector for g in self.groups])
-        conds = []
-        for part in selector.split(","):
-            if "=" not in part:
-                raise ConfigError("constraints", f"selector {selector!r}: expected key=value or a group name")
-            k, v = part.split("=", 1)
-            conds.append((k.strip(), v.strip()))
-        mask = np.array([all(lab.get(k) == v for k, v in conds) for lab in self.group_labels])
-        if not mask.any():
-            raise ConfigError("constraints", f"selector {selector!r} matches no group")
-        return mask
+        return select(self.groups, self.group_labels, selector)
+
+
+@dataclass
+class CellView:
+    """A space seen at cell level (RegMix-style domains): what `mixtures.optimize` needs of a `Space`."""
+
+    groups: list[str]
+    group_labels: list[dict[str, str]]
+    group_tokens: np.ndarray
+    natural: np.ndarray
+
+    @classmethod
+    def of(cls, space: Space) -> CellView:
+        cells = [lab["cell"] for lab in space.group_labels]
+        names = sorted(set(cells))
+        tok = np.array([space.group_tokens[[c == n for c in cells]].sum() for n in names], dtype=float)
+        labels = [{"cell": n, **dict(p.split("=", 1) for p in n.split("/") if "=" in p)} for n in names]
+        return cls(names, labels, tok, tok / tok.sum())
+
+    def select(self, selector: str) -> np.ndarray:
+        return select(self.groups, self.group_labels, selector)
+
+
+def select(groups: list[str], group_labels: list[dict[str, str]], selector: str) -> np.ndarray:
+    """Groups matching ``key=value[,key=value]`` (``cell=``, any label, a feature's bin) or an exact group."""
+    if selector in groups:
+        return np.array([g == selector for g in groups])
+    conds = []
+    for part in selector.split(","):
+        if "=" not in part:
+            raise ConfigError("constraints", f"selector {selector!r}: expected key=value or a group name")
+        k, v = part.split("=", 1)
+        conds.append((k.strip(), v.strip()))
+    mask = np.array([all(lab.get(k) == v for k, v in conds) for lab in group_labels])
+    if not mask.any():
+        raise ConfigError("constraints", f"selector {selector!r} matches no group")
+    return mask
 
 
 def _doc_hash(ids: list[str]) -> np.ndarray:
@@ -176,6 +201,10 @@ def build_space(config: SpaceConfig, docs: pa.Table | None = None, manifest: Man
     train = ~holdout
     names = docs.column_names
     need = [f.column for f in config.features if f.column not in names]
+    if need and not config.documents:
+        raise ConfigError(
+            "space.features", f"{', '.join(need)} not in the sidecar; name the record Parquet in space.documents"
+        )
     joined = _join_records(docs, config.documents, need) if need else {}
     labels = {k: docs.column(k).to_pylist() if k in names else ["unknown"] * n for k in LABEL_KEYS}
     cells = docs.column("cell").to_pylist()

@@ -1,0 +1,183 @@
+"""The optimizer's steps over a `MixtureJobConfig`, each restartable from what the previous ones wrote."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from corpusforge.errors import InputError
+from mixtures.blend import write_blend
+from mixtures.fit import FitReport, fit
+from mixtures.job import MixtureJobConfig
+from mixtures.optimize import StageSpec, cell_uniform, from_cells, optimize, to_cells
+from mixtures.plan import load_plan, write_plan
+from mixtures.proxy import build_vocab
+from mixtures.run import collect, run_all, write_result
+from mixtures.space import CellView, Space, build_space
+
+
+def _space(job: MixtureJobConfig) -> Space:
+    return build_space(job.space)
+
+
+def plan_step(job: MixtureJobConfig) -> Path:
+    space = _space(job)
+    lut = build_vocab(space, job.proxy.vocab, job.proxy.buckets) if job.proxy.vocab else None
+    Path(job.output).mkdir(parents=True, exist_ok=True)
+    (Path(job.output) / "config.yaml").write_text(job.to_yaml())
+    return write_plan(space, job.ablations, job.proxy, job.plan_dir, lut)
+
+
+def run_step(job: MixtureJobConfig, workers: int | None = None, progress: bool = True) -> dict:
+    return run_all(job.plan_dir, workers or job.ablations.workers, roles=("fit", "baseline"), progress=progress)
+
+
+def training_table(job: MixtureJobConfig, space: Space, tag: str = "proxy", cells: bool = False):
+    """(X, {target: y}, failed) of the fit ablations; ``cells``: X as cell weights (domain level)."""
+    plan = load_plan(job.plan_dir)
+    if plan["groups"] != space.groups:
+        raise InputError(str(job.plan_dir), "the shards' groups changed since the plan was written; plan again")
+    rows, failed = collect(job.plan_dir, tag)
+    rows = [r for r in rows if r["role"] in ("fit", "baseline")]
+    if not rows:
+        raise InputError(str(job.plan_dir), f"no finished ablation ({failed} failed); run `corpusforge mixture run`")
+    x = np.array([r["weights"] for r in rows])
+    if cells:
+        x = np.array([to_cells(space, w)[1] for w in x])
+    targets = list(rows[0]["targets"])
+    return x, {t: np.array([r["targets"][t] for r in rows]) for t in targets}, failed
+
+
+def fit_step(job: MixtureJobConfig, space: Space | None = None, cells: bool = False) -> FitReport:
+    space = space or _space(job)
+    x, y, failed = training_table(job, space, cells=cells)
+    t0 = time.perf_counter()
+    report = fit(x, y, job.families, job.folds, failed)
+    seconds = time.perf_counter() - t0
+    if not cells:
+        doc = {"chosen": report.family, "ablations": report.n, "failed_excluded": failed, "seconds": round(seconds, 2),
+               "scores": report.scores}  # fmt: skip
+        (Path(job.output) / "fit.json").write_text(json.dumps(doc, indent=1))
+    return report
+
+
+def optimize_step(job: MixtureJobConfig, space: Space | None = None, report: FitReport | None = None) -> dict:
+    """Every stage's optimum → ``blends/<stage>/blend.yaml`` (+ rates) and ``optimum.json``."""
+    space = space or _space(job)
+    report = report or fit_step(job, space)
+    x, _, _ = training_table(job, space)
+    out = {}
+    for spec in job.stages:
+        t0 = time.perf_counter()
+        opt = optimize(space, report, spec, job.constraints, explored=x)
+        seconds = time.perf_counter() - t0
+        folder = job.blend_dir / spec.name
+        meta = {"stage": spec.name, "family": report.family, "predicted": opt.predicted,
+                "natural_predicted": opt.natural_predicted, "ablations": report.n, "failed_excluded": report.failed}  # fmt: skip
+        path = write_blend(space, opt.weights, spec.tokens, folder, kind=spec.kind, meta=meta)
+        doc = {**meta, "blend": str(path), "seconds": round(seconds, 2), "groups": space.groups,
+               "weights": [float(w) for w in opt.weights], "natural": [float(w) for w in space.natural]}  # fmt: skip
+        (folder / "optimum.json").write_text(json.dumps(doc, indent=1))
+        out[spec.name] = doc
+    return out
+
+
+# -- validation ---------------------------------------------------------------------------------------------------
+def _add_mixture(job: MixtureJobConfig, name: str, weights: np.ndarray, role: str = "validate") -> None:
+    d = job.plan_dir / "ablations" / name
+    d.mkdir(parents=True, exist_ok=True)
+    doc = {"id": name, "role": role, "seed": job.ablations.seed, "weights": [float(x) for x in np.round(weights, 9)]}
+    text = json.dumps(doc, indent=1)
+    if (d / "mixture.json").is_file() and (d / "mixture.json").read_text() != text:
+        for stale in d.glob("large-*"):  # the mixture changed (a new fit): its old results no longer apply
+            stale.unlink() if stale.is_file() else None
+    write_result(d / "mixture.json", doc)
+
+
+def baseline_mixtures(job: MixtureJobConfig, space: Space) -> dict[str, np.ndarray]:
+    """Natural (by tokens), uniform over cells, natural with the top edu_score bin upweighted."""
+    edu = np.array([lab.get("edu_score") == _top_bin(space) for lab in space.group_labels])
+    boosted = space.natural * np.where(edu, job.validate_run.edu_boost, 1.0)
+    return {"natural": space.natural, "uniform": cell_uniform(space), "edu-up": boosted / boosted.sum()}
+
+
+def validation_mixtures(job: MixtureJobConfig, space: Space) -> dict[str, np.ndarray]:
+    """Optimized (instance level), optimized at cell level (RegMix-style), and the baselines."""
+    v = job.validate_run
+    tokens = job.proxy.tokens * v.token_factor
+    spec = StageSpec(name="validate", tokens=tokens)
+    x, y, failed = training_table(job, space)
+    report = fit(x, y, job.families, job.folds, failed)
+    inst = optimize(space, report, spec, job.constraints, explored=x)
+    xc, yc, _ = training_table(job, space, cells=True)
+    rep_c = fit(xc, yc, job.families, job.folds, failed)
+    cell_space = CellView.of(space)
+    opt_c = optimize(cell_space, rep_c, spec, job.constraints, explored=xc)
+    return {
+        "optimized": inst.weights,
+        "optimized-cells": from_cells(space, opt_c.weights),
+        **baseline_mixtures(job, space),
+    }
+
+
+def _top_bin(space: Space) -> str:
+    edges = space.edges.get("edu_score", [])
+    return f"q{len(edges)}"
+
+
+def large_overrides(job: MixtureJobConfig) -> dict:
+    v = job.validate_run
+    over = {"tokens": int(job.proxy.tokens * v.token_factor), "overrides": v.model, "curve_points": v.curve_points}
+    return over | ({"eval_tokens": v.eval_tokens} if v.eval_tokens else {})
+
+
+def validate_step(job: MixtureJobConfig, progress: bool = True) -> dict:
+    v = job.validate_run
+    if v is None:
+        raise InputError("validate", "the recipe has no validate: section")
+    space = _space(job)
+    mixtures = validation_mixtures(job, space)
+    for name, w in mixtures.items():
+        _add_mixture(job, name, w, "validate" if name != "natural" else "baseline")
+    over = large_overrides(job)
+    workers = v.workers or job.ablations.workers
+    t0 = time.perf_counter()
+    for seed in v.seeds:
+        run_all(job.plan_dir, workers, tag=f"large-s{seed}", ids=list(mixtures), seed=seed, proxy_overrides=over,
+                progress=progress)  # fmt: skip
+    held = sorted(p.name for p in (job.plan_dir / "ablations").iterdir() if p.name.startswith("h"))
+    held = held[: v.holdout_count] if v.holdout_count else held
+    run_all(job.plan_dir, workers, tag=f"large-s{v.holdout_seed}", ids=held, seed=v.holdout_seed,
+            proxy_overrides=over, progress=progress)  # fmt: skip
+    from mixtures.validate import summarize
+
+    result = summarize(job, space, list(mixtures), held, time.perf_counter() - t0)
+    (Path(job.output) / "validate.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def run_all_steps(job: MixtureJobConfig, progress: bool = True) -> dict:
+    from mixtures.report import write_report
+
+    plan_step(job)
+    counts = run_step(job, progress=progress)
+    space = _space(job)
+    report = fit_step(job, space)
+    blends = optimize_step(job, space, report)
+    result = {"ablations": counts, "family": report.family, "blends": {k: v["blend"] for k, v in blends.items()}}
+    if job.validate_run is not None:
+        result["validate"] = validate_step(job, progress)
+    result["report"] = str(write_report(job))
+    if progress:
+        from rich.console import Console
+
+        c = Console()
+        c.print(f"mixture {job.name}: {counts['ok'] + counts['skipped']} ablations, {counts['failed']} failed; "
+                f"model {report.family}")  # fmt: skip
+        for name, path in result["blends"].items():
+            c.print(f"  {name}: {path}")
+        c.print(f"  report: {result['report']}")
+    return result

@@ -1,0 +1,95 @@
+"""The validation experiment's figures, from the larger proxies' results (``large-s<seed>`` tags).
+
+- ``steps_ratio``: steps the optimized mixture needs to reach the uniform mixture's final mean target loss,
+  over the uniform run's steps (per seed; from the loss curves, linearly interpolated); goal <= 0.70;
+- ``spearman_heldout``: predicted (fit on the small ablations) vs measured mean target loss of the plan's
+  held-out mixtures at the larger size; goal >= 0.9;
+- ``instance_vs_cells``: measured mean target loss of the instance-level optimum vs the cell-level one;
+- ``edu``: the educational target's loss with the top edu_score bin upweighted vs natural, at equal tokens.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from mixtures.fit import fit
+from mixtures.run import result_path
+
+
+def _load(job, name: str, tag: str) -> dict | None:
+    path = result_path(job.plan_dir / "ablations" / name, tag)
+    if not path.is_file():
+        return None
+    res = json.loads(path.read_text())
+    return res if res.get("status") == "ok" else None
+
+
+def _mean(res: dict) -> float:
+    return float(np.mean(list(res["targets"].values())))
+
+
+def steps_to_reach(curve: list[list[float]], level: float) -> float | None:
+    """First (interpolated) step where the curve is at or below ``level``; None if it never is."""
+    prev = None
+    for step, loss in curve:
+        if loss <= level:
+            if prev is None or prev[1] == loss:
+                return float(step)
+            s0, l0 = prev
+            return float(s0 + (step - s0) * (l0 - level) / (l0 - loss))
+        prev = (step, loss)
+    return None
+
+
+def summarize(job, space, mixtures: list[str], held: list[str], wall_s: float) -> dict:
+    from mixtures.steps import training_table
+
+    v = job.validate_run
+    out: dict = {"wall_s": round(wall_s, 1), "seeds": v.seeds, "mixtures": {}}
+    for name in mixtures:
+        runs = {s: _load(job, name, f"large-s{s}") for s in v.seeds}
+        ok = {s: r for s, r in runs.items() if r}
+        out["mixtures"][name] = {
+            "runs": len(ok),
+            "mean_target_loss": float(np.mean([_mean(r) for r in ok.values()])) if ok else None,
+            "targets": {t: float(np.mean([r["targets"][t] for r in ok.values()])) for t in space.targets} if ok else {},
+            "curves": {str(s): r.get("curve", []) for s, r in ok.items()},
+            "params": next(iter(ok.values()))["params"] if ok else None,
+            "tokens_per_s": float(np.median([r["tokens_per_s"] for r in ok.values()])) if ok else None,
+            "peak_rss_mib": float(max(r["peak_rss_mib"] for r in ok.values())) if ok else None,
+        }
+    ratios = []
+    for s in v.seeds:
+        u, o = _load(job, "uniform", f"large-s{s}"), _load(job, "optimized", f"large-s{s}")
+        if u and o and u.get("curve") and o.get("curve"):
+            reach = steps_to_reach(o["curve"], u["curve"][-1][1])
+            ratios.append(None if reach is None else reach / u["curve"][-1][0])
+    out["steps_ratio"] = {"per_seed": ratios, "goal": 0.7,
+                          "mean": float(np.mean(ratios)) if ratios and None not in ratios else None}  # fmt: skip
+    x, y, failed = training_table(job, space)
+    report = fit(x, y, job.families, job.folds, failed)
+    pred, meas, names = [], [], []
+    for h in held:
+        r = _load(job, h, f"large-s{v.holdout_seed}")
+        if r is None:
+            continue
+        w = np.array(json.loads((job.plan_dir / "ablations" / h / "mixture.json").read_text())["weights"])
+        pred.append(float(report.predict(w[None, :])[0]))
+        meas.append(_mean(r))
+        names.append(h)
+    out["spearman_heldout"] = {
+        "n": len(names), "goal": 0.9, "family": report.family, "mixtures": names, "predicted": pred, "measured": meas,
+        "spearman": float(spearmanr(pred, meas).statistic) if len(names) >= 3 else None,
+    }  # fmt: skip
+    mix = out["mixtures"]
+    if mix.get("optimized", {}).get("runs") and mix.get("optimized-cells", {}).get("runs"):
+        a, b = mix["optimized"]["mean_target_loss"], mix["optimized-cells"]["mean_target_loss"]
+        out["instance_vs_cells"] = {"instance": a, "cells": b, "instance_lower": a < b}
+    edu_t = next((t for t in space.targets if t.startswith("edu")), None)
+    if edu_t and mix.get("edu-up", {}).get("runs") and mix.get("natural", {}).get("runs"):
+        a, b = mix["edu-up"]["targets"][edu_t], mix["natural"]["targets"][edu_t]
+        out["edu"] = {"target": edu_t, "edu_up": a, "natural": b, "edu_up_lower": a < b}
+    return out
