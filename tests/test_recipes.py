@@ -24,6 +24,10 @@ def test_every_shipped_recipe_validates(path):
         assert len(job.build()) == len(job.steps)  # every step's recipe loads and validates
     elif type(job).__name__ == "ShardJobConfig":
         assert job.shard.cells.keys and job.shard.tokenizer.eod
+    elif job.kind == "label":
+        assert job.labels.heads
+    elif job.kind == "mixture":
+        assert job.stages and job.space.shards
     else:
         assert isinstance(job, DedupJobConfig) and job.dedup.enabled
 
