@@ -183,3 +183,18 @@ def recipe(
     from annotators.recipe import AnnotatorRecipe, run_recipe
 
     run_recipe(AnnotatorRecipe.load(path), only=only or None)
+
+
+@app.command("report")
+def report(
+    models: Path | None = typer.Option(None, exists=True, help="Directory of <head>.ftz + cards; default shipped."),
+    bars: Path | None = typer.Option(None, exists=True, help="YAML {head: [{evaluation, metric, min|max}]}."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the verdicts as JSON here."),
+) -> None:
+    """Every head with its evaluated figures, its bars and whether it passes (failing heads key no cells)."""
+    from annotators.report import head_report, print_head_report
+
+    rows = head_report(models, bars)
+    print_head_report(rows)
+    if json_path:
+        json_path.write_text(json.dumps(rows, indent=2, default=str))

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from annotators.langid import FastTextLanguageID
+from annotators.metrics import classification_metrics, score_metrics
 from corpusforge.errors import InputError
 
 # file names are ISO 639-1; where fastText's lid.176 names a language differently, map it
@@ -87,47 +88,6 @@ def eval_langid(
 # -- corpusforge eval classifier ---------------------------------------------------------------------------
 
 
-def classification_metrics(gold: list[str], predicted: list[str]) -> dict:
-    """Accuracy, macro-F1 over the gold and predicted classes, per-class P/R/F1 and the confusion matrix."""
-    if len(gold) != len(predicted):
-        raise InputError("predictions", f"{len(predicted)} predictions for {len(gold)} labels")
-    if not gold:
-        return {"accuracy": None, "macro_f1": None, "classes": [], "confusion": [], "per_class": {}}
-    classes = sorted(set(gold) | set(predicted))
-    index = {c: i for i, c in enumerate(classes)}
-    confusion = [[0] * len(classes) for _ in classes]
-    for g, p in zip(gold, predicted, strict=True):
-        confusion[index[g]][index[p]] += 1
-    per_class, f1s = {}, []
-    for c, i in index.items():
-        tp = confusion[i][i]
-        predicted_n = sum(row[i] for row in confusion)
-        gold_n = sum(confusion[i])
-        precision = tp / predicted_n if predicted_n else 0.0
-        recall = tp / gold_n if gold_n else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[c] = {"precision": precision, "recall": recall, "f1": f1, "support": gold_n}
-        f1s.append(f1)
-    return {
-        "accuracy": sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold),
-        "macro_f1": sum(f1s) / len(f1s),
-        "classes": classes,  # rows: gold, columns: predicted
-        "confusion": confusion,
-        "per_class": per_class,
-    }
-
-
-def score_metrics(gold: list[float], predicted: list[float]) -> dict:
-    """Spearman rank correlation (None when either side is constant) and mean absolute error."""
-    from scipy.stats import spearmanr
-
-    if not gold:
-        return {"spearman": None, "mae": None}
-    mae = sum(abs(g - p) for g, p in zip(gold, predicted, strict=True)) / len(gold)
-    rho = None if len(set(gold)) < 2 or len(set(predicted)) < 2 else float(spearmanr(gold, predicted).statistic)
-    return {"spearman": rho, "mae": mae}
-
-
 def resolve_classifier(name_or_path: str) -> tuple[str, dict]:
     """A shipped model name (``toxicity``, ``topic_agnews``, ...) or a path → (model file, its card or {})."""
     from annotators.fasttext_head import MODELS_DIR
@@ -189,16 +149,60 @@ def evaluate_classifier(model: str, data: Path, limit: int | None = None, field:
 
 
 def eval_classifier(
-    model: str = typer.Option(
-        ..., help="A shipped model name (toxicity, topic_agnews, domain, ...) or a .ftz/.bin path."
+    model: str | None = typer.Option(
+        None,
+        help="A shipped model name (toxicity, topic_agnews, domain, ...) or a .ftz/.bin path; with --reference: "
+        "comma-separated heads (default domain,format,edu,toxicity), each optionally head=path.",
     ),
-    data: Path = typer.Option(..., exists=True, help='JSONL: {"text": ..., "label": ...} per line.'),
+    data: Path | None = typer.Option(None, exists=True, help='JSONL: {"text": ..., "label": ...} per line.'),
+    reference: Path | None = typer.Option(
+        None, exists=True, help="Reference labels (topic, format, edu, toxic per page): score heads on its split."
+    ),
+    split: str = typer.Option("heldout", help="With --reference: heldout (default), train or all."),
+    probe: Path | None = typer.Option(None, exists=True, help="With --reference: score this probe teacher instead."),
+    teacher: str | None = typer.Option(
+        None, help="With --reference: score the local generative teacher instead: 'score' or 'generate' (slow)."
+    ),
+    cache: Path | None = typer.Option(None, help="Feature / answer cache for --probe and --teacher (sqlite)."),
+    record: str | None = typer.Option(
+        None, help="Write the figures into the model card(s) under evaluations.<RECORD> (e.g. reference_heldout)."
+    ),
     limit: int | None = typer.Option(None, help="Read at most this many rows."),
     field: str = typer.Option("label", help="The JSON field holding the gold label (e.g. 'edu' in teacher output)."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
 ) -> None:
-    """Accuracy, macro-F1 and confusion matrix (class labels); Spearman and MAE too (0-5 scores)."""
-    result = evaluate_classifier(model, data, limit, field)
+    """Accuracy, macro-F1 and confusion (classes); Spearman and MAE (0-5 scores); --reference: every head
+    against the reference labels' held-out split with the majority baseline beside each figure."""
+    import sys
+
+    from annotators.bars import record_evaluation
+
+    command = "corpusforge eval classifier " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
+    if reference is not None:
+        from annotators.reference_cli import run_reference_eval
+
+        result = run_reference_eval(reference, model, split, probe, teacher, cache, record, command)
+    else:
+        if model is None or data is None:
+            raise InputError("eval classifier", "give --model and --data (or --reference)")
+        result = evaluate_classifier(model, data, limit, field)
+        _print_classifier(result, data)
+        if record:
+            entry = {k: result[k] for k in ("examples", "accuracy", "macro_f1", "spearman", "mae") if k in result}
+            entry |= {"data": str(data), "command": command, "date": _now()}
+            entry["per_class_f1"] = {c: v["f1"] for c, v in result["per_class"].items()}
+            Console().print(f"recorded in {record_evaluation(result['model'], record, entry)}")
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=2, default=str))
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _print_classifier(result: dict, data: Path) -> None:
     console = Console()
     summary = Table(title=f"{Path(result['model']).name} on {data} ({result['examples']:,} examples)")
     summary.add_column("metric")
@@ -217,5 +221,3 @@ def eval_classifier(
     console.print(matrix)
     if result.get("labels_unknown_to_model"):
         console.print(f"gold labels the model cannot output: {', '.join(result['labels_unknown_to_model'])}")
-    if json_path:
-        json_path.write_text(json.dumps(result, indent=2))

@@ -77,6 +77,8 @@ class TrainSpec(Config):
     human: bool = False
     source: str | None = None
     notes: str | None = None
+    #: reference labels: the trained head is scored on their held-out split and the figures go in its card
+    reference: str | None = None
     student: StudentConfig = StudentConfig()
 
 
@@ -202,6 +204,7 @@ def run_recipe(recipe: AnnotatorRecipe, only: list[str] | None = None, log: Any 
                 human=tr.human,
                 valid=[recipe.path(v) for v in tr.valid] or None,
                 notes=tr.notes,
+                reference=recipe.path(tr.reference) if tr.reference else None,
             )
         log(
             f"   {step.name}: { {k: v for k, v in result.items() if k in ('rows', 'heldout', 'train', 'documents', 'failures', 'demoted', 'kept_terms', 'kept_url', 'added_positives', 'validation', 'size_bytes')} }"

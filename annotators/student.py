@@ -141,9 +141,14 @@ def train_student(
     human: bool = False,
     valid: Path | list[Path] | None = None,
     notes: str | None = None,
+    reference: Path | None = None,
 ) -> dict:
-    """Train, validate, quantize; write ``out/<label>.ftz``, ``<label>.card.json`` and ``<label>.md``."""
-    from annotators.evaluate import classification_metrics, score_metrics
+    """Train, validate, quantize; write ``out/<label>.ftz``, ``<label>.card.json`` and ``<label>.md``.
+
+    With ``reference`` (reference labels), the model is also scored on their held-out split and the figures,
+    beside the majority baseline, go in the card as ``evaluations.reference_heldout``: what the bars read.
+    """
+    from annotators.metrics import classification_metrics, score_metrics
 
     try:
         import fasttext
@@ -241,6 +246,13 @@ def train_student(
         "python": platform.python_version(),
         "notes": notes,
     }
+    if reference is not None:
+        from annotators.reference_eval import HEAD_FIELDS, card_entry, evaluate_predictors, fasttext_predictor
+
+        if label in HEAD_FIELDS:
+            result = evaluate_predictors(reference, {label: fasttext_predictor(label, str(model_file))})
+            command = f"corpusforge annotate train --label {label} (reference {reference})"
+            card["evaluations"] = {"reference_heldout": card_entry(result, label, command)}
     (out / f"{label}.card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     (out / f"{label}.md").write_text(render_card(card))
     return card
@@ -277,6 +289,19 @@ def render_card(card: dict) -> str:
             f"Training diverged at lr={card['hyperparameters']['lr']} ({training.get('first_attempt_error')}); "
             f"this model was trained at half that, lr={training['lr']}.",
         ]
+    for name, entry in (card.get("evaluations") or {}).items():
+        lines += ["", f"## Evaluation: {name}", "", f"data: {entry.get('data')} ({entry.get('split', '')}, "
+                  f"{entry.get('examples')} examples), {entry.get('date')}; `{entry.get('command')}`", "",
+                  "| metric | value | majority baseline |", "|---|---|---|"]
+        base = entry.get("baseline") or {}
+        for key, value in entry.items():
+            if isinstance(value, float | int) and not isinstance(value, bool) and key != "examples":
+                b = base.get(key)
+                lines.append(f"| {key} | {_num(value)} | {_num(b) if b is not None else 'n/a'} |")
     if card.get("notes"):
         lines += ["", "## Notes", "", card["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _num(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)

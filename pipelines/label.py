@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from annotators.bars import Bar, head_status
 from annotators.base import META, Annotator
 from annotators.fasttext_head import DEFAULT_MAX_CHARS, RECORD_HEADS, FastTextHead, normalize, resolve_model_path
 from annotators.fused_heads import FusedHeads, read_fasttext
@@ -108,6 +109,9 @@ class LabelConfig(Config):
     max_toxicity: float | None = Field(None, ge=0, le=1, description="Drop above this toxicity (reason toxic).")
     max_adult: float | None = Field(None, ge=0, le=1, description="Drop above this adult probability (adult).")
     min_edu: float | None = Field(None, ge=0, le=5, description="Drop below this educational value (low_edu).")
+    bars: dict[str, list[Bar]] | None = Field(
+        None, description="Bars each head's card must clear (annotators/bars.py); null: the defaults."
+    )
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -126,11 +130,25 @@ class LabelConfig(Config):
         return self
 
 
+#: meta key listing (comma-separated) the heads that wrote a label although they fail their bar
+FAILING_KEY = "labels.failing"
+
+
+def failing_heads(config: LabelConfig) -> list[str]:
+    """The configured heads whose model card does not clear their bars (annotators/bars.py)."""
+    return [
+        head
+        for head in config.heads
+        if not head_status(head, resolve_model_path(head, config.models.get(head)), config.bars).passed
+    ]
+
+
 class LabelStage(Stage):
     """All label annotators in one pass per record: fastText heads, PII, quality signals, then thresholds.
 
     Heads read the original text; PII redaction (when on) replaces the text last. Each annotator's version
-    goes into meta as ``annotator.<name>``, so a labelled corpus says which models labelled it.
+    goes into meta as ``annotator.<name>``, so a labelled corpus says which models labelled it; heads that fail
+    their bar are named under ``labels.failing``, so nothing downstream mistakes their labels for good ones.
     """
 
     name = "label"
@@ -143,6 +161,9 @@ class LabelStage(Stage):
         self.quality = QualitySignals(config.quality_max_chars) if config.quality else None
         annotators: list[Annotator] = [*self.heads, *(a for a in (self.pii, self.quality) if a is not None)]
         self.versions = {f"annotator.{a.name}": a.version for a in annotators}
+        self.failing = failing_heads(config) if self.heads else []
+        if self.failing:
+            self.versions[FAILING_KEY] = ",".join(self.failing)
         self.annotators = annotators
         self._scorers: list | None = None  # built per worker in setup
 

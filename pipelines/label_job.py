@@ -18,7 +18,7 @@ from corpusforge.fs import open_input
 from corpusforge.ledger import QUARANTINED
 from corpusforge.record import RECORD_SCHEMA, Record, from_table, record_id
 from pipelines.job import RECORD_COLUMNS, DocumentsJobConfig
-from pipelines.label import LabelConfig, LabelStage, LangIdConfig, LanguageStage
+from pipelines.label import LabelConfig, LabelStage, LangIdConfig, LanguageStage, failing_heads
 from pipelines.stage import Outcome, Stage
 
 READ_ROWS = 1024
@@ -73,4 +73,10 @@ class LabelJobConfig(DocumentsJobConfig):
     def execute(self, files: list[str], progress: bool = False):
         from pipelines.engines import run_engine
 
-        return run_engine(self, files, progress=progress)
+        result = run_engine(self, files, progress=progress)
+        failing = failing_heads(self.labels) if self.labels.enabled else []
+        if failing:  # the funnel says it too: these labels exist but nothing should be keyed on them
+            result.notes.append(
+                f"heads below their bar (meta labels.failing; `corpusforge annotate report`): {', '.join(failing)}"
+            )
+        return result

@@ -23,6 +23,7 @@ class JobResult:
     tasks_skipped: int = 0
     then: dict[str, JobResult] = field(default_factory=dict)  # results of the stages chained after this one
     skipped_inputs: list[str] = field(default_factory=list)  # files of the input folders that are no input
+    notes: list[str] = field(default_factory=list)  # decisions a user must see (e.g. cell keys a gate dropped)
 
     def to_dict(self) -> dict:
         return {
@@ -32,6 +33,7 @@ class JobResult:
             "tasks_skipped": self.tasks_skipped,
             **({"skipped_inputs": self.skipped_inputs} if self.skipped_inputs else {}),
             **{name: r.to_dict() for name, r in self.then.items()},
+            **({"notes": self.notes} if self.notes else {}),
         }
 
 

@@ -17,11 +17,15 @@ from collections import Counter
 
 from pydantic import Field, field_validator
 
+from annotators.bars import Bar, head_status
+from annotators.fasttext_head import default_model_path
 from annotators.taxonomy import edu_bucket
 from corpusforge.config import Config
 
 #: cell keys: record columns, and ``edu``, the coarse bucket of ``edu_score`` (annotators.taxonomy.edu_bucket)
 CELL_KEYS = ("lang", "domain", "doc_format", "academic_field", "edu", "source", "pii")
+#: cell keys whose values come from a trained head, which must pass its bar (annotators.bars) to key a cell
+KEY_HEADS = {"domain": "domain", "doc_format": "format", "academic_field": "field", "edu": "edu"}
 UNKNOWN = "unknown"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
@@ -30,8 +34,18 @@ class CellsConfig(Config):
     keys: list[str] = Field(default_factory=lambda: ["lang", "domain", "edu", "source"], min_length=1)
     min_documents: int = Field(1000, ge=0, description="Cells with fewer input documents are merged (see cells.py).")
     other: str = Field("other", min_length=1, description="The value a merged key takes.")
+    gate: bool = Field(
+        True, description="Key no cell on a head that fails its bar (its model card's figures, annotators/bars.py)."
+    )
+    fallback: list[str] = Field(
+        default_factory=lambda: ["lang", "source"], min_length=1, description="Keys used when the gate drops all."
+    )
+    models: dict[str, str] = Field(
+        default_factory=dict, description="Model file per head whose card the gate reads (default: the shipped one)."
+    )
+    bars: dict[str, list[Bar]] | None = Field(None, description="Bars per head; null: annotators.bars defaults.")
 
-    @field_validator("keys")
+    @field_validator("keys", "fallback")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
         bad = [k for k in value if k not in CELL_KEYS]
@@ -84,3 +98,29 @@ def cell_name(keys: list[str], cell: tuple[str, ...]) -> str:
 
 def cell_labels(keys: list[str], cell: tuple[str, ...]) -> dict[str, str]:
     return dict(zip(keys, cell, strict=True))
+
+
+def gate_keys(config: CellsConfig) -> tuple[list[str], dict]:
+    """The keys cells use: configured keys minus those whose head fails its bar (``fallback`` if none is left),
+    and a report of the decision for the manifest and the funnel."""
+    if not config.gate:
+        return list(config.keys), {"gate": False}
+    dropped, heads = {}, {}
+    for key in config.keys:
+        head = KEY_HEADS.get(key)
+        if head is None:
+            continue
+        status = head_status(head, config.models.get(head) or default_model_path(head), config.bars)
+        heads[key] = {"head": head, "passed": status.passed, "why": status.reason()}
+        if not status.passed:
+            dropped[key] = status.reason()
+    keys = [k for k in config.keys if k not in dropped]
+    fallback = not keys
+    keys = keys or list(config.fallback)
+    report = {"gate": True, "requested": list(config.keys), "keys": keys, "heads": heads, "dropped": dropped}
+    if dropped:
+        report["note"] = (
+            f"cells not keyed on {', '.join(dropped)}: their heads fail their bars; cells keyed on "
+            f"{' x '.join(keys)}" + (" (the fallback keys)" if fallback else "")
+        )
+    return keys, report

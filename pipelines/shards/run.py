@@ -37,7 +37,15 @@ from corpusforge.ledger import DROPPED, KEPT, Ledger
 from corpusforge.record import Record
 from pipelines.engines import JobResult, summarize
 from pipelines.job import DocumentsJobConfig
-from pipelines.shards.cells import CellsConfig, cell_labels, cell_name, cell_values, merge_cells, needed_columns
+from pipelines.shards.cells import (
+    CellsConfig,
+    cell_labels,
+    cell_name,
+    cell_values,
+    gate_keys,
+    merge_cells,
+    needed_columns,
+)
 from pipelines.shards.manifest import CELL, LONG, MANIFEST, build_manifest
 from pipelines.shards.tokenizer import Tokenizer, TokenizerConfig
 from pipelines.task import AUDIT_SCHEMA, clean_temporaries, completion_marker, part_name, read_summaries
@@ -439,6 +447,25 @@ def decide_cells_saved(job: ShardJobConfig) -> dict[tuple, tuple]:
     return {tuple(raw): tuple(final) for raw, final, _ in data["cells"]}
 
 
+def gate_job(job: ShardJobConfig) -> tuple[ShardJobConfig, dict]:
+    """The job with the cell keys that pass the gate (cells.py `gate_keys`); decided once per output and saved
+    in ``_work/gate.json``, so a restart keys its cells as the first run did."""
+    saved = join(job.output, WORK, "gate.json")
+    if exists(saved):
+        report = json.loads(read_text(saved))
+    else:
+        report = gate_keys(job.shard.cells)[1]
+        write_text(saved, json.dumps(report, indent=1))
+    keys = report.get("keys", job.shard.cells.keys)
+    cells = job.shard.cells.model_copy(update={"keys": keys})
+    return job.model_copy(update={"shard": job.shard.model_copy(update={"cells": cells})}), report
+
+
+def _gate_report(output: str) -> dict | None:
+    saved = join(output, WORK, "gate.json")
+    return json.loads(read_text(saved)) if exists(saved) else None
+
+
 def write_manifest(job: ShardJobConfig, n_tasks: int, ledger: Ledger) -> dict:
     tok = job_tokenizer(job.shard)
     metas = [json.loads(read_text(join(job.output, WORK, "tasks", part_name(t, "json")))) for t in range(n_tasks)]
@@ -446,6 +473,7 @@ def write_manifest(job: ShardJobConfig, n_tasks: int, ledger: Ledger) -> dict:
     header = {
         "tokenizer": tok.identity(),
         "cell_keys": job.shard.cells.keys,
+        "cell_gate": _gate_report(job.output),
         "merge": {"min_documents": job.shard.cells.min_documents, "other": job.shard.cells.other},
         "long_docs": {"min_tokens": long.min_tokens, "max_tokens": long.max_tokens} if long.enabled else None,
     }
@@ -459,6 +487,7 @@ def run_shard(job: ShardJobConfig, files: list[str], progress: bool = False) -> 
 
     clean_temporaries(job.output)
     job_tokenizer(job.shard)  # a bad tokenizer fails here, before any task
+    job, gate = gate_job(job)
     if job.engine.kind == "spark":
         from pipelines.dedup.spark import run_tasks_spark
         from pipelines.engines.spark import spark_session
@@ -479,6 +508,8 @@ def run_shard(job: ShardJobConfig, files: list[str], progress: bool = False) -> 
     result = summarize(job.name, read_summaries(job.output))
     write_manifest(job, len(files), result.ledger)
     result.tasks_run, result.tasks_skipped = ran, len(files) - ran
+    if gate.get("note"):
+        result.notes.append(gate["note"])
     return result
 
 
@@ -498,6 +529,7 @@ def shard_records(records: Iterable[Record], output: str, config: ShardConfig | 
     surrogates, is dropped with its reason); returns the manifest."""
     records = list(records)
     job = ShardJobConfig(inputs=["<records>"], output=output, shard=config or ShardConfig())
+    job, _ = gate_job(job)
     keys = job.shard.cells.keys
     columns = read_columns(keys)
 

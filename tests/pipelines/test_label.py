@@ -186,3 +186,24 @@ def test_documents_without_a_language_get_one_and_the_others_keep_theirs(models,
     assert rows["en"]["lang_score"] > 0.5 and rows["en"]["meta"]["annotator.langid"]
     assert (rows["set"]["lang"], rows["set"]["lang_score"]) == ("fr", 0.9)
     assert rows["short"]["lang"] is not None  # labelled, not dropped for a low score
+
+
+def test_heads_below_their_bar_are_flagged(models, tmp_path):
+    from annotators.bars import Bar, record_evaluation
+
+    # the tiny heads have no evaluated card: every one fails, and the records and the funnel say so
+    stage = LabelStage(LabelConfig(models=models, pii={"enabled": False}, quality=False))
+    rec = stage.apply(Record(id="a", text="some text", source="t"))
+    assert rec.meta["labels.failing"] == "domain,format,field,edu,toxicity,adult"
+    record_evaluation(models["domain"], "reference_heldout", {"accuracy": 0.9, "baseline": {"accuracy": 0.2}})
+    none = {h: [] for h in ("format", "field", "edu", "toxicity", "adult")}
+    bar = [Bar(evaluation="reference_heldout", metric="accuracy", min=0.7)]
+    stage = LabelStage(LabelConfig(models=models, pii={"enabled": False}, quality=False, bars={"domain": bar, **none}))
+    assert "labels.failing" not in stage.apply(Record(id="b", text="some text", source="t")).meta
+    parts = tmp_path / "in"
+    parts.mkdir()
+    pq.write_table(to_table([Record(id="c", text="x y", source="t")]), parts / "part-00000.parquet")
+    job = LabelJobConfig(inputs=[str(parts)], output=str(tmp_path / "out"), labels={"models": models})
+    run_job(job)
+    funnel = (tmp_path / "out" / "funnel.json").read_text()
+    assert "heads below their bar" in funnel and "toxicity" in funnel

@@ -45,7 +45,7 @@ def sharded(tmp_path_factory):
         inputs=[str(inputs)],
         output=str(root / "out"),
         engine={"kind": "local", "workers": 2},
-        shard=ShardConfig(cells=CellsConfig(min_documents=10), max_chars=300_000, batch_docs=50),
+        shard=ShardConfig(cells=CellsConfig(min_documents=10, gate=False), max_chars=300_000, batch_docs=50),
     )
     result = run_job(job)
     return job, result, parts

