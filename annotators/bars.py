@@ -50,9 +50,11 @@ def default_bars() -> dict[str, list[Bar]]:
         "toxicity": [
             _bar("tweeteval_hate_val", "macro_f1", min=0.60, beat_baseline=False),
             _bar("tweeteval_offensive_val", "macro_f1", min=0.75, beat_baseline=False),
+            # real pages: one reference page in 400 is toxic, so the head must leave clean pages alone
+            _bar(ref, "flagged_rate", max=0.05, beat_baseline=False),
         ],
-        # adult: no labelled adult pages exist here; a head that flags clean real pages cannot be trusted
-        "adult": [_bar("real_pages", "flagged_rate", max=0.02, beat_baseline=False)],
+        # adult: no adult page among the reference pages; a head that flags clean real pages cannot be trusted
+        "adult": [_bar(ref, "flagged_rate", max=0.02, beat_baseline=False)],
         # field: no reference labels for academic fields, so nothing can show it works
         "field": [_bar("reference_heldout", "accuracy", min=0.70)],
     }

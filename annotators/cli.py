@@ -198,3 +198,87 @@ def report(
     print_head_report(rows)
     if json_path:
         json_path.write_text(json.dumps(rows, indent=2, default=str))
+
+
+@app.command("probe")
+def probe(
+    reference: Path = typer.Option(..., exists=True, help="Reference labels JSONL (topic, format, edu per page)."),
+    out: Path = typer.Option(..., help="Where the fitted probes are written (pickle)."),
+    cache: Path | None = typer.Option(None, help="Feature cache (sqlite): reruns pay nothing for seen texts."),
+    max_tokens: int = typer.Option(256, help="Tokens of each page the model reads."),
+    layers: str = typer.Option("8,12,16,20,24,30", help="Hidden-state layers to try (comma-separated)."),
+    model: str | None = typer.Option(None, help="A .gguf or transformers directory; default SmolLM2-135M-Instruct."),
+) -> None:
+    """Fit the probe teacher (SmolLM2 hidden states → logistic/ridge) on the reference train split, by CV."""
+    from annotators.probe import ProbeConfig, fit_reference_probe
+
+    try:
+        layer_list = [int(x) for x in layers.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError("layers", f"{layers!r} is not a comma-separated list of integers") from None
+    config = ProbeConfig(model=model, max_tokens=max_tokens, layers=layer_list, cache=str(cache) if cache else None)
+    summary = fit_reference_probe(reference, config, out)
+    table = Table(title=f"probe teacher → {out} (cross-validated on the reference train split)")
+    for col in ("head", "layer", "regularisation", "cv metric", "cv figure", "train pages"):
+        table.add_column(col)
+    for head, s in summary.items():
+        table.add_row(head, str(s["layer"]), str(s["reg"]), s["cv_metric"], f"{s['cv']:.3f}", str(s["train_examples"]))
+    Console().print(table)
+
+
+@app.command("probe-label")
+def probe_label_cmd(
+    probe: Path = typer.Option(..., exists=True, help="Probes fitted by `annotate probe`."),
+    data: list[Path] = typer.Option(..., exists=True, help="HTML dir, documents Parquet or JSONL; repeatable."),
+    out: Path = typer.Option(..., help="Output JSONL: {id, text, domain, format, edu, label_source}."),
+    reference: Path | None = typer.Option(
+        None, exists=True, help="Reference labels: held-out pages are skipped, train pages keep their labels."
+    ),
+    cache: Path | None = typer.Option(None, help="Feature cache (sqlite)."),
+    sample: int | None = typer.Option(None, min=1, help="Label a seeded sample of N pages (default all)."),
+    max_chars: int = typer.Option(2500, help="Characters of each page kept (the reference pages are cut to 2,500)."),
+) -> None:
+    """Label a larger sample of real pages with the probe teacher, for the students to learn from."""
+    from annotators.probe_label import probe_label
+
+    stats = probe_label(probe, data, out, reference, str(cache) if cache else None, sample, 0, max_chars,
+                        log=lambda m: typer.echo(m, err=True))
+    Console().print_json(json.dumps(stats))
+
+
+@app.command("dclm")
+def dclm(
+    math_code: Path = typer.Option(..., exists=True, help="Directory with math/math_test.json, gsm8k/gsm8k_test.jsonl."),
+    stdlib: Path = typer.Option(..., exists=True, help="A Python standard library directory (docstrings)."),
+    web: list[Path] = typer.Option(..., exists=True, help="Web pages: HTML dir, documents Parquet or JSONL."),
+    reference: Path = typer.Option(..., exists=True, help="Reference labels: excluded from training, scored on."),
+    out: Path = typer.Option(..., help="Output directory: edu_dclm.ftz, its card, the training JSONL."),
+    per_class: int = typer.Option(1500, min=10, help="Training texts per class."),
+) -> None:
+    """Train the DCLM-style instructive-vs-web classifier; its Spearman with reference edu on the held-out split."""
+    from annotators.dclm import build_dataset, docstring_texts, math_texts
+    from annotators.probe_label import _key, gather
+    from annotators.reference import load_reference
+    from annotators.reference_eval import evaluate_predictors
+    from annotators.student import StudentConfig, train_student
+
+    refs = load_reference(reference)
+    ref_ids = {r["id"] for r in refs} | {_key(r["text"]) for r in refs}
+    negatives = [d["text"] for d in gather(web, 2500) if d["id"] not in ref_ids and _key(d["text"]) not in ref_ids]
+    positives = list(math_texts(math_code)) + list(docstring_texts(stdlib))
+    data = out / "edu_dclm.train.jsonl"
+    counts = build_dataset(positives, negatives, data, per_class)
+    config = StudentConfig(epoch=10, lr=0.3, dim=32, word_ngrams=2, cutoff=20000, valid_fraction=0.1)
+    card = train_student(data, "edu_dclm", out, config, source="MATH + GSM8K solutions and Python stdlib docstrings "
+                         "(instructive) vs web pages outside the reference set (web)")
+    from annotators.dclm import instructive_probability
+
+    def predict(texts: list[str]) -> list[float]:
+        return [5.0 * p for p in instructive_probability(card["model_file"], texts, config.max_chars)]
+
+    result = evaluate_predictors(reference, {"edu": predict}, "heldout", "DCLM-style classifier (5 x P(instructive))")
+    from annotators.reference_cli import print_reference
+
+    print_reference(result)
+    Console().print(f"training: {counts}; validation accuracy {card['validation'].get('accuracy', 0):.3f}")
+    (out / "edu_dclm.reference.json").write_text(json.dumps(result, indent=2, default=str))

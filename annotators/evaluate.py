@@ -181,7 +181,7 @@ def eval_classifier(
     if reference is not None:
         from annotators.reference_cli import run_reference_eval
 
-        result = run_reference_eval(reference, model, split, probe, teacher, cache, record, command)
+        result = run_reference_eval(reference, model, split, probe, teacher, cache, record, command, limit)
     else:
         if model is None or data is None:
             raise InputError("eval classifier", "give --model and --data (or --reference)")

@@ -250,3 +250,26 @@ class ProbeTeacher:
     def label(self, texts: list[str]) -> dict[str, list]:
         X = self.features.features(texts)
         return {name: apply_probe(probe, X) for name, probe in self.probes["heads"].items()}
+
+
+#: probe heads: record head → (reference field, kind)
+PROBE_HEADS = {"domain": ("topic", "class"), "format": ("format", "class"), "edu": ("edu", "score")}
+
+
+def fit_reference_probe(reference: str | Path, config: ProbeConfig, out: str | Path) -> dict:
+    """Fit one probe per head on the reference labels' *train* split only; save them to ``out`` (pickle)."""
+    from annotators.reference import load_reference, split_reference
+
+    train, _ = split_reference(load_reference(reference))
+    features = ProbeFeatures(config)
+    try:
+        X = features.features([r["text"] for r in train])
+    finally:
+        features.close()
+    heads = {}
+    for head, (field, kind) in PROBE_HEADS.items():
+        heads[head] = fit_probe(X, [r[field] for r in train], kind, config.layers, config.folds, config.seed)
+    probes = {"config": config.model_dump(mode="json", exclude={"cache"}), "heads": heads,
+              "reference": str(reference), "train_examples": len(train), "model": features.identity()}
+    save_probe(out, probes)
+    return {head: {k: p[k] for k in ("layer", "reg", "cv_metric", "cv", "train_examples")} for head, p in heads.items()}

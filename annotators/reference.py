@@ -19,7 +19,7 @@ from corpusforge.errors import InputError
 #: the fraction of pages held out (by id hash); 30% of 400 pages is about 120
 HELDOUT_FRACTION = 0.3
 #: reference field → the record head that predicts it
-REFERENCE_HEADS = {"topic": "domain", "format": "format", "edu": "edu", "toxic": "toxicity"}
+REFERENCE_HEADS = {"topic": "domain", "format": "format", "edu": "edu", "toxic": "toxicity", "adult": "adult"}
 #: the goal threshold of FineWeb-Edu's binary view of the score (F1 at edu >= 3)
 EDU_THRESHOLD = 3
 
@@ -50,7 +50,8 @@ def load_reference(path: str | Path) -> list[dict]:
         edu = row.get("edu")
         if not isinstance(edu, int) or not 0 <= edu <= 5:
             raise InputError(where, f"edu {edu!r} is not an integer 0-5")
-        rows.append({**row, "id": page_id(row), "toxic": bool(row.get("toxic"))})
+        # adult is derived: a page is adult exactly when its reference topic is the taxonomy's "adult"
+        rows.append({**row, "id": page_id(row), "toxic": bool(row.get("toxic")), "adult": row["topic"] == "adult"})
     if not rows:
         raise InputError(str(path), "no reference rows")
     return rows

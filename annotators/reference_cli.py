@@ -16,7 +16,8 @@ SHOWN = {
     "topic": ("accuracy", "macro_f1"),
     "format": ("accuracy", "macro_f1"),
     "edu": ("spearman", "mae", "f1_at_3"),
-    "toxic": ("f1_toxic", "accuracy", "flagged"),
+    "toxic": ("f1_toxic", "accuracy", "flagged_rate"),
+    "adult": ("f1_adult", "accuracy", "flagged_rate"),
 }
 
 
@@ -47,8 +48,8 @@ def teacher_predictors(mode: str, heads: list[str], cache: Path | None) -> tuple
             if key not in memo:
                 memo[key] = [r.labels for r in teacher.label(texts)]
             values = [labels.get(head) for labels in memo[key]]
-            if head == "toxicity":
-                return [None if v is None else float(v == "toxic") for v in values]
+            if head in ("toxicity", "adult"):
+                return [None if v is None else float(v == head.replace("toxicity", "toxic")) for v in values]
             return values
 
         return predict
@@ -65,6 +66,7 @@ def run_reference_eval(
     cache: Path | None,
     record: str | None,
     command: str,
+    limit: int | None = None,
 ) -> dict:
     heads = parse_heads(model)
     closer = None
@@ -94,12 +96,12 @@ def run_reference_eval(
         predictors = {h: fasttext_predictor(h, p) for h, p in heads.items()}
         name = "fastText heads"
     try:
-        result = evaluate_predictors(reference, predictors, split, name)
+        result = evaluate_predictors(reference, predictors, split, name, limit)
     finally:
         if closer is not None:
             closer.close()
     print_reference(result)
-    if record and probe is None and teacher is None:
+    if record and probe is None and teacher is None and not limit:
         from annotators.bars import record_evaluation
         from annotators.fasttext_head import resolve_model_path
 

@@ -1,6 +1,7 @@
 """Every head against the reference labels' held-out split, each figure beside its majority-class baseline.
 
-Reference field → head: topic → ``domain``, format → ``format``, edu → ``edu``, toxic → ``toxicity``. A
+Reference field → head: topic → ``domain``, format → ``format``, edu → ``edu``, toxic → ``toxicity``, adult (topic
+``adult``, none in the shared pages: the figure is then the rate of clean pages flagged) → ``adult``. A
 predictor is anything that maps texts to that head's record values (a fastText head, the probe teacher, the
 generative teacher), so teachers and students are scored by the same code on the same pages. The baseline
 predicts the train split's majority value for every page (edu: its majority class as a constant score).
@@ -39,23 +40,24 @@ def field_metrics(field: str, gold: list, predicted: list) -> dict:
         high_gold = [g >= EDU_THRESHOLD for g in gold]
         high_pred = [round(s) >= EDU_THRESHOLD for s in scores]
         return {**m, f"f1_at_{EDU_THRESHOLD}": binary_f1(high_gold, high_pred), "positives": sum(high_gold)}
-    if field == "toxic":
+    if field in ("toxic", "adult"):
         flagged = [p is not None and float(p) >= 0.5 for p in predicted]
         m = classification_metrics([str(g) for g in gold], [str(f) for f in flagged])
-        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "f1_toxic": binary_f1(gold, flagged),
-                "positives": sum(gold), "flagged": sum(flagged)}
+        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], f"f1_{field}": binary_f1(gold, flagged),
+                "positives": sum(gold), "flagged": sum(flagged), "flagged_rate": sum(flagged) / max(len(gold), 1)}
     raise InputError(field, f"not a reference field; one of {', '.join(REFERENCE_HEADS)}")
 
 
 def baseline(field: str, train_gold: list, n: int) -> tuple[object, list]:
     value = majority(train_gold)
-    if field == "toxic":
+    if field in ("toxic", "adult"):
         return value, [1.0 if value else 0.0] * n
     return value, [value] * n
 
 
 def evaluate_predictors(
-    reference: str | Path, predictors: dict[str, Predictor], split: str = "heldout", name: str = ""
+    reference: str | Path, predictors: dict[str, Predictor], split: str = "heldout", name: str = "",
+    limit: int | None = None,
 ) -> dict:
     """``{head: {field, metrics, baseline, majority}}`` for each head predictor, on one split of the reference."""
     rows = load_reference(reference)
@@ -63,6 +65,7 @@ def evaluate_predictors(
     chosen = {"heldout": held, "train": train, "all": rows}.get(split)
     if chosen is None:
         raise InputError(split, "split must be heldout, train or all")
+    chosen = chosen[:limit] if limit else chosen  # the first pages in file order: the same for every predictor
     texts = [r["text"] for r in chosen]
     result = {"reference": str(reference), "split": split, "examples": len(chosen), "predictor": name,
               "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "heads": {}}

@@ -1,0 +1,107 @@
+"""The probe teacher labels a larger sample of real pages for the fastText students (FineWeb-Edu's recipe).
+
+Pages come from HTML directories (main text by trafilatura; id = file name without ``.html[.gz]``) or from a
+job's documents (Parquet / JSONL). Held-out reference pages are never labelled (matched by id and by text), so
+a student trained on the output can still be scored on the held-out split; with ``reference``, train-split
+pages carry their reference labels instead of the probe's (``label_source``: reference or probe).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from annotators.convert import iter_documents, sample_documents, write_jsonl
+from corpusforge.errors import DependencyError, InputError
+
+#: reference field of each probe head, for rows that carry reference labels
+FIELD_OF = {"domain": "topic", "format": "format", "edu": "edu"}
+
+
+def html_pages(directory: Path, max_chars: int) -> Iterator[dict]:
+    try:
+        import trafilatura
+    except ImportError as exc:
+        raise DependencyError("probe-label (html)", "trafilatura", "web") from exc
+    files = sorted(p for p in directory.iterdir() if p.name.endswith((".html", ".html.gz", ".htm")))
+    if not files:
+        raise InputError(str(directory), "no .html or .html.gz files")
+    for path in files:
+        raw = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+        text = (trafilatura.extract(raw.decode("utf-8", "replace"), include_comments=False) or "").strip()
+        if text:
+            yield {"id": path.name.removesuffix(".gz").removesuffix(".html").removesuffix(".htm"),
+                   "text": text[:max_chars]}
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(" ".join(text.split())[:500].encode("utf-8", "replace")).hexdigest()
+
+
+def gather(data: list[Path], max_chars: int) -> list[dict]:
+    docs = []
+    for path in data:
+        if path.is_dir() and any(p.name.endswith((".html", ".html.gz")) for p in path.iterdir()):
+            docs.extend(html_pages(path, max_chars))
+        else:
+            docs.extend({"id": d["id"], "text": d["text"][:max_chars]} for d in iter_documents(path))
+    return docs
+
+
+def probe_label(
+    probe: Path, data: list[Path], out: Path, reference: Path | None = None, cache: str | None = None,
+    sample: int | None = None, seed: int = 0, max_chars: int = 2500, log=print,
+) -> dict:
+    """Label every gathered page (or a seeded sample) with the probe teacher; write JSONL and return counts."""
+    from annotators.probe import ProbeTeacher
+    from annotators.reference import load_reference, split_reference
+
+    docs = gather(data, max_chars)
+    gold: dict[str, dict] = {}
+    excluded: set[str] = set()
+    if reference is not None:
+        train, held = split_reference(load_reference(reference))
+        excluded = {r["id"] for r in held} | {_key(r["text"]) for r in held}
+        gold = {r["id"]: r for r in train} | {_key(r["text"]): r for r in train}
+    seen, kept = set(), []
+    for doc in docs:
+        k = _key(doc["text"])
+        if doc["id"] in excluded or k in excluded or k in seen:
+            continue
+        seen.add(k)
+        kept.append(doc)
+    if sample is not None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            write_jsonl(Path(tmp) / "docs.jsonl", kept)
+            kept = sample_documents([Path(tmp) / "docs.jsonl"], sample, seed)
+    teacher = ProbeTeacher.load(probe, cache)
+    rows, start, step = [], time.perf_counter(), 16
+    try:
+        for i in range(0, len(kept), step):
+            chunk = kept[i : i + step]
+            labels = teacher.label([d["text"] for d in chunk])
+            for j, doc in enumerate(chunk):
+                ref = gold.get(doc["id"]) or gold.get(_key(doc["text"]))
+                if ref is not None:
+                    row = {h: ref[f] for h, f in FIELD_OF.items() if h in labels} | {"label_source": "reference"}
+                else:
+                    row = {h: values[j] for h, values in labels.items()} | {"label_source": "probe"}
+                if isinstance(row.get("edu"), float):
+                    row["edu"] = int(round(row["edu"]))
+                rows.append({"id": doc["id"], "text": doc["text"], **row})
+            log(f"probe-label: {len(rows)}/{len(kept)} ({time.perf_counter() - start:.0f} s)")
+            write_jsonl(out, rows)  # progress survives an interrupted run; the cache keeps the features
+    finally:
+        teacher.features.close()
+    return {
+        "documents": len(rows),
+        "excluded_heldout": len(docs) - len(kept) if sample is None else None,
+        "label_source": dict(Counter(r["label_source"] for r in rows)),
+        **{h: dict(Counter(str(r.get(h)) for r in rows).most_common()) for h in FIELD_OF},
+    }
