@@ -111,9 +111,14 @@ def _checkpoint_dir(path: Path) -> Path | None:
 
 
 def load_policy(
-    source: str | Path, tokenizer: str | Path | None = None, backend: str = "auto", dtype: str = "float32"
+    source: str | Path,
+    tokenizer: str | Path | None = None,
+    backend: str = "auto",
+    dtype: str = "float32",
+    layers: int | None = None,
 ) -> Policy:
-    """Build the Megatron model (and its generator) from any start point post-training accepts."""
+    """Build the Megatron model (and its generator) from any start point post-training accepts; ``layers`` keeps
+    only the first N transformer layers (a smaller student initialised from a larger model)."""
     from transformers import AutoTokenizer
 
     from training.model import build_model
@@ -123,6 +128,8 @@ def load_policy(
     if ckpt is not None:
         state = torch.load(ckpt / "checkpoint.pt", map_location="cpu", weights_only=False)
         m = ModelConfig.parse(state["config"]["model"])
+        if layers is not None and layers != m.num_layers:
+            raise ConfigError("student_layers", f"checkpoint {ckpt} has {m.num_layers} layers, not {layers}")
         tok_dir = tokenizer or state["config"].get("tokenizer")
         if tok_dir is None:
             raise ConfigError("tokenizer", f"checkpoint {ckpt} records no tokenizer; pass one")
@@ -136,6 +143,10 @@ def load_policy(
     if tokenizer is not None:
         tok = AutoTokenizer.from_pretrained(str(tokenizer))
     m = model_config_from_hf(hf.config.to_dict(), name=path.stem)
+    if layers is not None and layers < m.num_layers:
+        hf.model.layers = hf.model.layers[:layers]
+        hf.config.num_hidden_layers = layers
+        m = ModelConfig.parse({**m.model_dump(), "num_layers": layers})
     gpt = build_model(m, backend=backend, dtype=dtype)
     sd = hf_to_megatron(hf.state_dict(), m)
     missing, unexpected = unwrap(gpt).load_state_dict(sd, strict=False)

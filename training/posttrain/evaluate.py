@@ -1,0 +1,72 @@
+"""Evaluations for post-trained models: accuracy on a prompt set with a verifiable reward (optionally under a
+thinking budget), and ThinkFollow-style flag obedience (multi-turn conversations whose flags switch at random
+turns; the last answer must open with a non-empty think block under ``/think`` and the empty one under
+``/no_think``)."""
+
+from __future__ import annotations
+
+import random
+
+from training.posttrain.chat import EMPTY_THINK, THINK_OPEN, generation_prompt, mode_before
+from training.posttrain.generate import generate_with_budget
+
+
+def accuracy(backend, records: list[dict], reward, max_new_tokens: int = 32, budget: int | None = None,
+             think: bool = False) -> dict:  # fmt: skip
+    """Greedy answers scored by ``reward`` (a `RewardRunner`); with ``budget``, thinking capped at that many
+    tokens (`generate_with_budget`)."""
+    convs = [r["messages"] for r in records]
+    if budget is None and not think:
+        prompts = [generation_prompt(c) for c in convs]
+        texts = [c.text for c in backend.complete(prompts, max_new_tokens)]
+        extra = {}
+    else:
+        res = generate_with_budget(backend, convs, budget or max_new_tokens, max_new_tokens, think=think)
+        prompts = [r.prompt for r in res]
+        texts = [r.answer if r.closed else r.text for r in res]
+        extra = {
+            "budget_hit": sum(r.budget_hit for r in res),
+            "unclosed": sum(not r.closed for r in res),
+            "thinking_tokens": sum(r.thinking_tokens for r in res) / max(1, len(res)),
+        }
+    scores = reward.score(prompts, texts, [r["reference"] for r in records])
+    return {"n": len(records), "accuracy": sum(s >= 1.0 for s in scores) / max(1, len(records))} | extra
+
+
+def think_follow_set(pairs: list[dict], n: int, seed: int = 0, max_turns: int = 3) -> list[list[dict]]:
+    """``n`` conversations of 1..max_turns user turns built from ``pairs`` ({question, reasoning, answer});
+    each user turn carries /think, /no_think or no flag at random; earlier assistant turns follow their mode;
+    the conversation ends on a user turn (the one to answer)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        conv: list[dict] = []
+        turns = rng.randint(1, max_turns)
+        for t in range(turns):
+            p = rng.choice(pairs)
+            flag = rng.choice(["/think", "/no_think", ""]) if t else rng.choice(["/think", "/no_think"])
+            conv.append({"role": "user", "content": f"{p['question']} {flag}".strip()})
+            if t < turns - 1:
+                think = mode_before(conv, len(conv)) == "think"
+                conv.append({"role": "assistant", "content": p["answer"], "reasoning": p["reasoning"] if think else ""})
+        out.append(conv)
+    return out
+
+
+def obeys(mode: str, text: str) -> bool:
+    if mode == "no_think":
+        return text.startswith(EMPTY_THINK.rstrip("\n"))
+    return text.startswith(THINK_OPEN + "\n") and not text.startswith(EMPTY_THINK.rstrip("\n"))
+
+
+def think_follow(backend, conversations: list[list[dict]], probe_tokens: int = 12) -> dict:
+    """Share of conversations whose next answer opens as its flag demands (greedy, first ``probe_tokens``)."""
+    prompts = [generation_prompt(c) for c in conversations]
+    outs = backend.complete(prompts, probe_tokens)
+    modes = [mode_before(c, len(c)) for c in conversations]
+    ok = [obeys(m, o.text) for m, o in zip(modes, outs, strict=True)]
+    by_mode = {}
+    for m in ("think", "no_think"):
+        sel = [k for k, mm in zip(ok, modes, strict=True) if mm == m]
+        by_mode[m] = sum(sel) / max(1, len(sel))
+    return {"n": len(ok), "obedience": sum(ok) / max(1, len(ok)), "by_mode": by_mode}
