@@ -1,4 +1,5 @@
-"""`corpusforge train`: presets, pretrain (three stages from a recipe), export (to Hugging Face), generate."""
+"""`corpusforge train`: presets, pretrain (three stages from a recipe), export (to Hugging Face), generate; post-training:
+sft, grpo, distill, eval (accuracy at thinking budgets, ThinkFollow), task (generated task and fusion sets)."""
 
 from __future__ import annotations
 
@@ -101,3 +102,113 @@ def generate(
     from training.pretrain import generate as gen
 
     typer.echo(gen(model, prompt, max_new_tokens))
+
+
+def _recipe(cls, recipe: Path, set_: list[str]):
+    from corpusforge.config import parse_override
+
+    return cls.load(recipe, dict(parse_override(s) for s in set_))
+
+
+RECIPE = typer.Option(..., "--recipe", "-r", exists=True, dir_okay=False, help="The recipe (YAML).")
+SET = typer.Option([], "--set", help="Override a recipe field: train.steps=10")
+
+
+@app.command()
+def sft(recipe: Path = RECIPE, set_: list[str] = SET) -> None:
+    """Supervised fine-tuning (`kind: sft`): packed conversations, loss on assistant turns; resumes."""
+    from training.posttrain.sft import SFTRecipe
+    from training.posttrain.sft import sft as run
+
+    typer.echo(json.dumps(run(_recipe(SFTRecipe, recipe, set_)), indent=2))
+
+
+@app.command()
+def grpo(recipe: Path = RECIPE, set_: list[str] = SET) -> None:
+    """GRPO with verifiable rewards (`kind: grpo`) on the Megatron model; resumes."""
+    from training.posttrain.grpo import GRPORecipe
+    from training.posttrain.grpo import grpo as run
+
+    typer.echo(json.dumps(run(_recipe(GRPORecipe, recipe, set_)), indent=2))
+
+
+@app.command()
+def distill(recipe: Path = RECIPE, set_: list[str] = SET) -> None:
+    """Strong-to-weak distillation (`kind: distill`), off-policy or on-policy; resumes."""
+    from training.posttrain.distill import DistillRecipe
+    from training.posttrain.distill import distill as run
+
+    typer.echo(json.dumps(run(_recipe(DistillRecipe, recipe, set_)), indent=2))
+
+
+@app.command("eval")
+def eval_(
+    model: str = typer.Option(..., "--model", "-m", help="smollm2, a .gguf, a Hugging Face dir or a checkpoint."),
+    data: Path | None = typer.Option(None, "--data", exists=True, dir_okay=False, help="Prompts with references."),
+    reward: str = typer.Option("math", help="A corpusforge.rewards entry point (or module:function)."),
+    max_new_tokens: int = typer.Option(16, min=1),
+    budget: list[int] = typer.Option([], help="Thinking budgets (repeat); none: answer without thinking."),
+    think_follow: int = typer.Option(0, min=0, help="Also run N ThinkFollow conversations (flag obedience)."),
+    limit: int = typer.Option(0, min=0, help="Evaluate the first N prompts only."),
+    out: Path | None = typer.Option(None, help="Write the figures as JSON here."),
+) -> None:
+    """Accuracy of a model on a prompt set (at each thinking budget) and its ThinkFollow flag obedience."""
+    from training.posttrain.evaluate import accuracy, think_follow_set
+    from training.posttrain.evaluate import think_follow as follow
+    from training.posttrain.fusion import arithmetic_pairs
+    from training.posttrain.generate import TransformersBackend
+    from training.posttrain.models import load_policy, load_transformers
+    from training.posttrain.rewards import RewardRunner, load_reward
+    from training.posttrain.tasks import read_prompts
+
+    records = []
+    if data is not None:
+        records, _ = read_prompts(data)
+        records = records[:limit] if limit else records
+    runner = RewardRunner(load_reward(reward)) if records else None
+    src = Path(model)
+    if src.is_dir() and ((src / "checkpoint.pt").is_file() or (src / "latest").is_file()):
+        p = load_policy(model)
+        hf, tok = p.generator, p.tokenizer
+    else:
+        hf, tok = load_transformers(model)
+    backend = TransformersBackend(hf, tok, batch_size=32)
+    result: dict = {"model": model}
+    if records:
+        if budget:
+            result["budgets"] = {
+                str(b): accuracy(backend, records, runner, max_new_tokens, budget=b, think=True) for b in budget
+            }
+        else:
+            result["accuracy"] = accuracy(backend, records, runner, max_new_tokens)
+        runner.close()
+    if think_follow:
+        result["think_follow"] = follow(backend, think_follow_set(arithmetic_pairs(200, seed=7), think_follow, seed=11))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+    typer.echo(json.dumps(result, indent=2))
+
+
+@app.command("task")
+def task(
+    out: Path = typer.Option(..., "--out", "-o", help="JSON lines to write."),
+    kind: str = typer.Option("arithmetic", help="arithmetic (prompts + references) or fusion (SFT conversations)."),
+    n: int = typer.Option(200, min=1),
+    seed: int = typer.Option(0),
+    digits: int = typer.Option(2, min=1, max=6),
+    ops: str = typer.Option("+-", help="Operators for arithmetic."),
+    flag: str = typer.Option("/no_think", help="Flag appended to arithmetic prompts."),
+) -> None:
+    """Write a generated verifiable task (arithmetic) or a thinking-mode fusion SFT set."""
+    from corpusforge.errors import ConfigError
+    from training.posttrain.fusion import arithmetic_pairs, fusion_set
+    from training.posttrain.tasks import arithmetic, write_jsonl
+
+    if kind == "arithmetic":
+        rows = arithmetic(n, seed=seed, digits=digits, ops=ops, flag=flag)
+    elif kind == "fusion":
+        rows = fusion_set(arithmetic_pairs(max(50, n), seed=seed), n, seed=seed + 1)
+    else:
+        raise ConfigError("kind", f"unknown task {kind!r} (arithmetic, fusion)")
+    typer.echo(str(write_jsonl(rows, out)))
