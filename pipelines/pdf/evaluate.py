@@ -3,6 +3,8 @@
 Each PDF in ``--pdfs`` with an expected file in ``--expected`` (``<stem>.md`` or ``<stem>.<tag>.md``) is read
 per page (text layer, OCR, or routed per page) and compared after Markdown markup and whitespace are removed:
 CER = character edit distance / reference characters, WER = word edit distance / reference words.
+Which expected file a document is scored against is never guessed: see `choose_reference`; it is printed and kept
+in the JSON for every document.
 """
 
 from __future__ import annotations
@@ -77,17 +79,43 @@ def wer(hypothesis: str, reference: str) -> float:
     return _distance(hyp, ref) / len(ref) if ref else float(bool(hyp))
 
 
-def find_expected(stem: str, expected: Path, prefer: str | None = None) -> Path | None:
-    """``<stem>.md``, else ``<stem>.<tag>.md`` (the first by name, or the first whose name holds ``prefer``)."""
-    exact = expected / f"{stem}.md"
-    candidates = sorted(p for p in expected.glob(f"{stem}.*.md") if p.name[len(stem)] == ".")
-    if prefer:
-        preferred = [p for p in candidates if prefer in p.name[len(stem) :]]
-        if preferred:
-            return preferred[0]
-    if exact.is_file():
-        return exact
-    return candidates[0] if candidates else None
+def _tag(path: Path, stem: str) -> str:
+    """``tesseract.full_page`` for ``<stem>.tesseract.full_page.md``; ``""`` for ``<stem>.md``."""
+    return path.name[len(stem) + 1 : -len(".md")]
+
+
+def choose_reference(stem: str, expected: Path, prefer: str | list[str] | None = None) -> tuple[Path, str] | None:
+    """The expected file of one document and why it was chosen, or None when it has none.
+
+    Rule: a single candidate (``<stem>.md`` or ``<stem>.<tag>.md``) is used as it is. Among several, the first
+    ``prefer`` tag (in the order given) that names exactly one file picks it: the whole tag or one of its
+    dot-separated parts (``tesseract`` picks ``<stem>.tesseract.full_page.md``). Otherwise a plain ``<stem>.md``
+    wins; with none, the choice is the user's: an `InputError` lists the candidates.
+    """
+    prefs = [prefer] if isinstance(prefer, str) else list(prefer or [])
+    candidates = sorted(p for p in expected.glob(f"{stem}.*md") if p.is_file() and p.name.endswith(".md"))
+    if not candidates:
+        return None
+    if len(candidates) == 1:
+        return candidates[0], "only reference"
+    for tag in prefs:
+        hits = [p for p in candidates if tag == _tag(p, stem) or tag in _tag(p, stem).split(".")]
+        if len(hits) == 1:
+            return hits[0], f"--reference {tag}"
+    plain = [p for p in candidates if p.name == f"{stem}.md"]
+    if plain:
+        return plain[0], f"plain {stem}.md over tagged ones"
+    names = ", ".join(p.name for p in candidates)
+    tags = ", ".join(_tag(p, stem) for p in candidates)
+    raise InputError(
+        f"{expected / stem}.*.md", f"{len(candidates)} reference files ({names}); pick one with --reference TAG ({tags})"
+    )
+
+
+def find_expected(stem: str, expected: Path, prefer: str | list[str] | None = None) -> Path | None:
+    """The path `choose_reference` picks."""
+    chosen = choose_reference(stem, expected, prefer)
+    return chosen[0] if chosen else None
 
 
 def _read_routed(path: Path, engine: OcrEngine | None, dpi: int) -> dict:
@@ -156,14 +184,18 @@ def evaluate(
     engines: list[str],
     routing: str,
     dpi: int = 200,
-    prefer: str | None = None,
+    prefer: str | list[str] | None = None,
     languages: list[str] | None = None,
+    console: Console | None = None,
 ) -> dict:
     pairs = []
     for pdf in sorted(pdfs.glob("*.pdf")):
-        ref = find_expected(pdf.stem, expected, prefer)
-        if ref is not None:
-            pairs.append((pdf, ref))
+        chosen = choose_reference(pdf.stem, expected, prefer)  # every choice made (or refused) before any OCR
+        if chosen is not None:
+            pairs.append((pdf, *chosen))
+    if console is not None:
+        for pdf, ref, why in pairs:
+            console.print(f"reference for {pdf.name}: {ref.name} ({why})", highlight=False)
     if not pairs:
         raise InputError(str(pdfs), f"no PDF there has an expected <stem>.md or <stem>.<tag>.md in {expected}")
     runs = []
@@ -172,7 +204,7 @@ def evaluate(
             None if routing == "text" else build_ocr(OcrConfig(engine=name, dpi=dpi, languages=languages or ["eng"]))
         )
         docs = []
-        for pdf, ref in pairs:
+        for pdf, ref, why in pairs:
             got = read_pdf(pdf, routing, engine, dpi)
             reference = normalise(strip_markdown(ref.read_text(encoding="utf-8")))
             hypothesis = normalise(got.pop("text"))
@@ -180,6 +212,7 @@ def evaluate(
                 {
                     "document": pdf.name,
                     "reference": ref.name,
+                    "reference_rule": why,
                     "cer": cer(hypothesis, reference),
                     "wer": wer(hypothesis, reference),
                     "reference_chars": len(reference),
@@ -247,8 +280,12 @@ def eval_ocr(
     engine: str = typer.Option("rapidocr", help="rapidocr, tesseract, vlm, or all (rapidocr and tesseract)."),
     routing: str = typer.Option("ocr", help="ocr (every page), text (the text layer), or auto (per-page routing)."),
     dpi: int = typer.Option(200, help="Render resolution for OCR."),
-    reference: str | None = typer.Option(
-        None, "--reference", help="Prefer expected files whose tag holds this, e.g. 'tesseract'."
+    reference: list[str] = typer.Option(
+        [],
+        "--reference",
+        help="Where a document has several expected files, use the one whose tag is or contains this part, "
+        "e.g. 'tesseract' for <stem>.tesseract.full_page.md (repeatable, in order of preference). "
+        "Without it such a document is an error; the choice for every document is printed.",
     ),
     lang: list[str] = typer.Option(["eng"], "--lang", help="Tesseract language code(s) to read with (repeatable)."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
@@ -270,7 +307,8 @@ def eval_ocr(
         import pymupdf  # noqa: F401
     except ImportError:
         raise DependencyError("eval ocr", "pymupdf", "ocr") from None
-    result = evaluate(pdfs, expected, engines, routing, dpi, reference, lang)
-    Console(width=200).print(report(result))
+    console = Console(width=200)
+    result = evaluate(pdfs, expected, engines, routing, dpi, reference, lang, console)
+    console.print(report(result))
     if json_path:
         json_path.write_text(json.dumps(result, indent=2))

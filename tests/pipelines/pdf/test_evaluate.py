@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from corpusforge.cli import build_app
 from pipelines.pdf import evaluate
-from pipelines.pdf.evaluate import cer, find_expected, normalise, strip_markdown, wer
+from pipelines.pdf.evaluate import cer, choose_reference, find_expected, normalise, strip_markdown, wer
 
 runner = CliRunner()
 
@@ -43,13 +43,33 @@ def test_markdown_markup_is_stripped():
 
 
 def test_expected_file_is_found_by_stem(tmp_path):
-    for name in ("doc.md", "doc.b.md", "doc_rotated.md", "other.tesseract.full.md", "other.nemotron.md"):
+    names = ("doc.md", "doc.b.md", "doc_rotated.md", "other.tesseract.full.md", "other.nemotron.md", "one.x.md")
+    for name in names:
         (tmp_path / name).write_text("x")
-    assert find_expected("doc", tmp_path).name == "doc.md"
+    assert choose_reference("doc", tmp_path) == (tmp_path / "doc.md", "plain doc.md over tagged ones")
     assert find_expected("doc", tmp_path, prefer="b").name == "doc.b.md"
-    assert find_expected("other", tmp_path).name == "other.nemotron.md"
+    assert find_expected("doc_rotated", tmp_path).name == "doc_rotated.md"
+    assert choose_reference("one", tmp_path) == (tmp_path / "one.x.md", "only reference")
     assert find_expected("other", tmp_path, prefer="tesseract").name == "other.tesseract.full.md"
+    assert find_expected("other", tmp_path, prefer="tesseract.full").name == "other.tesseract.full.md"
+    assert choose_reference("other", tmp_path, ["absent", "nemotron"]) == (
+        tmp_path / "other.nemotron.md",
+        "--reference nemotron",
+    )
     assert find_expected("missing", tmp_path) is None
+
+
+def test_several_references_without_a_choice_are_refused_not_guessed(tmp_path):
+    for name in ("other.tesseract.full.md", "other.nemotron.md"):
+        (tmp_path / name).write_text("x")
+    with pytest.raises(evaluate.InputError) as err:
+        choose_reference("other", tmp_path)
+    assert "other.nemotron.md" in str(err.value) and "--reference" in str(err.value)
+    with pytest.raises(evaluate.InputError):
+        choose_reference("other", tmp_path, prefer="full_page")  # a tag that names none of them
+    (tmp_path / "other.pdf").write_bytes(b"%PDF-1.4")
+    result = runner.invoke(build_app(), ["eval", "ocr", "--pdfs", str(tmp_path), "--expected", str(tmp_path)])
+    assert result.exit_code != 0 and "--reference" in str(result.exception or result.output)
 
 
 @pytest.mark.slow
@@ -62,6 +82,7 @@ def test_rapidocr_on_real_scans(shared_data, tmp_path):
     result = evaluate.evaluate(pdfs, docling / "ocr_groundtruth_md", ["rapidocr"], "ocr", prefer="tesseract")
     docs = {d["document"]: d for d in result["runs"][0]["documents"]}
     assert docs["ocr_test.pdf"]["reference"] == "ocr_test.tesseract.full_page.md"
+    assert docs["ocr_test.pdf"]["reference_rule"] == "--reference tesseract"
     assert docs["ocr_test.pdf"]["cer"] < 0.05 and docs["ocr_test.pdf"]["wer"] < 0.15
     # the page scanned upside down reads as well as the upright one
     assert docs["ocr_test_rotated_180.pdf"]["angles"] == [180]
@@ -79,6 +100,7 @@ def test_cli_text_layer_run_writes_json(shared_data, tmp_path):
     result = runner.invoke(build_app(), [*args, "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "multi_page.pdf" in result.output
+    assert "reference for multi_page.pdf: multi_page.md (only reference)" in result.output
     data = json.loads(out.read_text())
     run = data["runs"][0]
     assert run["engine"] == "text-layer" and run["pages"] >= 2

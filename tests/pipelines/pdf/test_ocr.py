@@ -199,3 +199,58 @@ def test_rotation_without_tesseract_tries_each_orientation(shared_data, monkeypa
 def test_rotation_detection_off_reads_as_is(shared_data):
     result = build_ocr(OcrConfig(engine="rapidocr", detect_rotation=False)).read(_page_png(shared_data, "ocr_test"))
     assert result.angle == 0 and cer(result.text, TRUTH) < 0.05
+
+
+LINES = [
+    "Alpha river crossing at dawn",
+    "Bravo mountain pass in winter",
+    "Charlie valley farms and mills",
+    "Delta harbour ships at night",
+    "Echo forest paths in autumn",
+    "Foxtrot desert wells in summer",
+]
+
+
+def _scan(turn: int = 0, rotate: int = 0, dpi: int = 150):
+    """A one-page scanned PDF of LINES: the page image turned ``turn`` degrees clockwise, then /Rotate set."""
+    import pymupdf
+    from PIL import Image
+
+    with pymupdf.open() as source:
+        page = source.new_page(width=320, height=300)
+        for i, line in enumerate(LINES):
+            page.insert_text((20, 50 + 36 * i), line, fontsize=16)
+        png = rotate_png(page.get_pixmap(dpi=dpi).tobytes("png"), turn)
+    width, height = Image.open(io.BytesIO(png)).size
+    doc = pymupdf.open()
+    page = doc.new_page(width=width * 72 / dpi, height=height * 72 / dpi)
+    page.insert_image(page.rect, stream=png)
+    page.set_rotation(rotate)
+    return doc
+
+
+def _line_order(text: str) -> list[str]:
+    """The first word of each line read: the order is under test, not the OCR of every character."""
+    firsts = [line.split()[0] for line in LINES]
+    return [next((w for w in firsts if line.strip().startswith(w)), line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+@needs_tesseract
+@pytest.mark.parametrize("engine", ["rapidocr", "tesseract"])
+@pytest.mark.parametrize(("turn", "rotate"), [(90, 0), (180, 0), (270, 0), (0, 90)])
+def test_rotated_pages_keep_their_line_order(engine, turn, rotate):
+    """Scans turned on the glass, and upright scans whose page carries a /Rotate, read top to bottom."""
+    with _scan(turn, rotate) as doc:
+        assert doc[0].rotation == rotate
+        result = build_ocr(OcrConfig(engine=engine, dpi=150)).read(render_page(doc[0], 150))
+    assert _line_order(result.text) == [line.split()[0] for line in LINES]
+
+
+@pytest.mark.slow
+def test_turned_page_without_tesseract_keeps_its_line_order(monkeypatch):
+    # RapidOCR reads a page turned by 90 degrees confidently, one column per line: the orientation must still be found
+    monkeypatch.setattr(ocr, "tesseract_binary", lambda: None)
+    with _scan(0, 90) as doc:
+        result = build_ocr(OcrConfig(engine="rapidocr", dpi=150)).read(render_page(doc[0], 150))
+    assert result.angle in (90, 270) and _line_order(result.text) == [line.split()[0] for line in LINES]
