@@ -4,6 +4,13 @@ Politeness is per host: robots.txt is fetched once per origin and checked on eve
 one host are spaced by ``per_host_delay_s`` (or the robots.txt Crawl-delay, capped) and capped in number.
 Every input URL ends in the ledger: kept (a 2xx page) or dropped with a named reason.
 
+An interrupted crawl (killed, Ctrl-C) continues when run again with the same URL list and output: finished URLs
+are not fetched again, robots.txt rules and each host's last request time are restored from the journal
+(`pipelines/crawl_state.py`), so politeness holds across the restart.
+
+(Over 400 lines: the fetcher, its WARC output and the CLI share private result types; the resume journal is
+apart in `pipelines/crawl_state.py`.)
+
 Bodies are stored decoded (gzip/deflate/br undone), the way Common Crawl does it: the original
 ``Content-Encoding``, ``Transfer-Encoding`` and ``Content-Length`` headers are kept as ``X-Crawler-*`` and a
 ``Content-Length`` matching the stored body is added, so readers never have to undo a transfer encoding.
@@ -14,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import re
 import time
@@ -34,6 +42,7 @@ from corpusforge.config import Config, parse_override, set_dotted
 from corpusforge.errors import DependencyError, InputError
 from corpusforge.fs import atomic_open, filesystem, join, read_text, write_text
 from corpusforge.ledger import DROPPED, KEPT, QUARANTINED, Ledger
+from pipelines.crawl_state import CrawlJournal, is_local, remove_state
 
 STAGE = "crawl"
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
@@ -133,24 +142,39 @@ def _parse_url(text: str) -> Any:
 
 
 class _Host:
-    """Rate limit and concurrency cap of one host name."""
+    """Rate limit and concurrency cap of one host name; ``last_at`` (epoch seconds) carries a restart over."""
 
-    def __init__(self, delay: float, concurrency: int):
+    def __init__(
+        self,
+        delay: float,
+        concurrency: int,
+        last_at: float | None = None,
+        note: Callable[[float], None] | None = None,
+    ):
         self.delay = delay
         self.slots = asyncio.Semaphore(concurrency)
         self.lock = asyncio.Lock()
         self.next_at = 0.0
+        self.last_at = last_at
+        self.note = note
 
     async def wait_turn(self) -> None:
         async with self.lock:
+            if self.last_at is not None:  # the previous run's last request, with the delay known now
+                self.next_at = max(self.next_at, time.monotonic() + self.last_at + self.delay - time.time())
+                self.last_at = None
             wait = self.next_at - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             self.next_at = time.monotonic() + self.delay
+            if self.note is not None:
+                self.note(time.time())
 
     def finished(self) -> None:
         # Measured from the end too, so a slow response does not let the next request follow at once.
         self.next_at = max(self.next_at, time.monotonic() + self.delay)
+        if self.note is not None:
+            self.note(time.time())
 
 
 @dataclass
@@ -158,6 +182,7 @@ class _Robots:
     parser: Any | None  # protego.Protego, or None for a blanket rule
     allow_all: bool
     detail: str = ""
+    text: str | None = None  # the robots.txt the parser read, kept for a resume
 
 
 def _product_token(user_agent: str) -> str:
@@ -205,10 +230,11 @@ def _stored_headers(raw: list[tuple[bytes, bytes]], body_len: int) -> list[tuple
 
 
 class _Crawler:
-    def __init__(self, cfg: CrawlConfig):
+    def __init__(self, cfg: CrawlConfig, journal: CrawlJournal | None = None):
         import httpx
 
         self.cfg = cfg
+        self.journal = journal
         self.rng = random.Random()
         self.token = _product_token(cfg.user_agent)
         self.hosts: dict[str, _Host] = {}
@@ -228,7 +254,13 @@ class _Crawler:
     def _host(self, url: Any) -> _Host:
         host = self.hosts.get(url.host)
         if host is None:
-            host = self.hosts[url.host] = _Host(self.cfg.per_host_delay_s, self.cfg.per_host_concurrency)
+            name, journal = url.host, self.journal
+            host = self.hosts[name] = _Host(
+                self.cfg.per_host_delay_s,
+                self.cfg.per_host_concurrency,
+                last_at=journal.hosts.get(name) if journal else None,
+                note=(lambda at: journal.note_host(name, at)) if journal else None,
+            )
         return host
 
     # ---- one URL, redirects followed by hand
@@ -359,7 +391,15 @@ class _Crawler:
         lock = self.robots_locks.setdefault(origin, asyncio.Lock())
         async with lock:  # one fetch per origin; the others wait for it
             if origin not in self.robots:
-                self.robots[origin] = await self._fetch_robots(url, origin)
+                saved = self.journal.robots.get(origin) if self.journal else None
+                if saved is not None:
+                    self.robots[origin] = self._parse_robots(url, saved["text"]) if saved["text"] is not None else (
+                        _Robots(None, saved["allow_all"], saved["detail"])
+                    )
+                else:
+                    robots = self.robots[origin] = await self._fetch_robots(url, origin)
+                    if self.journal:
+                        self.journal.note_robots(origin, robots.text, robots.allow_all, robots.detail)
         robots = self.robots[origin]
         if robots.parser is None:
             return robots.allow_all, robots.detail
@@ -368,8 +408,6 @@ class _Crawler:
         return False, f"{url} disallowed by {origin}/robots.txt"
 
     async def _fetch_robots(self, url: Any, origin: str) -> _Robots:
-        from protego import Protego
-
         target, seen = _parse_url(origin + "/robots.txt"), set()
         for _ in range(ROBOTS_MAX_REDIRECTS + 1):
             seen.add(str(target))
@@ -387,42 +425,64 @@ class _Crawler:
                     break
                 continue
             if 200 <= status < 300:
-                text = capture.body.decode("utf-8", errors="replace").lstrip("\ufeff")
-                try:
-                    parser = Protego.parse(text)
-                except Exception:  # noqa: BLE001 - unparseable rules are no rules
-                    return _Robots(None, True)
-                delay = parser.crawl_delay(self.token) if self.cfg.max_crawl_delay_s > 0 else None
-                if delay:
-                    host = self._host(url)
-                    host.delay = max(host.delay, min(float(delay), self.cfg.max_crawl_delay_s))
-                return _Robots(parser, True)
+                return self._parse_robots(url, capture.body.decode("utf-8", errors="replace").lstrip("\ufeff"))
             if status == 429 or status >= 500:
                 return _Robots(None, False, f"{origin}/robots.txt unreachable: HTTP {status}")
             return _Robots(None, True)  # 4xx (and odd 3xx/1xx): robots.txt unavailable, all allowed
         return _Robots(None, True)  # too many robots.txt redirects: unavailable per RFC 9309
+
+    def _parse_robots(self, url: Any, text: str) -> _Robots:
+        from protego import Protego
+
+        try:
+            parser = Protego.parse(text)
+        except Exception:  # noqa: BLE001 - unparseable rules are no rules
+            return _Robots(None, True)
+        delay = parser.crawl_delay(self.token) if self.cfg.max_crawl_delay_s > 0 else None
+        if delay:
+            host = self._host(url)
+            host.delay = max(host.delay, min(float(delay), self.cfg.max_crawl_delay_s))
+        return _Robots(parser, True, text=text)
 
 
 # ---------------------------------------------------------------------------------------------- output
 
 
 class _WarcFiles:
-    """Writes captures into ``<prefix>-00000.warc.gz``..., each published atomically when complete."""
+    """Writes captures into ``<prefix>-00000.warc.gz``..., each published atomically when complete.
 
-    def __init__(self, output_dir: str, cfg: CrawlConfig):
+    With a journal (local output), the WARC being written is appended to under the state directory, so a killed
+    crawl keeps every record it journaled, and is renamed into place when complete.
+    """
+
+    def __init__(self, output_dir: str, cfg: CrawlConfig, journal: CrawlJournal | None = None):
         self.output_dir = output_dir
         self.cfg = cfg
+        self.journal = journal
         self.paths: list[str] = []
         self._stack: contextlib.ExitStack | None = None
         self._writer: Any = None
         self._count = 0
+        self._name: str | None = None
+        self._file: Any = None
+        if journal is not None:
+            self.paths = [join(output_dir, name) for name in journal.sealed]
+            if journal.open_warc is not None:  # continue the WARC the interrupted run was writing
+                from warcio.warcwriter import WARCWriter
 
-    def write(self, captures: list[_Capture]) -> None:
+                self._name = journal.open_warc["name"]
+                self._file = open(journal.open_path(self._name), "ab")  # noqa: SIM115 - closed in close()/abort()
+                self._writer = WARCWriter(self._file, gzip=True, warc_version="1.1")
+                self._count = journal.open_warc["records"]
+                self.paths.append(join(output_dir, self._name))
+
+    def write(self, captures: list[_Capture]) -> tuple[str | None, int | None, int | None]:
+        """Append the captures; returns (WARC name, its length after them, records in it) for the journal."""
         from warcio.statusandheaders import StatusAndHeaders
         from warcio.timeutils import datetime_to_iso_date
 
         if not captures:
-            return
+            return None, None, None
         if self._writer is None or self._count >= self.cfg.records_per_warc:
             self._roll()
         writer = self._writer
@@ -450,6 +510,10 @@ class _WarcFiles:
             )
             writer.write_request_response_pair(request, response)  # sets WARC-Concurrent-To on the request
             self._count += 2
+        if self._file is None:
+            return None, None, None
+        self._file.flush()
+        return self._name, self._file.tell(), self._count
 
     def _roll(self) -> None:
         from warcio.warcwriter import WARCWriter
@@ -457,8 +521,13 @@ class _WarcFiles:
         self.close()
         name = f"{self.cfg.warc_prefix}-{len(self.paths):05d}.warc.gz"
         path = join(self.output_dir, name)
-        self._stack = contextlib.ExitStack()
-        stream = self._stack.enter_context(atomic_open(path, "wb"))
+        if self.journal is not None:
+            self._name = name
+            self._file = open(self.journal.open_path(name), "wb")  # noqa: SIM115 - closed in close()/abort()
+            stream = self._file
+        else:
+            self._stack = contextlib.ExitStack()
+            stream = self._stack.enter_context(atomic_open(path, "wb"))
         self._writer = WARCWriter(stream, gzip=True, warc_version="1.1")
         info = {
             "software": f"corpusforge/{__version__} (warcio)",
@@ -470,13 +539,25 @@ class _WarcFiles:
         self._writer.write_record(self._writer.create_warcinfo_record(name, info))
         self.paths.append(path)
         self._count = 0
+        if self.journal is not None:
+            self._file.flush()
+            self.journal.append({"kind": "warc", "name": name, "end": self._file.tell()})
 
     def close(self) -> None:
+        if self._file is not None:  # complete: publish it, then say so
+            file, name, self._file, self._writer = self._file, self._name, None, None
+            file.close()
+            os.replace(self.journal.open_path(name), self.journal.dir.parent / name)
+            self.journal.append({"kind": "sealed", "name": name})
         if self._stack is not None:
             stack, self._stack, self._writer = self._stack, None, None
             stack.close()
 
     def abort(self, exc: BaseException) -> None:
+        if self._file is not None:  # keep what the journal describes, for the resume
+            file, self._file, self._writer = self._file, None, None
+            file.close()
+            return
         if self._stack is not None:
             stack, self._stack, self._writer = self._stack, None, None
             stack.__exit__(type(exc), exc, exc.__traceback__)  # removes the temporary file
@@ -491,9 +572,15 @@ def _existing_warcs(output_dir: str, prefix: str) -> list[str]:
     return sorted(p for p in fs.ls(path, detail=False) if pattern.match(p.rstrip("/").rsplit("/", 1)[-1]))
 
 
-def prepare_output(output_dir: str, cfg: CrawlConfig, overwrite: bool = False) -> None:
-    """Refuse to mix with an earlier crawl's WARCs (a shorter run would leave stale files behind)."""
+def prepare_output(output_dir: str, cfg: CrawlConfig, overwrite: bool = False, urls: list[str] | None = None) -> bool:
+    """Refuse to mix with an earlier crawl's WARCs (a shorter run would leave stale files behind), unless they
+    are an interrupted crawl of the same URL list, which is resumed. Returns whether there is one to resume."""
     found = _existing_warcs(output_dir, cfg.warc_prefix)
+    if not overwrite and is_local(output_dir) and CrawlJournal.exists(output_dir):
+        journal = CrawlJournal.load(output_dir)
+        if urls is not None:
+            journal.check(urls, cfg.warc_prefix, found)
+        return True
     if found and not overwrite:
         raise InputError(
             output_dir,
@@ -503,6 +590,8 @@ def prepare_output(output_dir: str, cfg: CrawlConfig, overwrite: bool = False) -
     fs, _ = filesystem(output_dir)
     for path in found:
         fs.rm(path)
+    remove_state(output_dir)
+    return False
 
 
 # ---------------------------------------------------------------------------------------------- driver
@@ -534,9 +623,11 @@ def _triage(urls: list[str]) -> list[Any]:
     return items
 
 
-async def _crawl_async(items: list[Any], cfg: CrawlConfig, sink: Callable[[_Result], None]) -> None:
-    """Fetch concurrently but hand results to ``sink`` in input order, holding a bounded window."""
-    crawler = _Crawler(cfg)
+async def _crawl_async(
+    items: list[tuple[int, Any]], cfg: CrawlConfig, sink: Callable[[int, _Result], None], journal: Any = None
+) -> None:
+    """Fetch concurrently but hand ``(index, result)`` to ``sink`` in input order, holding a bounded window."""
+    crawler = _Crawler(cfg, journal)
     window: asyncio.Queue = asyncio.Queue(maxsize=max(64, 8 * cfg.concurrency))
 
     async def guarded(url: Any) -> _Result:
@@ -546,22 +637,23 @@ async def _crawl_async(items: list[Any], cfg: CrawlConfig, sink: Callable[[_Resu
             return _Result(url=str(url), status=QUARANTINED, reason=type(exc).__name__, detail=str(exc))
 
     async def produce() -> None:
-        for item in items:
-            await window.put(asyncio.create_task(guarded(item)) if not isinstance(item, _Result) else item)
+        for index, item in items:
+            await window.put((index, asyncio.create_task(guarded(item)) if not isinstance(item, _Result) else item))
         await window.put(None)
 
     producer = asyncio.create_task(produce())
     try:
-        while (item := await window.get()) is not None:
+        while (entry := await window.get()) is not None:
+            index, item = entry
             result = await item if isinstance(item, asyncio.Task) else item
-            await asyncio.to_thread(sink, result)
+            await asyncio.to_thread(sink, index, result)
         await producer
     finally:
         producer.cancel()
         while not window.empty():
-            item = window.get_nowait()
-            if isinstance(item, asyncio.Task):
-                item.cancel()
+            entry = window.get_nowait()
+            if entry is not None and isinstance(entry[1], asyncio.Task):
+                entry[1].cancel()
         await crawler.aclose()
 
 
@@ -577,43 +669,63 @@ def _run(coro_factory: Callable[[], Any]) -> Any:
 def crawl(
     urls: list[str], output_dir: str, config: CrawlConfig, progress: bool = False, overwrite: bool = False
 ) -> Ledger:
-    """Fetch ``urls`` into WARCs in ``output_dir``, with ``ledger.json`` and ``dropped.jsonl`` beside them."""
+    """Fetch ``urls`` into WARCs in ``output_dir``, with ``ledger.json`` and ``dropped.jsonl`` beside them.
+
+    Resumes an interrupted crawl of the same URL list in a local ``output_dir`` (see the module docstring)."""
     _require_deps()
     output_dir = str(output_dir)
-    prepare_output(output_dir, config, overwrite)
-    ledger = Ledger(stage=STAGE)
-    warcs = _WarcFiles(output_dir, config)
-    dropped_lines: list[str] = []
-    quarantined_lines: list[str] = []
+    journal = None
+    if prepare_output(output_dir, config, overwrite, urls):
+        journal = CrawlJournal.load(output_dir)
+        journal.reopen()
+    elif is_local(output_dir):
+        journal = CrawlJournal.start(output_dir, urls, config.warc_prefix)
+    warcs = _WarcFiles(output_dir, config, journal)
+    finished: dict[int, dict] = dict(journal.done) if journal else {}
     bar = _progress_bar(len(urls)) if progress else None
+    if bar is not None and finished:
+        bar[0].advance(bar[1], len(finished))
 
-    def sink(result: _Result) -> None:
-        warcs.write(result.captures)
-        line = json.dumps({"url": result.url, "reason": result.reason, "detail": result.detail}, ensure_ascii=False)
-        if result.status == KEPT:
-            ledger.record(KEPT)
-        elif result.status == DROPPED:
-            ledger.record(DROPPED, result.reason)
-            dropped_lines.append(line)
-        else:
-            ledger.record(QUARANTINED, result.reason)
-            quarantined_lines.append(line)
+    def sink(index: int, result: _Result) -> None:
+        warc, end, records = warcs.write(result.captures)
+        if journal is not None:
+            journal.note_done(index, result, warc, end, records)
+        finished[index] = {"url": result.url, "status": result.status, "reason": result.reason}
+        finished[index]["detail"] = result.detail
         if bar is not None:
             bar[0].advance(bar[1])
 
-    items = _triage(urls)
+    items = [(i, item) for i, item in enumerate(_triage(urls)) if i not in finished]
     try:
         with bar[0] if bar is not None else contextlib.nullcontext():
-            _run(lambda: _crawl_async(items, config, sink))
+            _run(lambda: _crawl_async(items, config, sink, journal))
     except BaseException as exc:
         warcs.abort(exc)
+        if journal is not None:
+            journal.close()
         raise
     warcs.close()
+    ledger = Ledger(stage=STAGE)
+    dropped_lines: list[str] = []
+    quarantined_lines: list[str] = []
+    for index in sorted(finished):
+        done = finished[index]
+        line = json.dumps({"url": done["url"], "reason": done["reason"], "detail": done["detail"]}, ensure_ascii=False)
+        if done["status"] == KEPT:
+            ledger.record(KEPT)
+        elif done["status"] == DROPPED:
+            ledger.record(DROPPED, done["reason"])
+            dropped_lines.append(line)
+        else:
+            ledger.record(QUARANTINED, done["reason"])
+            quarantined_lines.append(line)
     ledger.check()
     write_text(join(output_dir, "dropped.jsonl"), "".join(line + "\n" for line in dropped_lines))
     if quarantined_lines:
         write_text(join(output_dir, "quarantined.jsonl"), "".join(line + "\n" for line in quarantined_lines))
     write_text(join(output_dir, "ledger.json"), ledger.to_json() + "\n")
+    if journal is not None:
+        journal.finish()
     return ledger
 
 
@@ -664,7 +776,10 @@ def crawl_command(
     """Fetch a URL list into WARC files, obeying robots.txt and per-host rate limits."""
     cfg = load_config(config, set_)
     urls = read_url_list(str(urls_file))
-    prepare_output(str(output), cfg, overwrite)  # before config.yaml, so a refusal leaves the old run intact
+    # before config.yaml, so a refusal leaves the old run intact
+    if prepare_output(str(output), cfg, overwrite, urls) and not quiet:
+        done = len(CrawlJournal.load(str(output)).done)
+        typer.echo(f"resuming the interrupted crawl in {output}: {done} of {len(urls)} URLs already done")
     write_text(join(str(output), "config.yaml"), cfg.to_yaml())
     ledger = crawl(urls, str(output), cfg, progress=not quiet, overwrite=overwrite)
     if not quiet:
