@@ -108,14 +108,16 @@ def _responses(out: Path) -> list[str]:
     return targets
 
 
-def test_killed_crawl_resumes_without_refetching_and_stays_polite(server, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_killed_crawl_resumes_without_refetching_and_stays_polite(server, tmp_path, sig):
     urls = _urls(server)
     (tmp_path / "urls.txt").write_text("\n".join(urls) + "\n")
     out = tmp_path / "out"
     settings = {"per_host_delay_s": DELAY, "per_host_concurrency": 1, "retries": 0, "timeout_s": 60}
     settings["records_per_warc"] = 6
     sets = [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
-    # run 1: the real command in its own process, killed (SIGKILL: no cleanup at all) while a page is in flight
+    # run 1: the real command in its own process, stopped while a page is in flight (SIGKILL: no cleanup at all;
+    # SIGINT: Ctrl-C, which must exit 130)
     server.hold_after = BEFORE_KILL
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-c", "from corpusforge.cli import main; main()", "crawl", str(tmp_path / "urls.txt")]
@@ -126,8 +128,9 @@ def test_killed_crawl_resumes_without_refetching_and_stays_polite(server, tmp_pa
         while _journal_done(out) < BEFORE_KILL and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.send_signal(sig)
+        code = proc.wait(30)
+    assert code == (130 if sig == signal.SIGINT else -signal.SIGKILL), proc.stderr.read().decode()
     assert _journal_done(out) == BEFORE_KILL  # /private waits behind the held page: results go out in input order
     assert not (out / "ledger.json").exists()
     killed_at = time.monotonic()
