@@ -61,7 +61,7 @@ def is_layout_table(table: Any) -> bool:
     cells = [[c for c in row if _tag(c) in ("td", "th")] for row in rows]
     if any(_tag(c) in ("caption", "thead") for c in table) or any(_tag(c) == "th" for row in cells for c in row):
         return False
-    if any(_tag(el) == "table" for el in table.iterdescendants()):
+    if table.find(".//table") is not None:
         return True
     if not any(len(row) >= 2 for row in cells):
         return True
