@@ -22,6 +22,9 @@ class SparkOptions(Config):
     master: str = Field("local[*]", description="Ignored under spark-submit, which sets the master itself.")
     app_name: str = "corpusforge"
     conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark settings, e.g. executor memory.")
+    log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = Field(
+        "WARN", description="Spark's log level once the session is up (INFO prints a line per task)."
+    )
 
 
 class EngineConfig(Config):

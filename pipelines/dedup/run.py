@@ -177,7 +177,8 @@ def run_dedup(job: DedupJobConfig, files: list[str], progress: bool = False) -> 
     clean_temporaries(job.output)
     spark = job.engine.kind == "spark"
     if spark:
-        from pipelines.dedup.spark import decide_spark, run_tasks_spark
+        from pipelines.dedup.spark import decide_spark
+        from pipelines.engines.spark import run_tasks_spark
 
         session = _session(job)
         run_tasks_spark(session, fingerprint_task, job, files)

@@ -26,20 +26,6 @@ SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
 MAX_ROUNDS = 100  # large-star / small-star needs O(log^2 n) rounds; this is a guard, never reached
 
 
-def run_tasks_spark(session, fn, job, files: list[str]) -> int:
-    """Run ``fn(job, task, path)`` once per input file on the executors (one partition per file); returns how
-    many ran. ``fn`` writes its own outputs; only its booleans come back."""
-    if not files:
-        return 0
-
-    def run(item):
-        task, path = item
-        return bool(fn(job, task, path))
-
-    tasks = session.sparkContext.parallelize(list(enumerate(files)), numSlices=len(files))
-    return sum(tasks.map(run).collect())
-
-
 def _partitions(session, requested: int | None) -> int:
     return requested or int(session.conf.get(SHUFFLE_PARTITIONS))
 

@@ -42,6 +42,19 @@ def _defining(config: dict) -> dict:
     return {k: v for k, v in config.items() if k != "engine"}
 
 
+def check_resumable(job, saved: dict) -> None:
+    """An output is resumed only by the same config on the same engine kind: another engine's finished tasks
+    would be mixed with this one's (the engine kind is recorded in the saved config)."""
+    if _defining(saved) != _defining(job.model_dump(mode="json")):
+        raise ConfigError("output", f"{job.output} holds a run of a different config; pass --overwrite or pick another")
+    before = (saved.get("engine") or {}).get("kind", "local")
+    if before != job.engine.kind:
+        raise ConfigError(
+            "engine.kind",
+            f"{job.output} was written by the {before} engine, not {job.engine.kind}; pass --overwrite or pick another",
+        )
+
+
 def summarize(stage: str, summaries: list[dict]) -> JobResult:
     ledger = Ledger.total(stage, [Ledger.from_dict(s["ledger"]) for s in summaries]).check()
     languages: Counter = Counter()
@@ -53,16 +66,16 @@ def summarize(stage: str, summaries: list[dict]) -> JobResult:
 def run_job(job, progress: bool = False, overwrite: bool = False) -> JobResult:
     """Validate inputs, save the resolved config beside the outputs, run on the configured engine.
 
-    An output directory holding a run of a different config is refused (its finished tasks would be
-    skipped and mixed with new ones) unless ``overwrite`` clears it first.
+    An output directory holding a run of a different config, or one written by another engine kind, is refused
+    (its finished tasks would be skipped and mixed with new ones) unless ``overwrite`` clears it first.
     """
     files = job.input_files()  # fails before any work when nothing matches
     saved = join(job.output, "config.yaml")
     if overwrite and exists(job.output):
         fs, root = filesystem(job.output)
         fs.rm(root, recursive=True)
-    elif exists(saved) and _defining(yaml.safe_load(read_text(saved))) != _defining(job.model_dump(mode="json")):
-        raise ConfigError("output", f"{job.output} holds a run of a different config; pass --overwrite or pick another")
+    elif exists(saved):
+        check_resumable(job, yaml.safe_load(read_text(saved)) or {})
     makedirs(job.output)
     write_text(saved, job.to_yaml())
     result = job.execute(files, progress=progress)

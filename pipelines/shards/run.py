@@ -489,8 +489,7 @@ def run_shard(job: ShardJobConfig, files: list[str], progress: bool = False) -> 
     job_tokenizer(job.shard)  # a bad tokenizer fails here, before any task
     job, gate = gate_job(job)
     if job.engine.kind == "spark":
-        from pipelines.dedup.spark import run_tasks_spark
-        from pipelines.engines.spark import spark_session
+        from pipelines.engines.spark import run_tasks_spark, spark_session
 
         session = spark_session(job.engine.spark)
 
