@@ -54,3 +54,15 @@ class Drop(CorpusForgeError):
         self.reason = reason
         self.detail = detail
         super().__init__(reason if detail is None else f"{reason}: {detail}")
+
+
+class StorageError(CorpusForgeError):
+    """A file store (an object store, a remote file system) did not answer, after retries with backoff."""
+
+    def __init__(self, url: str, problem: str):
+        self.url = url
+        self.problem = problem
+        super().__init__(f"{url}: {problem}")
+
+    def __reduce__(self):  # raised in worker processes and sent back to the driver
+        return type(self), (self.url, self.problem)

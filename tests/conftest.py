@@ -25,3 +25,19 @@ def spark():
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A real S3-compatible server (moto) on 127.0.0.1 for the module, every S3 client pointed at it."""
+    pytest.importorskip("moto.server")
+    pytest.importorskip("s3fs")
+    from tests.s3_server import S3Server, s3_environment
+
+    server = S3Server()
+    server.start()
+    try:
+        with s3_environment(server.endpoint):
+            yield server
+    finally:
+        server.stop()

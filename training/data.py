@@ -7,6 +7,10 @@ JSON form, not by importing ``pipelines`` (``training`` imports only ``corpusfor
     tokenizer {hash, vocab_size, eod_id}, shards [{path, kind (cell | long), cell, documents, tokens,
     tokenizer_hash}]   (paths relative to the manifest's folder; ``path`` is a Megatron prefix: .bin/.idx)
 
+Shards may sit in object storage (``s3://bucket/shards``): the manifest, blend checks and rate files go
+through ``corpusforge.fs``, and Megatron reads the shards with its own S3 support (index files cached
+locally, ``.bin`` read in ranges), so training streams them without a copy step.
+
 The blend file (``corpusforge.blend/1``, YAML or JSON, written per stage by the mixture optimizer)::
 
     format: corpusforge.blend/1
@@ -23,6 +27,8 @@ Every check runs before any model is built (`BlendSpec.resolve`), and each failu
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +37,7 @@ import numpy as np
 import yaml
 
 from corpusforge.errors import ConfigError, InputError
+from corpusforge.fs import exists, join, open_input, read_text
 
 MANIFEST_FORMAT = "corpusforge.shards/1"
 BLEND_FORMAT = "corpusforge.blend/1"
@@ -51,9 +58,24 @@ class Shard:
     tokenizer_hash: str
 
 
+def _remote(path: str | Path) -> bool:
+    return "://" in str(path)
+
+
+def _is_file(path: str) -> bool:
+    return exists(path) if _remote(path) else Path(path).is_file()
+
+
+def _load_rates(path: str) -> np.ndarray:
+    if not _remote(path):
+        return np.load(path)
+    with open_input(path) as f:
+        return np.load(f)
+
+
 @dataclass(frozen=True)
 class Manifest:
-    root: Path
+    root: Path | str  # a folder, or an object store URL
     tokenizer_hash: str
     vocab_size: int
     eod_id: int
@@ -61,12 +83,16 @@ class Manifest:
 
     @classmethod
     def load(cls, path: str | Path) -> Manifest:
-        path = Path(path)
-        where = path if path.suffix == ".json" else path / "manifest.json"
-        if not where.is_file():
+        if _remote(path):
+            where = str(path) if str(path).endswith(".json") else join(str(path), "manifest.json")
+            root: Path | str = where.rsplit("/", 1)[0]
+        else:
+            where = Path(path) if Path(path).suffix == ".json" else Path(path) / "manifest.json"
+            root = where.parent.resolve()
+        if not _is_file(str(where)):
             raise DataError(str(where), "no shard manifest here (run the shard stage first)")
         try:
-            data = json.loads(where.read_text())
+            data = json.loads(read_text(str(where)) if _remote(where) else where.read_text())
         except json.JSONDecodeError as exc:
             raise DataError(str(where), f"not valid JSON: {exc}") from None
         if data.get("format") != MANIFEST_FORMAT:
@@ -75,10 +101,9 @@ class Manifest:
         for key in ("hash", "vocab_size", "eod_id"):
             if key not in tok:
                 raise DataError(str(where), f"tokenizer.{key} missing")
-        root = where.parent.resolve()
         shards = tuple(
             Shard(
-                prefix=str(root / s["path"]),
+                prefix=join(root, s["path"]) if _remote(root) else str(root / s["path"]),
                 path=s["path"],
                 cell=s.get("cell", s["path"]),
                 kind=s.get("kind", "cell"),
@@ -106,10 +131,9 @@ class Blend:
 
 
 def read_blend_file(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
+    if not _is_file(str(path)):
         raise DataError(str(path), "blend file not found")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = yaml.safe_load(read_text(str(path)) if _remote(path) else Path(path).read_text()) or {}
     if not isinstance(data, dict):
         raise DataError(str(path), "a blend file holds a mapping")
     if data.get("format", BLEND_FORMAT) != BLEND_FORMAT:
@@ -167,7 +191,7 @@ def resolve_blend(manifest: Manifest, blend: dict, *, where: str = "blend", mode
         if w <= 0:
             continue
         for ext in (".bin", ".idx"):
-            if not Path(s.prefix + ext).is_file():
+            if not _is_file(s.prefix + ext):
                 raise DataError(s.prefix + ext, "shard file missing (listed in the manifest)")
         prefixes.append(s.prefix)
         docs.append(s.documents)
@@ -181,10 +205,14 @@ def resolve_blend(manifest: Manifest, blend: dict, *, where: str = "blend", mode
         match = [s for s in shards if s.path == name]
         if not match:
             raise DataError(where, f"document_rates names shard {name!r}, not in the manifest")
-        rpath = Path(rate_file) if Path(rate_file).is_absolute() else Path(blend.get("_dir", ".")) / rate_file
-        if not rpath.is_file():
+        base = blend.get("_dir", ".")
+        if _remote(rate_file) or Path(rate_file).is_absolute():
+            rpath = rate_file
+        else:
+            rpath = join(base, rate_file) if _remote(base) else str(Path(base) / rate_file)
+        if not _is_file(rpath):
             raise DataError(str(rpath), "document rate file missing")
-        arr = np.load(rpath)
+        arr = _load_rates(rpath)
         if arr.shape != (match[0].documents,) or (arr < 0).any():
             raise DataError(
                 str(rpath), f"needs {match[0].documents} non-negative rates, one per document, got shape {arr.shape}"
@@ -207,7 +235,7 @@ def load_blend(manifest_path: str | Path, blend_path: str | Path | None, model_v
     data = {}
     if blend_path is not None:
         data = read_blend_file(blend_path)
-        data["_dir"] = str(Path(blend_path).parent)
+        data["_dir"] = str(blend_path).rsplit("/", 1)[0] if _remote(blend_path) else str(Path(blend_path).parent)
     return resolve_blend(manifest, data, where=str(blend_path or manifest_path), model_vocab=model_vocab)
 
 
@@ -236,7 +264,7 @@ def _megatron_classes():
         def __init__(self, indexed_dataset, dataset_path, indexed_indices, num_samples, index_split, config):
             rate_file = config.document_rates.get(dataset_path)
             if rate_file:
-                indexed_indices = expand_by_rates(indexed_indices, np.load(rate_file), config.random_seed)
+                indexed_indices = expand_by_rates(indexed_indices, _load_rates(rate_file), config.random_seed)
             super().__init__(indexed_dataset, dataset_path, indexed_indices, num_samples, index_split, config)
 
     return TokenizerFacts, RatedGPTDatasetConfig, RatedGPTDataset
@@ -250,11 +278,14 @@ def build_datasets(
     valid_samples: int,
     split: str = "98,2,0",
     seed: int = 1234,
+    index_cache: str | None = None,
 ):
-    """(train, valid) Megatron datasets: ``BlendedDataset``s over the shards' train / validation documents."""
+    """(train, valid) Megatron datasets: ``BlendedDataset``s over the shards' train / validation documents.
+    Shards in object storage are read by Megatron in ranges, their index files cached in ``index_cache``."""
     from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
 
     tokenizer_cls, config_cls, dataset_cls = _megatron_classes()
+    remote = any(_remote(p) for p in blend.prefixes)
     config = config_cls(
         random_seed=seed,
         sequence_length=seq_length,
@@ -266,7 +297,10 @@ def build_datasets(
         reset_attention_mask=False,
         eod_mask_loss=False,
         create_attention_mask=False,
-        mmap_bin_files=True,
+        mmap_bin_files=not remote,  # Megatron streams object-store shards; it cannot map them
+        object_storage_cache_path=(index_cache or os.path.join(tempfile.gettempdir(), "corpusforge-index-cache"))
+        if remote
+        else None,
         document_rates=dict(blend.rates),
     )
     with warnings.catch_warnings():
