@@ -56,7 +56,7 @@ class Drop(CorpusForgeError):
         super().__init__(reason if detail is None else f"{reason}: {detail}")
 
 
-class StorageError(CorpusForgeError):
+class StoreUnreachable(StorageError):
     """A file store (an object store, a remote file system) did not answer, after retries with backoff."""
 
     def __init__(self, url: str, problem: str):

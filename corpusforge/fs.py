@@ -1,7 +1,7 @@
 """File access through fsspec (local paths, s3://, anything fsspec knows), with atomic writes and retries.
 
 A store that does not answer (connection refused, timeouts, a dropped connection) is retried with exponential
-backoff, then fails with one ``StorageError`` naming the URL. ``CORPUSFORGE_STORAGE_TRIES`` (default 5) and
+backoff, then fails with one ``StoreUnreachable`` naming the URL. ``CORPUSFORGE_STORAGE_TRIES`` (default 5) and
 ``CORPUSFORGE_STORAGE_BACKOFF`` (seconds before the second try, doubling after; default 1) set the policy;
 botocore's own retries are turned off so that this is the only one.
 """
@@ -19,7 +19,7 @@ from typing import IO, TypeVar
 import fsspec
 from fsspec.core import url_to_fs
 
-from corpusforge.errors import InputError, StorageError
+from corpusforge.errors import InputError, StoreUnreachable
 
 T = TypeVar("T")
 TRIES_ENV, BACKOFF_ENV = "CORPUSFORGE_STORAGE_TRIES", "CORPUSFORGE_STORAGE_BACKOFF"
@@ -70,7 +70,7 @@ def retrying(url: str, fn: Callable[..., T], *args, **kwargs) -> T:
             if attempt == tries:
                 cause = (str(exc).splitlines() or [""])[0]
                 spent = time.monotonic() - start
-                raise StorageError(
+                raise StoreUnreachable(
                     url, f"the store did not answer after {tries} tries over {spent:.1f}s ({type(exc).__name__}: {cause})"
                 ) from None
             time.sleep(wait * 2 ** (attempt - 1))

@@ -281,26 +281,26 @@ def build_datasets(
     index_cache: str | None = None,
 ):
     """(train, valid) Megatron datasets: ``BlendedDataset``s over the shards' train / validation documents.
-    Shards in object storage are read by Megatron in ranges, their index files cached in ``index_cache``."""
+    Shards in object storage are read by Megatron in ranges; their index files and Megatron's sample indices
+    are cached in ``index_cache`` (default: a folder in the system's temporary directory)."""
     from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
 
     tokenizer_cls, config_cls, dataset_cls = _megatron_classes()
     remote = any(_remote(p) for p in blend.prefixes)
+    cache = index_cache or os.path.join(tempfile.gettempdir(), "corpusforge-index-cache")
     config = config_cls(
         random_seed=seed,
         sequence_length=seq_length,
         blend=(list(blend.prefixes), list(blend.weights)),
         split=split,
-        path_to_cache=None,
+        path_to_cache=cache if remote else None,  # Megatron's sample indices: beside local shards, else here
         tokenizer=tokenizer_cls(blend.vocab_size, blend.eod_id, blend.tokenizer_hash),
         reset_position_ids=False,
         reset_attention_mask=False,
         eod_mask_loss=False,
         create_attention_mask=False,
         mmap_bin_files=not remote,  # Megatron streams object-store shards; it cannot map them
-        object_storage_cache_path=(index_cache or os.path.join(tempfile.gettempdir(), "corpusforge-index-cache"))
-        if remote
-        else None,
+        object_storage_cache_path=cache if remote else None,
         document_rates=dict(blend.rates),
     )
     with warnings.catch_warnings():

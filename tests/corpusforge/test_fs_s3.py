@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from corpusforge.errors import StorageError
+from corpusforge.errors import StoreUnreachable
 from corpusforge.fs import BACKOFF_ENV, TRIES_ENV, atomic_open, exists, expand, read_text, write_text
 from tests.s3_server import S3Server, free_port, s3_environment
 
@@ -37,7 +37,7 @@ def test_a_failed_write_uploads_nothing(s3):
 def test_an_unreachable_store_is_retried_then_fails_naming_the_url(fast_retries):
     with s3_environment(f"http://127.0.0.1:{free_port()}"):  # nothing listens there
         start = time.monotonic()
-        with pytest.raises(StorageError) as caught:
+        with pytest.raises(StoreUnreachable) as caught:
             exists("s3://bucket/out/config.yaml")
     message = str(caught.value)
     assert message.startswith("s3://bucket/out/config.yaml: ") and "after 3 tries" in message
@@ -52,7 +52,7 @@ def test_a_store_that_goes_away_mid_write_keeps_nothing_half_written(fast_retrie
         with s3_environment(server.endpoint):
             root = server.bucket()
             write_text(f"{root}/done.txt", "finished before")
-            with pytest.raises(StorageError, match=f"{root}/part.bin"), atomic_open(f"{root}/part.bin") as f:
+            with pytest.raises(StoreUnreachable, match=f"{root}/part.bin"), atomic_open(f"{root}/part.bin") as f:
                 f.write(b"x" * 1_000_000)
                 server.stop()  # the store goes away before the upload
             server.start()

@@ -64,7 +64,8 @@ def _shard(inputs: str, output: str) -> ShardJobConfig:
     )
 
 
-def test_web_dedup_shard_jobs_and_training_reads_on_s3_match_local_disk(s3, tmp_path):
+def test_web_dedup_shard_jobs_and_training_reads_on_s3_match_local_disk(s3, tmp_path, monkeypatch, request):
+    monkeypatch.chdir(tmp_path)  # nothing may land in the working folder (e.g. an "s3:" folder of caches)
     warcs = _warcs(tmp_path / "warcs", files=2, pages=12)
     bucket = s3.bucket()
     _upload(warcs, f"{bucket}/warcs")
@@ -91,7 +92,13 @@ def test_web_dedup_shard_jobs_and_training_reads_on_s3_match_local_disk(s3, tmp_
     }
 
     pytest.importorskip("megatron.core")
+    import torch.distributed as dist
+
     from training.data import build_datasets, load_blend
+
+    if not dist.is_initialized():  # as the trainer does: Megatron's index caching asks for the rank
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1)
+        request.addfinalizer(dist.destroy_process_group)
 
     def first_samples(where: str) -> list[list[int]]:
         blend = load_blend(where, None)
@@ -103,6 +110,8 @@ def test_web_dedup_shard_jobs_and_training_reads_on_s3_match_local_disk(s3, tmp_
     remote = load_blend(f"{bucket}/shards", None)
     assert all(p.startswith(f"{bucket}/shards/") for p in remote.prefixes)
     assert first_samples(f"{bucket}/shards") == first_samples(str(tmp_path / "shards"))
+    assert not (tmp_path / "s3:").exists()
+    assert not any(k.startswith("cells/") and "/cache/" in k for k in _files(f"{bucket}/shards"))
 
 
 def _cli(config: Path, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:

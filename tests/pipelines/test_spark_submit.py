@@ -31,7 +31,7 @@ from tests.pipelines.warc_factory import Page, good_html, write_warc
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = str(Path(sys.executable).parent)
-N_FILES, PAGES = 6, 250  # about two seconds of work per task: long enough to be killed mid-stage
+N_FILES, PAGES = 6, 150  # a second or two of work per task: long enough to be killed mid-stage
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
