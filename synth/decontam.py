@@ -62,7 +62,7 @@ def ngram_hashes(text: str, n: int = DEFAULT_N, short: bool = False) -> np.ndarr
 
 
 def _read_items(path: Path, fields: list[str] | None) -> Iterator[str]:
-    """Texts of an evaluation set file: the given fields (default: every string field) of each item."""
+    """Texts of an evaluation set file: per item, the given fields (default: every string field) joined."""
     suffix = path.suffix.lower()
     if suffix == ".txt":
         yield from (line for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
@@ -84,10 +84,10 @@ def _read_items(path: Path, fields: list[str] | None) -> Iterator[str]:
         if not isinstance(row, dict):
             raise InputError(str(path), f"item {i} is neither an object nor a string")
         keys = fields or [k for k, v in row.items() if isinstance(v, str)]
-        for key in keys:
-            value = row.get(key)
-            if isinstance(value, str) and value.strip():
-                yield value
+        # one text per item, fields joined: a sample quoting a question and its answer across the seam is a hit
+        text = "\n".join(v for v in (row.get(k) for k in keys) if isinstance(v, str) and v.strip())
+        if text:
+            yield text
 
 
 class Registry:
@@ -102,7 +102,7 @@ class Registry:
     @staticmethod
     def math_code_dir(shared_dir: str | Path | None = None) -> Path:
         """Find math_code/ under a shared dir given as .../shared, .../shared/data or .../math_code itself."""
-        base = Path(shared_dir) if shared_dir else Path(__file__).resolve().parents[2].parent / "shared"
+        base = Path(shared_dir) if shared_dir else Path(__file__).resolve().parents[1].parent / "shared"
         for candidate in (base, base / "math_code", base / "data" / "math_code"):
             if (candidate / "gsm8k").is_dir() and (candidate / "humaneval").is_dir():
                 return candidate

@@ -14,6 +14,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +51,15 @@ class LLMConfig(Config):
     batch_size: int = Field(4, ge=1)
 
 
+@dataclass(frozen=True)
+class Completion:
+    """One completion and what it cost (tokens as the backend counted them; 0 when it does not say)."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
 class LLM(ABC):
     """A chat model: a batch of conversations in, one completion text per conversation out."""
 
@@ -58,6 +68,18 @@ class LLM(ABC):
 
     @abstractmethod
     def chat(self, batch: list[Messages], max_new_tokens: int | None = None) -> list[str]: ...
+
+    def generate(
+        self,
+        batch: list[Messages],
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> list[Completion]:
+        """Completions with token counts; ``temperature``/``seed`` override the config for this call.
+
+        The base version serves backends that only implement `chat` (no overrides, no counts)."""
+        return [Completion(text) for text in self.chat(batch, max_new_tokens)]
 
     def complete(self, messages: Messages, max_new_tokens: int | None = None) -> str:
         return self.chat([messages], max_new_tokens)[0]
@@ -134,6 +156,15 @@ class LocalLLM(LLM):
             self.load_seconds = time.perf_counter() - start
 
     def chat(self, batch: list[Messages], max_new_tokens: int | None = None) -> list[str]:
+        return [c.text for c in self.generate(batch, max_new_tokens)]
+
+    def generate(
+        self,
+        batch: list[Messages],
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> list[Completion]:
         if not batch:
             return []
         self._load()
@@ -141,22 +172,28 @@ class LocalLLM(LLM):
 
         tok, model = self._tokenizer, self._model
         limit = max_new_tokens or self.config.max_new_tokens
-        sample = self.config.temperature > 0
-        results: list[str] = []
+        temperature = self.config.temperature if temperature is None else temperature
+        seed = self.config.seed if seed is None else seed
+        results: list[Completion] = []
         for i in range(0, len(batch), self.config.batch_size):
             chunk = batch[i : i + self.config.batch_size]
             prompts = [tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in chunk]
             enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
             kwargs: dict[str, Any] = {"max_new_tokens": limit, "pad_token_id": tok.pad_token_id}
-            if sample:
-                torch.manual_seed(self.config.seed + i)
-                kwargs.update(do_sample=True, temperature=self.config.temperature)
+            if temperature > 0:
+                torch.manual_seed(seed + i)
+                kwargs.update(do_sample=True, temperature=temperature)
             else:
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             with torch.inference_mode():
                 out = model.generate(**enc, **kwargs)
             width = enc["input_ids"].shape[1]
-            results.extend(tok.decode(row[width:], skip_special_tokens=True).strip() for row in out)
+            for row, mask in zip(out, enc["attention_mask"], strict=True):
+                new = row[width:].tolist()
+                stops = {tok.eos_token_id, tok.pad_token_id}
+                used = next((k + 1 for k, t in enumerate(new) if t in stops), len(new))
+                text = tok.decode(new, skip_special_tokens=True).strip()
+                results.append(Completion(text, int(mask.sum()), used))
         return results
 
 
@@ -183,15 +220,15 @@ class OpenAICompatibleLLM(LLM):
     def close(self) -> None:
         self._client.close()
 
-    def _one(self, messages: Messages, max_new_tokens: int) -> str:
+    def _one(self, messages: Messages, max_new_tokens: int, temperature: float, seed: int) -> Completion:
         import httpx
 
         body: dict[str, Any] = {
             "model": self.config.model,
             "messages": messages,
             "max_tokens": max_new_tokens,
-            "temperature": self.config.temperature,
-            "seed": self.config.seed,
+            "temperature": temperature,
+            "seed": seed,
         }
         last = "no attempt made"
         for attempt in range(self.config.max_retries + 1):
@@ -209,19 +246,36 @@ class OpenAICompatibleLLM(LLM):
             if response.status_code != 200:
                 raise LLMError(f"{self.url} answered HTTP {response.status_code}: {response.text[:500]}")
             try:
-                return response.json()["choices"][0]["message"]["content"] or ""
-            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                data = response.json()
+                usage = data.get("usage") or {}
+                return Completion(
+                    data["choices"][0]["message"]["content"] or "",
+                    int(usage.get("prompt_tokens") or 0),
+                    int(usage.get("completion_tokens") or 0),
+                )
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
                 raise LLMError(
                     f"{self.url} answered without choices[0].message.content: {response.text[:500]}"
                 ) from exc
         raise LLMError(f"{self.url} failed after {self.config.max_retries + 1} attempts; last: {last}")
 
     def chat(self, batch: list[Messages], max_new_tokens: int | None = None) -> list[str]:
+        return [c.text for c in self.generate(batch, max_new_tokens)]
+
+    def generate(
+        self,
+        batch: list[Messages],
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> list[Completion]:
         limit = max_new_tokens or self.config.max_new_tokens
+        temperature = self.config.temperature if temperature is None else temperature
+        seed = self.config.seed if seed is None else seed
         if len(batch) <= 1 or self.config.max_concurrency == 1:
-            return [self._one(m, limit) for m in batch]
+            return [self._one(m, limit, temperature, seed) for m in batch]
         with ThreadPoolExecutor(min(self.config.max_concurrency, len(batch))) as pool:
-            return list(pool.map(lambda m: self._one(m, limit), batch))
+            return list(pool.map(lambda m: self._one(m, limit, temperature, seed), batch))
 
 
 def build_llm(config: LLMConfig) -> LLM:

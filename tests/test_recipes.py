@@ -22,6 +22,8 @@ def test_every_shipped_recipe_validates(path):
         assert job.pdf.max_pages > 0
     elif job.kind == "pipeline":
         assert len(job.build()) == len(job.steps)  # every step's recipe loads and validates
+    elif job.kind == "synth":
+        assert job.generators and job.build_stages()
     elif type(job).__name__ == "ShardJobConfig":
         assert job.shard.cells.keys and job.shard.tokenizer.eod
     elif job.kind == "label":

@@ -97,6 +97,10 @@ def _as_number(answer: str) -> float | None:
         return None
 
 
+def _is_integer(answer: str) -> bool:
+    return re.fullmatch(r"-?[\d,]+", _normalize(answer).replace("$", "")) is not None
+
+
 def _math_verify(candidate: str, reference: str) -> bool:
     try:
         from math_verify import parse, verify
@@ -121,6 +125,8 @@ def answers_equivalent(candidate: str, reference: str) -> bool:
         return True
     x, y = _as_number(candidate), _as_number(reference)
     if x is not None and y is not None:
+        if _is_integer(candidate) and _is_integer(reference):  # 1450001 is not 1450000, however close
+            return round(x) == round(y)
         return math.isclose(x, y, rel_tol=REL_TOL, abs_tol=1e-9)
     return _math_verify(str(candidate), str(reference))
 

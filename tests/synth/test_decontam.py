@@ -25,7 +25,7 @@ def test_user_set_by_path(tmp_path):
     registry = Registry(n=8).add("mybench", path)
     assert registry.hits("Quiz: What is the colour of a clear summer sky at noon over the open sea? Blue.") == ["mybench"]
     assert registry.hits("The sea at noon is often calm, and the sky is clear in summer.") == []
-    assert registry.size() == {"mybench": 8 + 1}  # 15 words give 8 grams; the 1-word answer one short gram
+    assert registry.size() == {"mybench": 9}  # question and answer joined: 16 words give 9 grams
     saved = tmp_path / "index.npz"
     registry.save(saved)
     assert Registry.load(saved).hits("the colour of a clear summer sky at noon over the open sea") == ["mybench"]

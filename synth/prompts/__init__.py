@@ -1,0 +1,1 @@
+"""Prompt templates of the generators, as versioned YAML data files (loaded by `synth.templates`)."""
