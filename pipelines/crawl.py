@@ -425,13 +425,14 @@ class _Crawler:
                     break
                 continue
             if 200 <= status < 300:
-                return self._parse_robots(url, capture.body.decode("utf-8", errors="replace").lstrip("\ufeff"))
+                text = capture.body.decode("utf-8", errors="replace").lstrip("\ufeff")
+                return self._parse_robots(url, text, fetched_now=True)
             if status == 429 or status >= 500:
                 return _Robots(None, False, f"{origin}/robots.txt unreachable: HTTP {status}")
             return _Robots(None, True)  # 4xx (and odd 3xx/1xx): robots.txt unavailable, all allowed
         return _Robots(None, True)  # too many robots.txt redirects: unavailable per RFC 9309
 
-    def _parse_robots(self, url: Any, text: str) -> _Robots:
+    def _parse_robots(self, url: Any, text: str, fetched_now: bool = False) -> _Robots:
         from protego import Protego
 
         try:
@@ -442,6 +443,8 @@ class _Crawler:
         if delay:
             host = self._host(url)
             host.delay = max(host.delay, min(float(delay), self.cfg.max_crawl_delay_s))
+            if fetched_now:  # the robots.txt request itself is the first the Crawl-delay counts from
+                host.next_at = max(host.next_at, time.monotonic() + host.delay)
         return _Robots(parser, True, text=text)
 
 

@@ -48,7 +48,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if self.path == "/robots.txt":
-            body = b"User-agent: *\nDisallow: /private\n"
+            body = b"User-agent: *\nDisallow: /private\n" + srv.robots_extra
         else:
             body = f"<html><body><p>page {self.path}</p></body></html>".encode()
         self.send_response(200)
@@ -70,6 +70,7 @@ class _Server(ThreadingHTTPServer):
         self.arrivals: list[tuple[str, float]] = []
         self.served: list[str] = []
         self.hold_after: int | None = None
+        self.robots_extra = b""
         self.holding = threading.Event()
         self.release = threading.Event()
 
@@ -108,12 +109,20 @@ def _responses(out: Path) -> list[str]:
     return targets
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
-def test_killed_crawl_resumes_without_refetching_and_stays_polite(server, tmp_path, sig):
+@pytest.mark.parametrize(
+    ("sig", "delay_from"),
+    [(signal.SIGKILL, "config"), (signal.SIGINT, "robots")],
+    ids=["kill-9,per_host_delay_s", "ctrl-c,robots-crawl-delay"],
+)
+def test_killed_crawl_resumes_without_refetching_and_stays_polite(server, tmp_path, sig, delay_from):
     urls = _urls(server)
     (tmp_path / "urls.txt").write_text("\n".join(urls) + "\n")
     out = tmp_path / "out"
-    settings = {"per_host_delay_s": DELAY, "per_host_concurrency": 1, "retries": 0, "timeout_s": 60}
+    # the delay comes from the config, or from robots.txt's Crawl-delay, which the restart must restore unfetched
+    if delay_from == "robots":
+        server.robots_extra = f"Crawl-delay: {DELAY}\n".encode()
+    per_host = DELAY if delay_from == "config" else 0
+    settings = {"per_host_delay_s": per_host, "per_host_concurrency": 1, "retries": 0, "timeout_s": 60}
     settings["records_per_warc"] = 6
     sets = [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
     # run 1: the real command in its own process, stopped while a page is in flight (SIGKILL: no cleanup at all;
