@@ -18,6 +18,15 @@ if ! command -v tesseract >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1;
       tesseract-ocr-fra >/dev/null; } || echo "could not install Tesseract; the tesseract OCR engine stays unavailable"
 fi
 
+# Chromium for the report's headless-browser test (tests/pipelines/report/test_browser.py); best effort, the test
+# skips with a reason without it
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  echo "installing Chromium (optional, for the report's browser test)"
+  SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null; } \
+    || echo "could not install Chromium; the report's browser test will skip"
+fi
+
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

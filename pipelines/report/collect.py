@@ -37,30 +37,21 @@ def _parts(folder: Path) -> list[Path]:
     return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
 
 
-def _read(folder: Path, columns: list[str]) -> pa.Table | None:
-    """The named columns (those present) of every part of ``folder``; None when it has no part."""
-    tables = []
-    for path in _parts(folder):
-        pf = pq.ParquetFile(path)
-        have = [c for c in columns if c in pf.schema_arrow.names]
-        tables.append(pf.read(columns=have))
-    return pa.concat_tables(tables, promote_options="default") if tables else None
-
-
 # -- funnel ----------------------------------------------------------------------------------------------------
 def funnel(output: Path, samples_per_reason: int = 3, top_reasons: int = 6) -> dict:
     """Read, kept, dropped and quarantined per stage (stages in run order), with a few audited documents for
     each of the top drop reasons so a reader can judge whether a filter is wrong."""
     data = json.loads((output / "funnel.json").read_text()) if (output / "funnel.json").is_file() else {}
     ledger = data.get("ledger") or _ledger_total(output)
-    audit = _read(output / "audit", ["id", "url", "stage", "status", "reason", "detail"])
     by_stage: dict[str, Counter] = {}
-    if audit is not None and audit.num_rows:
-        grouped = audit.group_by(["stage", "status", "reason"]).aggregate([("id", "count")])
-        for row in grouped.to_pylist():
+    audit = _parts(output / "audit")
+    for path in audit:  # counted part by part: memory stays flat however many records were dropped
+        keys = ["stage", "status", "reason"]
+        table = pq.read_table(path, columns=keys, read_dictionary=keys)
+        for row in table.group_by(keys).aggregate([([], "count_all")]).to_pylist():
             key = f"{row['reason']}" if row["status"] == "dropped" else f"quarantined: {row['reason']}"
-            by_stage.setdefault(row["stage"] or "unknown", Counter())[key] += row["id_count"]
-    else:  # no audit rows: file the ledger's reasons under one stage so the totals still show
+            by_stage.setdefault(row["stage"] or "unknown", Counter())[key] += row["count_all"]
+    if not by_stage:  # no audit rows: file the ledger's reasons under one stage so the totals still show
         reasons = Counter(ledger.get("dropped", {})) + Counter(
             {f"quarantined: {k}": v for k, v in ledger.get("quarantined", {}).items()}
         )
@@ -75,12 +66,22 @@ def funnel(output: Path, samples_per_reason: int = 3, top_reasons: int = 6) -> d
     for counts in by_stage.values():
         reasons.update(counts)
     samples = {}
-    for reason, _ in reasons.most_common(top_reasons):
-        plain = reason.removeprefix("quarantined: ")
-        if audit is None:
-            break
-        rows = audit.filter(pc.equal(audit["reason"], plain)).slice(0, samples_per_reason).to_pylist()
-        samples[reason] = [{k: r[k] for k in ("id", "url", "stage", "detail")} for r in rows]
+    top = [r for r, _ in reasons.most_common(top_reasons)] if audit else []
+    if top:  # scanned part by part, stopping once every top reason has its rows
+        import pyarrow.dataset as ds
+
+        wanted = {r.removeprefix("quarantined: "): r for r in top}
+        scanner = ds.dataset([str(p) for p in audit], format="parquet").scanner(
+            columns=["id", "url", "stage", "reason", "detail"], filter=pc.field("reason").isin(list(wanted))
+        )
+        for batch in scanner.to_batches():
+            for row in batch.to_pylist():
+                got = samples.setdefault(wanted[row["reason"]], [])
+                if len(got) < samples_per_reason:
+                    got.append({k: row[k] for k in ("id", "url", "stage", "detail")})
+            if len(samples) == len(wanted) and all(len(v) >= samples_per_reason for v in samples.values()):
+                break
+        samples = {r: samples[r] for r in top if r in samples}
     return {
         "inputs": ledger.get("inputs", 0),
         "kept": ledger.get("kept", 0),

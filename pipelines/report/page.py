@@ -17,10 +17,10 @@ header{background:#1f2d3d;color:#fff;padding:14px 24px}header h1{margin:0;font-s
 header p{margin:4px 0 0;color:#c8d3df;font-size:12px}nav a{color:#9cc3ff;margin-right:12px}
 main{padding:8px 24px 40px;max-width:1400px}section{background:#fff;border:1px solid #e1e4e8;border-radius:6px;
 margin:16px 0;padding:12px 18px}h2{font-size:17px;margin:4px 0 8px}h3{font-size:14px;margin:12px 0 4px}
-.grid{display:flex;flex-wrap:wrap;gap:8px}.grid>div{flex:0 1 460px}svg{max-width:100%;height:auto}
+.grid{display:flex;flex-wrap:wrap;gap:8px}.grid>div{flex:0 1 420px}.grid>div.wide{flex:0 1 620px}svg{max-width:100%;height:auto}
 table{border-collapse:collapse;font-size:12px}td,th{border-bottom:1px solid #eee;padding:3px 8px;text-align:left;
 vertical-align:top}th{background:#fafbfc}.num{text-align:right;font-variant-numeric:tabular-nums}
-.muted{color:#777;font-size:12px}.cluster{display:flex;gap:8px;overflow-x:auto}.doc{flex:1 1 0;min-width:220px;
+.muted{color:#777;font-size:12px}summary{cursor:pointer;margin:8px 0;font-weight:600}.cluster{display:flex;gap:8px;overflow-x:auto}.doc{flex:1 1 0;min-width:220px;
 border:1px solid #ddd;border-radius:4px;padding:6px;font-size:12px;white-space:pre-wrap;max-height:220px;
 overflow:auto}.doc.kept{border-color:#5cb85c}.doc.dropped{border-color:#d9534f}.stat{display:inline-block;
 margin-right:22px}.stat b{font-size:18px;display:block}
@@ -99,19 +99,22 @@ def _funnel(figs: Figures, output: Output) -> str:
         _stat("quarantined", f["quarantined"]),
     ]
     if f["stages"]:
-        parts.append(figs.waterfall(f["stages"], f["kept"], f"documents through the stages of {output.path.name}"))
+        plot = figs.waterfall(f["stages"], f["kept"], f"documents through the stages of {output.path.name}")
         rows = [
             [s["stage"], reason, n]
             for s in f["stages"]
             for reason, n in sorted(s["reasons"].items(), key=lambda kv: -kv[1])
         ]
-        parts.append(_table(["stage", "reason", "documents"], rows, {2}))
+        table = _table(["stage", "reason", "documents"], rows, {2})
+        parts.append(f"<div class='grid'><div class='wide'>{plot}</div><div>{table}</div></div>")
     if f["notes"]:
         parts.append(f"<p class='muted'>notes on kept documents: {escape(_counts(f['notes']))}</p>")
     if f["samples"]:
-        parts.append("<h3>Sampled dropped documents, top reasons</h3>")
         rows = [[reason, s["stage"], s["url"] or s["id"], s["detail"]] for reason, ss in f["samples"].items() for s in ss]
-        parts.append(_table(["reason", "stage", "document", "detail"], rows))
+        parts.append(
+            "<details><summary>Sampled dropped documents of the top reasons</summary>"
+            f"{_table(['reason', 'stage', 'document', 'detail'], rows)}</details>"
+        )
     return "".join(parts)
 
 
