@@ -47,7 +47,7 @@ def funnel(output: Path, samples_per_reason: int = 3, top_reasons: int = 6) -> d
     audit = _parts(output / "audit")
     for path in audit:  # counted part by part: memory stays flat however many records were dropped
         keys = ["stage", "status", "reason"]
-        table = pq.read_table(path, columns=keys, read_dictionary=keys)
+        table = pq.read_table(path, columns=keys)
         for row in table.group_by(keys).aggregate([([], "count_all")]).to_pylist():
             key = f"{row['reason']}" if row["status"] == "dropped" else f"quarantined: {row['reason']}"
             by_stage.setdefault(row["stage"] or "unknown", Counter())[key] += row["count_all"]
@@ -267,18 +267,32 @@ def _thin(series: dict, max_points: int) -> dict:
 
 
 # -- mixture ---------------------------------------------------------------------------------------------------
-def mixture(output: Path) -> dict:
-    """Weights per pretraining stage from blend files, and predicted vs measured losses where a fit wrote them."""
+def mixture(output: Path, top: int = 15) -> dict:
+    """Weights per pretraining stage (blend files, or an optimum's groups and weights beside the natural shares),
+    and predicted vs measured losses where a fit or a validation wrote them."""
     from pipelines.report.outputs import mixture_files
 
-    weights, fits = {}, []
+    weights, natural, fits = {}, {}, []
     for path in mixture_files(output):
         data = json.loads(path.read_text())
-        if isinstance(data, dict) and _blend_weights(data):
-            weights[path.stem] = _blend_weights(data)
-        if isinstance(data, dict) and isinstance(data.get("predicted"), list | dict):
+        if not isinstance(data, dict):
+            continue
+        name = data.get("stage") or (path.parent.name if path.name == "optimum.json" else path.stem)
+        groups, values = data.get("groups"), data.get("weights")
+        if isinstance(groups, list) and isinstance(values, list) and len(groups) == len(values):
+            weights[name] = {str(g): float(v) for g, v in zip(groups, values, strict=True) if _number(v)}
+            if isinstance(data.get("natural"), list) and len(data["natural"]) == len(groups):
+                natural[name] = {str(g): float(v) for g, v in zip(groups, data["natural"], strict=True) if _number(v)}
+        elif _blend_weights(data):
+            weights[name] = _blend_weights(data)
+        held = data.get("spearman_heldout")
+        if isinstance(held, dict):
+            fits.append({"name": f"{path.stem}: held-out mixtures", **_pred_measured(held)})
+        elif isinstance(data.get("predicted"), list | dict):
             fits.append({"name": path.stem, **_pred_measured(data)})
-    return {"weights": weights, "fits": [f for f in fits if f["predicted"]]}
+    weights = {k: dict(sorted(w.items(), key=lambda kv: -kv[1])[:top]) for k, w in weights.items()}
+    natural = {k: {g: natural[k].get(g, 0.0) for g in weights[k]} for k in natural if k in weights}
+    return {"weights": weights, "natural": natural, "fits": [f for f in fits if f["predicted"]]}
 
 
 def _blend_weights(data: dict) -> dict[str, float]:

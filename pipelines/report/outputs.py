@@ -42,9 +42,11 @@ def kinds_of(path: Path) -> frozenset[str]:
 
 
 def mixture_files(path: Path) -> list[Path]:
-    """A mixture optimizer's JSON outputs: blend files (``corpusforge.blend/1``) and fit/optimum summaries."""
+    """A mixture optimizer's JSON outputs: blend files (``corpusforge.blend/1``), per-stage optima
+    (``blends/<stage>/optimum.json``: groups, weights, natural) and predicted-vs-measured (``validate.json``)."""
     found = []
-    for p in sorted(path.glob("*.json")) + sorted(path.glob("*/*.json")):
+    candidates = sorted(path.glob("*.json")) + sorted(path.glob("*/*.json")) + sorted(path.glob("blends/*/optimum.json"))
+    for p in candidates:
         if p.name in {"funnel.json", "manifest.json", "summary.json"} or p.stat().st_size > 5_000_000:
             continue
         head = p.read_text(errors="replace")[:4000]

@@ -217,7 +217,11 @@ def _training(figs: Figures, output: Output) -> str:
 def _mixture(figs: Figures, output: Output) -> str:
     m = collect.mixture(output.path)
     parts = [f"<h3>{escape(output.name)}</h3>"]
-    plots = [figs.bars(w, f"weights: {name}", "weight") for name, w in m["weights"].items() if w]
+    plots = [
+        figs.bars(w, f"weights: {name}", "share of tokens", reference=m["natural"].get(name))
+        for name, w in m["weights"].items()
+        if w
+    ]
     plots += [figs.scatter(f["predicted"], f["measured"], f"predicted vs measured: {f['name']}") for f in m["fits"]]
     parts.append(f"<div class='grid'>{''.join(f'<div>{p}</div>' for p in plots)}</div>")
     return "".join(parts)

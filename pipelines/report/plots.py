@@ -69,7 +69,10 @@ class Figures:
             ax.set_title(title, fontsize=9, loc="left")
             return self.svg(fig)
 
-    def bars(self, counts: dict[str, float], title: str, xlabel: str = "documents", top: int = 15) -> str:
+    def bars(
+        self, counts: dict[str, float], title: str, xlabel: str = "documents", top: int = 15, reference=None
+    ) -> str:
+        """Horizontal bars, largest first; ``reference`` (same keys) is drawn as grey ticks, e.g. natural shares."""
         items = sorted(counts.items(), key=lambda kv: -kv[1])
         if len(items) > top:
             items = items[: top - 1] + [("(other)", sum(v for _, v in items[top - 1 :]))]
@@ -78,9 +81,13 @@ class Figures:
             values = [v for _, v in items][::-1]
             ax.barh(range(len(items)), values, color=KEPT)
             ax.set_yticks(range(len(items)), names)
+            if reference:
+                ref = [reference.get(k, 0.0) for k, _ in items][::-1]
+                ax.scatter(ref, range(len(items)), marker="|", s=120, color="#555555", label="natural", zorder=3)
+                ax.legend(fontsize=7, frameon=False, loc="lower right")
             for i, v in enumerate(values):
                 ax.text(v, i, f" {v:,.0f}" if float(v).is_integer() else f" {v:.3g}", va="center", fontsize=7)
-            ax.set_xlim(0, max(values or [1]) * 1.2)
+            ax.set_xlim(0, max([*values, *(reference or {}).values()] or [1]) * 1.2)
             ax.set_xlabel(xlabel)
             ax.set_title(title, fontsize=9, loc="left")
             return self.svg(fig)
