@@ -49,8 +49,9 @@ def _write_mixture(root: Path, cells: list[str]) -> None:
     (root / "fit.json").write_text(json.dumps(fit))
     # the mixture job's layout: an optimum per stage beside the natural shares, and held-out validation
     (root / "blends" / "s2-reasoning").mkdir(parents=True)
-    optimum = {"stage": "s2-reasoning", "predicted": 2.01, "natural_predicted": 2.2, "groups": cells,
-               "weights": [0.7] + [0.3 / (len(cells) - 1)] * (len(cells) - 1), "natural": [1 / len(cells)] * len(cells)}  # fmt: skip
+    groups = ["lang=en/edu=high", "lang=en/edu=mid", "lang=en/edu=low"]
+    optimum = {"stage": "s2-reasoning", "predicted": 2.01, "natural_predicted": 2.2, "groups": groups,
+               "weights": [0.7, 0.2, 0.1], "natural": [0.2, 0.5, 0.3]}  # fmt: skip
     (root / "blends" / "s2-reasoning" / "optimum.json").write_text(json.dumps(optimum))
     held = {"spearman_heldout": {"n": 2, "rho": 1.0, "predicted": [2.0, 2.4], "measured": [2.1, 2.5]}}
     (root / "validate.json").write_text(json.dumps(held))
