@@ -11,6 +11,8 @@ import pytest
 
 from corpusforge.errors import ConfigError
 from pipelines.engines import run_job
+from pipelines.shards.cells import CellsConfig
+from pipelines.shards.run import ShardConfig, ShardJobConfig
 from pipelines.synth_job import SynthJobConfig
 from tests.chat_server import ChatServer
 
@@ -106,6 +108,16 @@ def test_synth_job_admits_only_verified_samples(tmp_path, topics, shared_data, e
         assert all(m["answer"] == "7" and m["agreement"] == "1.000" for m in math)
         dedup = result.then["dedup"].ledger
         assert dedup.inputs == ledger.kept and dedup.kept < dedup.inputs  # identical qa/math/code samples merged
+
+        if engine == "local":  # the admitted documents flow into the shard job like any others
+            shard = ShardJobConfig(
+                inputs=[str(tmp_path / "out-local" / "dedup" / "documents")],
+                output=str(tmp_path / "shards"),
+                engine={"kind": "local", "workers": 1},
+                shard=ShardConfig(cells=CellsConfig(keys=["source"], min_documents=1, gate=False)),
+            )
+            sharded = run_job(shard)
+            assert sharded.ledger.inputs == dedup.kept and sharded.ledger.kept == dedup.kept
 
         # a rerun over the same cache asks the server nothing
         again = job(tmp_path, server, topics, engine, cache=str(tmp_path / "cache.sqlite"))
