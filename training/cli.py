@@ -193,7 +193,9 @@ def eval_(
 @app.command("task")
 def task(
     out: Path = typer.Option(..., "--out", "-o", help="JSON lines to write."),
-    kind: str = typer.Option("arithmetic", help="arithmetic (prompts + references) or fusion (SFT conversations)."),
+    kind: str = typer.Option(
+        "arithmetic", help="arithmetic or pairs (prompts + references; pairs: the fusion set's wording), fusion (SFT)."
+    ),
     n: int = typer.Option(200, min=1),
     seed: int = typer.Option(0),
     digits: int = typer.Option(2, min=1, max=6),
@@ -207,8 +209,14 @@ def task(
 
     if kind == "arithmetic":
         rows = arithmetic(n, seed=seed, digits=digits, ops=ops, flag=flag)
+    elif kind == "pairs":
+        pairs = arithmetic_pairs(n, seed=seed)
+        rows = [
+            {"messages": [{"role": "user", "content": f"{p['question']} {flag}"}], "reference": {"answer": p["answer"]}}
+            for p in pairs
+        ]
     elif kind == "fusion":
         rows = fusion_set(arithmetic_pairs(max(50, n), seed=seed), n, seed=seed + 1)
     else:
-        raise ConfigError("kind", f"unknown task {kind!r} (arithmetic, fusion)")
+        raise ConfigError("kind", f"unknown task {kind!r} (arithmetic, pairs, fusion)")
     typer.echo(str(write_jsonl(rows, out)))
