@@ -110,7 +110,8 @@ def encode(messages: list[dict], tokenizer) -> tuple[list[int], list[int]]:
 
 @dataclass
 class Packed:
-    """Rows of ``seq_length`` tokens holding whole conversations; ``doc`` numbers them per row (-1: padding)."""
+    """Rows of ``seq_length`` tokens holding whole conversations; ``doc`` numbers them per row (each padding
+    position is a document of its own, so it attends only to itself)."""
 
     tokens: torch.Tensor
     labels: torch.Tensor
