@@ -150,6 +150,7 @@ def eval_(
     budget: list[int] = typer.Option([], help="Thinking budgets (repeat); none: answer without thinking."),
     think_follow: int = typer.Option(0, min=0, help="Also run N ThinkFollow conversations (flag obedience)."),
     limit: int = typer.Option(0, min=0, help="Evaluate the first N prompts only."),
+    teacher: str | None = typer.Option(None, help="Also measure the KL to this teacher on the prompts (distillation)."),
     out: Path | None = typer.Option(None, help="Write the figures as JSON here."),
 ) -> None:
     """Accuracy of a model on a prompt set (at each thinking budget) and its ThinkFollow flag obedience."""
@@ -166,12 +167,14 @@ def eval_(
         records, _ = read_prompts(data)
         records = records[:limit] if limit else records
     runner = RewardRunner(load_reward(reward)) if records else None
-    src = Path(model)
-    if src.is_dir() and ((src / "checkpoint.pt").is_file() or (src / "latest").is_file()):
-        p = load_policy(model)
-        hf, tok = p.generator, p.tokenizer
-    else:
-        hf, tok = load_transformers(model)
+    def load(source: str):
+        src = Path(source)
+        if src.is_dir() and ((src / "checkpoint.pt").is_file() or (src / "latest").is_file()):
+            p = load_policy(source)
+            return p.generator, p.tokenizer
+        return load_transformers(source)
+
+    hf, tok = load(model)
     backend = TransformersBackend(hf, tok, batch_size=32)
     result: dict = {"model": model}
     if records:
@@ -182,6 +185,13 @@ def eval_(
         else:
             result["accuracy"] = accuracy(backend, records, runner, max_new_tokens)
         runner.close()
+    if teacher and records:
+        from training.posttrain.distill import check_tokenizers
+        from training.posttrain.evaluate import distill_gap
+
+        t_model, t_tok = load(teacher)
+        check_tokenizers(tok, t_tok)
+        result["distill_gap"] = distill_gap(hf, t_model, tok, records, max_new_tokens)
     if think_follow:
         result["think_follow"] = follow(backend, think_follow_set(arithmetic_pairs(200, seed=7), think_follow, seed=11))
     if out is not None:

@@ -70,3 +70,26 @@ def think_follow(backend, conversations: list[list[dict]], probe_tokens: int = 1
         sel = [k for k, mm in zip(ok, modes, strict=True) if mm == m]
         by_mode[m] = sum(sel) / max(1, len(sel))
     return {"n": len(ok), "obedience": sum(ok) / max(1, len(ok)), "by_mode": by_mode}
+
+
+def distill_gap(student, teacher, tokenizer, records: list[dict], max_new_tokens: int = 16) -> dict:
+    """How far a student is from its teacher on held-out prompts: the mean per-token reverse KL on the student's
+    own greedy answers (what on-policy distillation minimises) and forward KL on the teacher's greedy answers
+    (what SFT on teacher outputs minimises)."""
+    import torch
+
+    from training.posttrain.generate import TransformersBackend
+    from training.posttrain.grpo import rollout_batch
+    from training.posttrain.losses import masked_mean, token_kl
+
+    prompts = [tokenizer.encode(generation_prompt(r["messages"]), add_special_tokens=False) for r in records]
+    vocab = len(tokenizer)
+    out = {}
+    for name, gen, direction in (("reverse_kl_on_student", student, "reverse"), ("forward_kl_on_teacher", teacher, "forward")):  # fmt: skip
+        completions = TransformersBackend(gen, tokenizer, batch_size=32).generate_ids(prompts, max_new_tokens)
+        tokens, _, mask = rollout_batch(prompts, completions, tokenizer.pad_token_id or 0)
+        with torch.no_grad():
+            s = student(tokens).logits[..., :vocab]
+            t = teacher(tokens).logits[..., :vocab]
+        out[name] = float(masked_mean(token_kl(s, t, direction), mask))
+    return out

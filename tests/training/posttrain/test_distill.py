@@ -72,3 +72,16 @@ def test_teacher_with_another_tokenizer_is_refused(tmp_path, tiny_llama):
     with pytest.raises(ConfigError, match="teacher's tokenizer differs"):
         distill(recipe(tmp_path, tiny_llama, tmp_path / "qwen", "bad"))
     assert not (tmp_path / "bad" / "checkpoints").exists()
+
+
+def test_distill_gap_is_zero_against_itself_and_positive_for_a_cut_student(tmp_path, tiny_llama):
+    from training.posttrain.evaluate import distill_gap
+    from training.posttrain.models import load_policy
+
+    full = load_policy(tiny_llama, backend="sdpa")
+    cut = load_policy(tiny_llama, backend="sdpa", layers=1)
+    recs = arithmetic(3, seed=5)
+    same = distill_gap(full.generator, full.generator, full.tokenizer, recs, max_new_tokens=4)
+    assert same["reverse_kl_on_student"] == pytest.approx(0.0, abs=1e-6)
+    gap = distill_gap(cut.generator, full.generator, full.tokenizer, recs, max_new_tokens=4)
+    assert gap["reverse_kl_on_student"] > 1e-4 and gap["forward_kl_on_teacher"] > 1e-4
