@@ -60,11 +60,15 @@ class PromptStream:
         self.position = int(state["position"])
 
 
-def sequence_logp(model, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Log-probability of each next token ``[b, s]`` (Megatron's fused cross-entropy, negated)."""
+def sequence_logp(model, tokens: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Log-probability of each next token ``[b, s]`` under the distribution the rollouts were sampled from
+    (logits / temperature); at temperature 1, Megatron's fused cross-entropy, negated."""
     dev = device_type()
     pos = torch.arange(tokens.shape[1], device=dev).expand(tokens.shape[0], -1)
-    return -model(tokens.to(dev), pos, None, labels=labels.to(dev)).float()
+    if temperature == 1.0:
+        return -model(tokens.to(dev), pos, None, labels=labels.to(dev)).float()
+    logits = model(tokens.to(dev), pos, None).float() / temperature
+    return torch.log_softmax(logits, dim=-1).gather(-1, labels.to(dev)[..., None]).squeeze(-1)
 
 
 def rollout_batch(prompt_ids: list[list[int]], completions: list[list[int]], pad: int):
@@ -115,11 +119,11 @@ class GRPOModule(PretrainModule):
         rewards = torch.tensor(self.reward.score(prompts, texts, refs))
         adv, zero = group_advantages(rewards, s.group_size)
         tokens, labels, mask = rollout_batch(prompt_ids, completions, tok.pad_token_id or 0)
-        t1 = time.perf_counter()
+        t1, T = time.perf_counter(), s.temperature
         with torch.no_grad():
             self.model.eval()
-            old = torch.cat([sequence_logp(self.model, tokens[c], labels[c]) for c in self._chunks(len(tokens))])
-            ref = torch.cat([sequence_logp(self.ref, tokens[c], labels[c]) for c in self._chunks(len(tokens))])
+            old = torch.cat([sequence_logp(self.model, tokens[c], labels[c], T) for c in self._chunks(len(tokens))])
+            ref = torch.cat([sequence_logp(self.ref, tokens[c], labels[c], T) for c in self._chunks(len(tokens))])
         self._set_lr(self.schedule.lr(step))
         self.model.train()
         dev, n = device_type(), len(tokens)
@@ -129,7 +133,7 @@ class GRPOModule(PretrainModule):
             self.optimizer.zero_grad()
             stats, loss_sum = {"kl": 0.0, "clip_frac": 0.0}, 0.0
             for c in self._chunks(n):
-                logp = sequence_logp(self.model, tokens[c], labels[c])
+                logp = sequence_logp(self.model, tokens[c], labels[c], T)
                 loss, st = grpo_loss(
                     logp, old[c].to(dev), ref[c].to(dev), adv[c].to(dev), mask[c].to(dev), s.clip_eps, s.beta
                 )

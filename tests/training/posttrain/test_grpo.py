@@ -92,3 +92,17 @@ def test_grpo_reward_that_raises_is_counted_not_fatal(tmp_path, tiny_llama):
     )
     out = grpo(r)
     assert out["done"] and out["reward_counts"]["errors"] == 4 and out["last_zero_var_groups"] == 2
+
+
+def test_tempered_logp_matches_the_fused_path_at_temperature_one(tiny_llama):
+    from training.posttrain.grpo import sequence_logp
+
+    p = load_policy(tiny_llama, backend="sdpa")
+    tokens = torch.randint(0, 1000, (2, 10))
+    labels = torch.roll(tokens, -1, dims=1)
+    with torch.no_grad():
+        fused = sequence_logp(p.gpt.eval(), tokens, labels)
+        logits = megatron_logits(p.gpt, tokens)
+        manual = torch.log_softmax(logits / 0.5, -1).gather(-1, labels[..., None]).squeeze(-1)
+        assert (fused - torch.log_softmax(logits, -1).gather(-1, labels[..., None]).squeeze(-1)).abs().max() < 1e-4
+        assert (sequence_logp(p.gpt, tokens, labels, 0.5) - manual).abs().max() < 1e-5
