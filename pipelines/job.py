@@ -59,6 +59,13 @@ class JobConfig(Config):
         dedup = getattr(self, "dedup", None)
         if dedup is not None and dedup.fuzzy.backend == "datatrove" and self.engine.kind == "spark":
             raise ValueError("dedup.fuzzy.backend: datatrove's MinHash stages run on the local engine only")
+        scheme = self.output.split("://", 1)[0] if "://" in self.output else "file"
+        if dedup is not None and dedup.enabled and self.engine.kind == "spark" and scheme in ("s3", "memory"):
+            # the decision is DataFrame jobs: Spark's own Hadoop file systems read and write it, not fsspec
+            raise ValueError(
+                f"output: dedup on Spark cannot write {scheme}:// (Hadoop has no such file system); use s3a:// "
+                "with the hadoop-aws jars on the cluster, a path every node shares, or the local engine"
+            )
         return self
 
 

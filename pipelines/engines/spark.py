@@ -72,6 +72,8 @@ def run_tasks_spark(session, fn, job, files: list[str]) -> int:
     skipped; only its booleans come back."""
     if not files:
         return 0
+    if "://" not in job.output:  # executors run in their own folders: a relative output would land there
+        job = job.model_copy(update={"output": os.path.abspath(job.output)})
 
     def run(item):
         task, path = item

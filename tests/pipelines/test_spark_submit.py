@@ -32,7 +32,7 @@ from tests.pipelines.warc_factory import Page, good_html, write_warc
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = str(Path(sys.executable).parent)
 N_FILES, PAGES = 6, 150  # a second or two of work per task: long enough to be killed mid-stage
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(1200)]  # JVMs start slowly on a busy machine
 
 
 def _free_port() -> int:
@@ -158,7 +158,7 @@ def local(warcs, tmp_path_factory) -> Path:
     return out
 
 
-def _job_file(path: Path, warcs: Path, output: Path, master: str, events: Path | None = None) -> Path:
+def _job_file(path: Path, warcs: Path, output: Path | str, master: str, events: Path | None = None) -> Path:
     conf = {"spark.executor.memory": "512m", "spark.task.maxFailures": "4"}
     if events is not None:  # Spark's own record of every task's end, to see which were lost
         events.mkdir()
@@ -219,10 +219,10 @@ def test_spark_submit_survives_a_killed_worker_with_the_local_engines_files(clus
             start_new_session=True,
         )
         try:
-            _wait(lambda: _markers(out) >= 1 or proc.poll() is not None, 240, "the first finished task")
+            _wait(lambda: _markers(out) >= 1 or proc.poll() is not None, 400, "the first finished task")
             assert _markers(out) < N_FILES, "every task finished before a worker could be killed"
             cluster.kill_worker(1)
-            stdout, _ = proc.communicate(timeout=300)
+            stdout, _ = proc.communicate(timeout=600)
         finally:
             if proc.poll() is None:
                 _kill_group(proc)
@@ -239,19 +239,21 @@ def test_spark_submit_survives_a_killed_worker_with_the_local_engines_files(clus
 def test_a_driver_killed_with_sigkill_resumes_with_finished_tasks_skipped(cluster, warcs, local, tmp_path):
     cluster.ensure_workers()
     out = tmp_path / "out"
-    config = _job_file(tmp_path / "job.yaml", warcs, out, cluster.url)
+    config = _job_file(tmp_path / "job.yaml", warcs, "out", cluster.url)  # relative, as recipes have it
     command = [str(Path(VENV_BIN) / "corpusforge"), "run", str(config), "--quiet"]
     env = cluster.env | {"PYTHONPATH": str(REPO)}
-    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    first = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
-        _wait(lambda: _markers(out) >= 1 or first.poll() is not None, 240, "the first finished task")
+        _wait(lambda: _markers(out) >= 1 or first.poll() is not None, 400, "the first finished task")
     finally:
         _kill_group(first)  # kill -9 of the driver (and its JVM)
     done = _markers(out)
     assert 1 <= done < N_FILES, f"{done} tasks finished before the kill"
     assert not (out / "funnel.json").exists()
 
-    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     funnel = json.loads((out / "funnel.json").read_text())
     assert funnel["tasks_skipped"] >= done and funnel["tasks_run"] + funnel["tasks_skipped"] == N_FILES
