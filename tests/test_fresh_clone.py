@@ -36,6 +36,7 @@ def test_the_clone_holds_every_recipe_input(clone):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # ~3 minutes of CPU on 2 idle cores; far more on a shared, loaded machine
 def test_the_readme_main_job_runs_from_a_clean_clone(clone):
     env = {
         **os.environ,

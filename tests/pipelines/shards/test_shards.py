@@ -161,6 +161,15 @@ def test_verify_and_inspect(sharded, tmp_path):
     problems = verify(str(bad))
     assert any(".bin has 8 bytes" in p for p in problems) and any("stray.bin" in p for p in problems)
     assert runner.invoke(app, ["verify", str(bad)]).exit_code == 1
+    # the real command exits non-zero too (the root used to drop typer.Exit's code and exit 0)
+    import subprocess
+    import sys
+
+    code = "from corpusforge.cli import main; main()"
+    proc = subprocess.run([sys.executable, "-c", code, "shards", "verify", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 1 and ".bin has 8 bytes" in " ".join(proc.stdout.split()), proc.stdout + proc.stderr
+    proc = subprocess.run([sys.executable, "-c", code, "shards", "verify", job.output], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_bad_input_is_dropped_with_reasons(tmp_path):
