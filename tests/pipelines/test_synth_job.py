@@ -137,3 +137,22 @@ def test_bad_config_fails_before_work(tmp_path, topics):
     config = SynthJobConfig.parse({"inputs": [str(bad)], "output": str(tmp_path / "o")})
     with pytest.raises(ConfigError, match="seeds.csv"):
         config.input_files()
+
+
+@pytest.mark.spark
+def test_synth_job_on_spark_matches_local(tmp_path, topics, shared_data, spark):
+    """The same seeds and scripted answers give the same admitted rows and ledger on Spark as on the local engine."""
+    with (shared_data / "math_code/gsm8k/gsm8k_test.jsonl").open() as f:
+        question = json.loads(f.readline())["question"]
+    generators = [{"kind": "textbook"}, {"kind": "code"}]
+    with ChatServer(answer=scripted(question)) as server:
+        results = {
+            engine: run_job(job(tmp_path, server, topics, engine, generators=generators, dedup=None))
+            for engine in ("local", "spark")
+        }
+    assert results["spark"].ledger.to_dict() == results["local"].ledger.to_dict()
+    rows = {
+        engine: sorted((r["id"], r["text"]) for r in pq.read_table(tmp_path / f"out-{engine}" / "documents").to_pylist())
+        for engine in results
+    }
+    assert rows["spark"] == rows["local"] and len(rows["local"]) == 2 + 3
