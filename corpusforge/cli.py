@@ -106,6 +106,8 @@ def _usage_message(exc: Exception) -> str:
     ctx = getattr(exc, "ctx", None)
     where = f"{ctx.command_path}: " if ctx is not None else ""
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    if type(exc).__name__ == "NoArgsIsHelpError":  # typer has printed the help already
+        return f"{where}missing command or argument{hint}"
     return where + " ".join(exc.format_message().split()) + hint
 
 

@@ -79,6 +79,8 @@ USAGE_MISTAKES = {
     "shards verify on a missing folder": (["shards", "verify", "no-such-folder"], "no-such-folder"),
     "missing input file": (["run", "job.yaml"], "no-such-input.warc.gz"),
     "invalid override": (["run", "job.yaml", "--set", "engine.kind=hadoop"], "engine.kind"),
+    "no command": ([], "missing command"),
+    "group without its command": (["shards"], "corpusforge shards: missing command"),
 }
 
 
