@@ -46,15 +46,18 @@ def spark_session(options):
     """A session on ``options.master`` (unless spark-submit already chose the master), logging at
     ``options.log_level``, whose executors import this project."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    from pyspark import SparkConf
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(options.app_name)
-    submitted = SparkConf()  # what spark-submit (or an earlier session) set
-    if not submitted.contains("spark.master"):
+    if "PYSPARK_GATEWAY_PORT" in os.environ:  # spark-submit started this process and its JVM, with its master
+        SparkContext._ensure_initialized()  # connect to that JVM: SparkConf() then reads what spark-submit set
+        submitted = dict(SparkConf().getAll())
+    else:
         builder = builder.master(options.master)
+        submitted = {}
     conf = {"spark.ui.showConsoleProgress": "false", **options.conf}
-    given = dict(submitted.getAll()) | conf
+    given = submitted | conf
     conf |= executor_settings(given, os.environ)
     python = conf.get(PYTHON_CONF) or given.get(PYTHON_CONF)
     if python and "PYSPARK_PYTHON" not in os.environ:  # SparkContext reads the executors' Python from here only

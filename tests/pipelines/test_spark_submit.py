@@ -206,7 +206,8 @@ def _same_as_local(out: Path, local: Path) -> None:
 def test_spark_submit_survives_a_killed_worker_with_the_local_engines_files(cluster, warcs, local, tmp_path):
     cluster.ensure_workers()
     out = tmp_path / "out"
-    config = _job_file(tmp_path / "job.yaml", warcs, out, cluster.url, events=tmp_path / "events")
+    # the recipe says local[1]: spark-submit's --master must win
+    config = _job_file(tmp_path / "job.yaml", warcs, out, "local[1]", events=tmp_path / "events")
     # as a user with the project's virtualenv active: `python3` is the venv's; nothing else is set
     env = cluster.env | {"PATH": VENV_BIN + os.pathsep + cluster.env["PATH"], "PYTHONPATH": str(REPO)}
     spark_submit = str(cluster.home / "bin" / "spark-submit")
