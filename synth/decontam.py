@@ -12,8 +12,10 @@ API (stable; used by the synth job, the decontamination stage of web/pdf/shard j
 Text is normalized as lm-evaluation-harness's janitor does (NFKC, lowercase, punctuation to spaces,
 whitespace split), each word hashed with xxh3-64 and each n-gram hashed as a polynomial over the word hashes
 (mod 2**64), vectorized in numpy. A benchmark is a sorted uint64 array; a lookup is a binary search. Hash
-collisions are negligible (about n_index / 2**64 per n-gram); the false-positive rate that matters, clean
-text sharing a real 13-gram with a benchmark, is measured by ``corpusforge eval verifier`` (BENCHMARKS.md).
+collisions are negligible (about n_index / 2**64 per n-gram). Default registry: 127,459 (GSM8K) + 620,210
+(MATH) + 25,296 (HumanEval) 13-grams, 5.9 MiB; false positives 1 of 420 clean web pages (0.24%, a page
+counting "1 2 3 ... 13"); 300/300 planted passages caught; about 1,200 pages/s per core
+(``corpusforge eval verifier DATA --part decontam``, BENCHMARKS.md).
 Evaluation items shorter than n words are indexed as one shorter n-gram so they are not skipped.
 """
 
