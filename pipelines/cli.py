@@ -12,16 +12,20 @@ from corpusforge.config import parse_override
 
 
 def run(
-    config: Path = typer.Argument(..., help="Job config (YAML), e.g. recipes/main.yaml.", exists=True),
-    set_: list[str] = typer.Option(
-        [], "--set", help="Override a config field, e.g. --set engine.kind=spark (repeatable)."
+    config: Path = typer.Argument(
+        ..., metavar="CONFIG", help="Job config (YAML), e.g. recipes/main.yaml.", exists=True
     ),
-    engine: str | None = typer.Option(None, help="Shortcut for --set engine.kind=local|spark|datatrove."),
-    workers: int | None = typer.Option(None, help="Shortcut for --set engine.workers=N."),
-    output: str | None = typer.Option(None, help="Shortcut for --set output=DIR."),
-    overwrite: bool = typer.Option(False, help="Delete the output directory first instead of resuming it."),
+    set_: list[str] = typer.Option(
+        [], "--set", metavar="FIELD=VALUE", help="Override a config field, e.g. engine.kind=spark (repeatable)."
+    ),
+    engine: str | None = typer.Option(None, metavar="KIND", help="--set engine.kind=local|spark|datatrove."),
+    workers: int | None = typer.Option(None, metavar="N", help="--set engine.workers=N."),
+    output: str | None = typer.Option(None, metavar="DIR", help="--set output=DIR."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", metavar="", help="Delete the output directory first instead of resuming it."
+    ),
     quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="No progress bar or table; the funnel goes to funnel.json."
+        False, "--quiet", "-q", metavar="", help="No progress bar or table; the funnel goes to funnel.json."
     ),
     verbose: bool = typer.Option(False, "--verbose", metavar="", help="Show libraries' warnings and logs too."),
 ) -> None:

@@ -11,13 +11,13 @@ MAIN_RECIPE = Path("recipes/main.yaml")
 
 def report(
     outputs: list[Path] = typer.Argument(
-        ..., help="Job output directories, or a pipeline recipe (its steps' outputs), e.g. recipes/main.yaml."
+        ..., metavar="OUTPUT", help="Job output directories, or a pipeline recipe (its steps' outputs), e.g. recipes/main.yaml."
     ),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="The HTML file. Default: OUTPUT/report.html, or report.html where outputs meet."
+        None, "--out", "-o", metavar="FILE", help="The HTML file. Default: OUTPUT/report.html, or report.html where outputs meet."
     ),
-    max_rows: int = typer.Option(20_000, min=100, help="Most documents sampled for the distributions."),
-    title: str = typer.Option("CorpusForge report", help="The page's title."),
+    max_rows: int = typer.Option(20_000, min=100, metavar="N", help="Most documents sampled for the distributions."),
+    title: str = typer.Option("CorpusForge report", metavar="TEXT", help="The page's title."),
 ) -> None:
     """Write one self-contained HTML page (funnel, labels, dedup, shards, training, mixture) for job outputs."""
     from pipelines.report.outputs import default_destination, resolve
@@ -53,9 +53,9 @@ docs_app = typer.Typer(help="Look up documents in job outputs.", no_args_is_help
 def show(
     doc_id: str = typer.Argument(..., metavar="ID", help="A document id (record.id)."),
     output: list[Path] = typer.Option(
-        [], "--output", help="A job output directory to search (repeatable). Default: recipes/main.yaml's outputs."
+        [], "--output", metavar="DIR", help="A job output directory to search (repeatable). Default: recipes/main.yaml's outputs."
     ),
-    width: int = typer.Option(1200, help="Characters of text shown (0: all)."),
+    width: int = typer.Option(1200, metavar="N", help="Characters of text shown (0: all)."),
 ) -> None:
     """Print one document with its labels and lineage: the stages that read, changed, kept or dropped it."""
     from corpusforge.errors import InputError
