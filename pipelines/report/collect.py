@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.report.outputs import mixture_files
+
 #: per-document stages in the order the jobs run them (web: pipelines/job.py, filters cheapest first); a stage
 #: not listed sorts after these, by name
 STAGE_ORDER = (
@@ -270,8 +272,6 @@ def _thin(series: dict, max_points: int) -> dict:
 def mixture(output: Path, top: int = 15) -> dict:
     """Weights per pretraining stage (blend files, or an optimum's groups and weights beside the natural shares),
     and predicted vs measured losses where a fit or a validation wrote them."""
-    from pipelines.report.outputs import mixture_files
-
     weights, natural, fits = {}, {}, []
     for path in mixture_files(output):
         data = json.loads(path.read_text())
