@@ -12,9 +12,7 @@ from corpusforge.config import parse_override
 
 
 def run(
-    config: Path = typer.Argument(
-        ..., metavar="CONFIG", help="Job config (YAML), e.g. recipes/main.yaml.", exists=True
-    ),
+    config: Path = typer.Argument(..., help="Job config (YAML), e.g. recipes/main.yaml.", exists=True),
     set_: list[str] = typer.Option(
         [], "--set", metavar="FIELD=VALUE", help="Override a config field, e.g. engine.kind=spark (repeatable)."
     ),
