@@ -23,7 +23,8 @@ vertical-align:top}th{background:#fafbfc}.num{text-align:right;font-variant-nume
 .muted{color:#777;font-size:12px}summary{cursor:pointer;margin:8px 0;font-weight:600}.cluster{display:flex;gap:8px;overflow-x:auto}.doc{flex:1 1 0;min-width:220px;
 border:1px solid #ddd;border-radius:4px;padding:6px;font-size:12px;white-space:pre-wrap;max-height:220px;
 overflow:auto}.doc.kept{border-color:#5cb85c}.doc.dropped{border-color:#d9534f}.stat{display:inline-block;
-margin-right:22px}.stat b{font-size:18px;display:block}
+margin-right:22px}.stat b{font-size:18px;display:block}.path{background:#fff;border:1px solid #e1e4e8;
+border-radius:6px;margin:16px 0 0;padding:10px 18px}.arrow{color:#999;font-size:20px;margin-right:18px}
 """
 # records script errors on the page itself, so a headless browser's --dump-dom shows them (tests read it)
 ERROR_HOOK = (
@@ -39,19 +40,20 @@ READY = (
 def build(outputs: list[Output], title: str = "CorpusForge report", max_rows: int = 20_000) -> str:
     """The whole page for ``outputs`` (in pipeline order)."""
     figs = Figures()
+    path: list[tuple[str, object]] = []  # the run end to end, filled by the sections: (label, value)
     sections: list[tuple[str, str, str]] = []  # (id, title, html)
     records = [o for o in outputs if RECORDS in o.kinds]
     if records:
-        sections.append(("funnel", "Funnel", "".join(_funnel(figs, o) for o in records)))
+        sections.append(("funnel", "Funnel", "".join(_funnel(figs, o, path) for o in records)))
         corpus = records[-1]  # the last record output of a run is its corpus (after dedup)
         sections.append(("distributions", "Labels and lengths", _distributions(figs, corpus, max_rows)))
     for o in outputs:
         if DEDUP in o.kinds:
             sections.append(("dedup", "Deduplication", _dedup(figs, o)))
         if SHARDS in o.kinds:
-            sections.append(("shards", "Token shards", _shards(figs, o, max_rows)))
+            sections.append(("shards", "Token shards", _shards(figs, o, max_rows, path)))
         if TRAINING in o.kinds:
-            sections.append(("training", "Training", _training(figs, o)))
+            sections.append(("training", "Training", _training(figs, o, path)))
         if MIXTURE in o.kinds:
             sections.append(("mixture", "Mixture", _mixture(figs, o)))
     seen: dict[str, int] = {}
@@ -60,7 +62,9 @@ def build(outputs: list[Output], title: str = "CorpusForge report", max_rows: in
         seen[sid] = seen.get(sid, 0) + 1
         anchor = sid if seen[sid] == 1 else f"{sid}-{seen[sid]}"
         body.append(f'<section id="{anchor}" data-section="{sid}"><h2>{escape(name)}</h2>{html}</section>')
-    nav = " ".join(f'<a href="#{sid}">{escape(name)}</a>' for sid, name, _ in dict.fromkeys(sections))
+    nav = " ".join(f'<a href="#{sid}">{escape(name)}</a>' for sid, name in dict.fromkeys((i, n) for i, n, _ in sections))
+    steps = " <span class='arrow'>→</span> ".join(_stat(label, value) for label, value in path)
+    summary = f"<div class='path'>{steps}</div>" if path else ""
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     covered = ", ".join(escape(o.name) for o in outputs)
     return (
@@ -68,7 +72,7 @@ def build(outputs: list[Output], title: str = "CorpusForge report", max_rows: in
         f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{escape(title)}</title>'
         f"<style>{CSS}</style></head><body><header><h1>{escape(title)}</h1>"
         f"<p>{covered} · corpusforge {escape(__version__)} · {when}</p><nav>{nav}</nav></header>"
-        f"<main>{''.join(body)}</main>{READY}</body></html>\n"
+        f"<main>{summary}{''.join(body)}</main>{READY}</body></html>\n"
     )
 
 
@@ -89,8 +93,11 @@ def _stat(label: str, value) -> str:
     return f'<span class="stat"><b>{escape(text)}</b>{escape(label)}</span>'
 
 
-def _funnel(figs: Figures, output: Output) -> str:
+def _funnel(figs: Figures, output: Output, path: list) -> str:
     f = collect.funnel(output.path)
+    if not path:
+        path.append(("documents read", f["inputs"]))
+    path.append((f"kept by {output.path.name}", f["kept"]))
     parts = [
         f"<h3>{escape(output.name)}</h3>",
         _stat("read", f["inputs"]),
@@ -158,9 +165,10 @@ def _dedup(figs: Figures, output: Output) -> str:
     return "".join(parts)
 
 
-def _shards(figs: Figures, output: Output, max_rows: int) -> str:
+def _shards(figs: Figures, output: Output, max_rows: int, path: list) -> str:
     s = collect.shards(output.path, max_rows)
     t = s["totals"]
+    path.append((f"tokens in {t.get('cells', 0)} cells", t.get("tokens", 0)))
     parts = [
         f"<h3>{escape(output.name)}</h3>",
         _stat("tokens", t.get("tokens", 0)),
@@ -186,8 +194,11 @@ def _cell(name: str) -> str:
     return "/".join(part.split("=", 1)[-1] for part in name.split("/"))
 
 
-def _training(figs: Figures, output: Output) -> str:
+def _training(figs: Figures, output: Output, path: list) -> str:
     stages = collect.training(output.path)["stages"]
+    last = [s["loss"][-1][1] for s in stages.values() if s.get("loss")]
+    if last:
+        path.append((f"final loss after {len(stages)} stages", f"{last[-1]:.3f}"))
     parts = [f"<h3>{escape(output.name)}</h3>"]
     plots = []
     for key, label, log in (

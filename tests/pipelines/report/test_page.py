@@ -1,5 +1,6 @@
 """The report page: one self-contained file with every section, and the report a pipeline run ends with."""
 
+import json
 import re
 
 from typer.testing import CliRunner
@@ -25,6 +26,12 @@ def test_every_section_is_on_one_self_contained_page(run_dir):
     assert len(html.encode()) < 1_500_000
     assert "mirror0.example.net" in html  # a cluster's members side by side
     assert "https://example.org/stub/0" in html  # a sampled dropped document
+    path = re.search(r"<div class='path'>(.*?)</div>", html).group(1)  # the run end to end, in order
+    read = json.loads((run_dir / "web" / "funnel.json").read_text())["ledger"]["inputs"]
+    tokens = json.loads((run_dir / "shards" / "manifest.json").read_text())["totals"]["tokens"]
+    labels = re.findall(r"<b>([^<]+)</b>([^<]+)</span>", path)
+    assert labels[0] == (f"{read:,}", "documents read") and labels[-2][0] == f"{tokens:,}"
+    assert labels[-1][1] == "final loss after 2 stages"
 
 
 def test_the_pipeline_run_ended_with_its_report(run_dir):
