@@ -110,10 +110,40 @@ def check_feasible(b: Bounds, stage: str = "stage") -> None:
     raise InfeasibleError(f"{stage}.constraints", f"infeasible: {detail}")
 
 
+def project_box_simplex(lo: np.ndarray, hi: np.ndarray, target: np.ndarray) -> np.ndarray | None:
+    """Euclidean projection onto {lo <= w <= hi, sum w = 1}: ``clip(target - t)`` with t found by bisection."""
+    if lo.sum() > 1 + 1e-12 or hi.sum() < 1 - 1e-12:
+        return None
+    a, b = float((target - hi).min()) - 1, float((target - lo).max()) + 1
+    for _ in range(100):
+        t = (a + b) / 2
+        if np.clip(target - t, lo, hi).sum() > 1:
+            a = t
+        else:
+            b = t
+    return np.clip(target - (a + b) / 2, lo, hi)
+
+
+def project_box_simplex_rows(lo: np.ndarray, hi: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """`project_box_simplex` of every row of ``targets`` at once (vectorised bisection)."""
+    a = (targets - hi).min(1) - 1
+    b = (targets - lo).max(1) + 1
+    for _ in range(60):
+        t = (a + b) / 2
+        over = np.clip(targets - t[:, None], lo, hi).sum(1) > 1
+        a, b = np.where(over, t, a), np.where(over, b, t)
+    return np.clip(targets - ((a + b) / 2)[:, None], lo, hi)
+
+
 def project(b: Bounds, target: np.ndarray) -> np.ndarray:
-    """The feasible mixture nearest ``target`` (least squares), by SLSQP from a feasible LP start."""
+    """The feasible mixture nearest ``target`` (least squares): exact bisection when only bounds constrain it,
+    else SLSQP from a feasible LP start."""
     from scipy.optimize import minimize
 
+    if not len(b.names):
+        w = project_box_simplex(b.lo, b.hi, np.asarray(target, dtype=float))
+        if w is not None:
+            return w
     start = feasible_point(b)
     cons = [{"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones_like(w)}]
     if len(b.names):

@@ -30,7 +30,12 @@ class Model:
 
 
 class Ridge(Model):
-    def __init__(self, log: bool = False, alpha: float = 1e-3):
+    """Ridge on centred (not standardised: a group whose share barely varies must not get a huge coefficient)
+    features; ``alpha=None``: chosen by exact leave-one-out error (closed form)."""
+
+    ALPHAS = tuple(float(a) for a in np.geomspace(1e-6, 1.0, 13))
+
+    def __init__(self, log: bool = False, alpha: float | None = None):
         self.log, self.alpha = log, alpha
 
     def _f(self, x):
@@ -38,11 +43,19 @@ class Ridge(Model):
 
     def fit(self, x, y):
         f = self._f(x)
-        self.mu, self.sd = f.mean(0), f.std(0) + 1e-9
+        self.mu, self.sd = f.mean(0), float(f.std()) + 1e-9
         z = (f - self.mu) / self.sd
         self.b = y.mean()
-        a = z.T @ z + self.alpha * len(y) * np.eye(z.shape[1])
-        self.coef = np.linalg.solve(a, z.T @ (y - self.b))
+        yc = y - self.b
+        best = None
+        for alpha in (self.ALPHAS if self.alpha is None else (self.alpha,)):
+            inv = np.linalg.inv(z.T @ z + alpha * len(y) * np.eye(z.shape[1]))
+            coef = inv @ z.T @ yc
+            hat = np.einsum("ij,jk,ik->i", z, inv, z)
+            loo = float((((yc - z @ coef) / np.maximum(1 - hat - 1 / len(y), 1e-6)) ** 2).mean())
+            if best is None or loo < best[0]:
+                best = (loo, coef, alpha)
+        _, self.coef, self.chosen_alpha = best
         return self
 
     def predict(self, x):
@@ -57,7 +70,7 @@ class MixingLaw(Model):
         best = None
         span = max(float(y.max() - y.min()), 1e-6)
         for c in float(y.min()) - span * np.geomspace(1e-2, 1e2, 25):
-            r = Ridge(alpha=1e-4).fit(x, np.log(y - c))
+            r = Ridge().fit(x, np.log(y - c))
             err = float(((c + np.exp(r.predict(x)) - y) ** 2).sum())
             if best is None or err < best[0]:
                 best = (err, c, r)

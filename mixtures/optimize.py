@@ -1,9 +1,10 @@
 """The optimum: the mixture minimising a weighted sum of predicted target losses under the constraints.
 
-Search: sampled mixtures (Dirichlet around the natural distribution) each projected onto the constraint set,
-the best kept, then polished by SLSQP when the chosen model is smooth (trees are not: sampling only). A trust
-region keeps each group's share within the range the ablations explored (``trust``), since no fitted model is
-to be believed far outside its data.
+Search (RegMix's): many mixtures drawn like the ablations (Dirichlet around the natural distribution), each
+projected onto the bounds, scored by the fitted model in one batch; the best ``top`` are averaged and the
+average projected onto every constraint. Optionally polished by SLSQP (smooth models only). A trust region
+keeps each group's share within the range the ablations explored, since no fitted model is to be believed far
+outside its data.
 """
 
 from __future__ import annotations
@@ -63,9 +64,14 @@ def trust_region(b: Bounds, explored: np.ndarray | None, margin: float = 1.25) -
 
 
 def optimize(space: Space, report: FitReport, spec: StageSpec, constraints: Constraints,
-             explored: np.ndarray | None = None, samples: int = 256, seed: int = 0) -> Optimum:  # fmt: skip
-    """The best feasible mixture for a stage by the fitted model."""
+             explored: np.ndarray | None = None, samples: int = 20_000, top: int = 64, seed: int = 0,
+             concentration: float = 1.0, polish: bool = False) -> Optimum:  # fmt: skip
+    """The best feasible mixture for a stage by the fitted model (RegMix's search: many candidate mixtures
+    drawn like the ablations, the ``top`` best by the model averaged, so the answer stays where the model was
+    fitted; ``polish``: then SLSQP on smooth models, which may leave the region the ablations explored)."""
     from scipy.optimize import minimize
+
+    from mixtures.constraints import project_box_simplex_rows
 
     c = spec.constraints or constraints
     b = bounds(space, c, spec.tokens)
@@ -79,14 +85,22 @@ def optimize(space: Space, report: FitReport, spec: StageSpec, constraints: Cons
         return float(report.predict(w[None, :], weights)[0])
 
     rng = np.random.default_rng(seed)
-    alpha = np.maximum(len(space.groups) * space.natural, 1e-3)
-    cands = [project(tb, space.natural)] + [project(tb, rng.dirichlet(alpha)) for _ in range(samples)]
+    alpha = np.maximum(concentration * len(space.groups) * space.natural, 1e-3)
+    draws = rng.dirichlet(alpha, samples)
     if explored is not None:
-        cands += [project(tb, e) for e in explored]
-    vals = [objective(w) for w in cands]
-    best = cands[int(np.argmin(vals))]
-    best_val = min(vals)
-    if report.models[report.targets[0]].smooth:
+        draws = np.vstack([draws, explored])
+    if tb.lo.sum() <= 1 <= tb.hi.sum():
+        cands = project_box_simplex_rows(tb.lo, tb.hi, draws)
+    else:
+        cands = np.array([project(tb, space.natural)])
+    if len(tb.names):  # prefer candidates that already meet the share constraints
+        ok = ((tb.rows @ cands.T >= tb.row_lo[:, None] - 1e-9) & (tb.rows @ cands.T <= tb.row_hi[:, None] + 1e-9)).all(0)
+        if ok.sum() >= top:
+            cands = cands[ok]
+    vals = report.predict(cands, weights)  # one batched prediction for every candidate
+    best = project(tb, cands[np.argsort(vals)[:top]].mean(0))
+    best_val = objective(best)
+    if polish and report.models[report.targets[0]].smooth:
         cons = [{"type": "eq", "fun": lambda w: w.sum() - 1}]
         if len(tb.names):
             cons += [{"type": "ineq", "fun": lambda w: tb.rows @ w - tb.row_lo},
