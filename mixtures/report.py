@@ -135,5 +135,5 @@ def _validation_lines(v: dict) -> list[str]:
     if "edu" in v:
         e = v["edu"]
         lines.append(f"- {e['target']}: edu upweighted {e['edu_up']:.4f} vs natural {e['natural']:.4f}")
-    lines.append(f"- wall time of the validation runs: {v['wall_s']:.0f} s")
+    lines.append(f"- larger-proxy runs: {v.get('runs', 0)}, {v.get('runs_wall_s', 0):.0f} s of worker wall time summed")
     return lines + [""]

@@ -49,6 +49,9 @@ def summarize(job, space, mixtures: list[str], held: list[str], wall_s: float) -
 
     v = job.validate_run
     out: dict = {"wall_s": round(wall_s, 1), "seeds": v.seeds, "mixtures": {}}
+    tags = {f"large-s{s}" for s in [*v.seeds, v.holdout_seed]}
+    walls = [json.loads(p.read_text()).get("wall_s", 0.0) for t in tags for p in job.plan_dir.glob(f"ablations/*/{t}.json")]
+    out["runs"], out["runs_wall_s"] = len(walls), round(float(sum(walls)), 1)
     for name in mixtures:
         runs = {s: _load(job, name, f"large-s{s}") for s in v.seeds}
         ok = {s: r for s, r in runs.items() if r}
