@@ -125,13 +125,17 @@ def train(
     human: bool = typer.Option(False, help="The labels are human labels (default: teacher labels)."),
     valid: list[Path] = typer.Option([], exists=True, help="Validation JSONL instead of a held-out split; repeatable."),
     notes: str | None = typer.Option(None, help="Free text for the model card (e.g. known weaknesses)."),
+    reference: Path | None = typer.Option(
+        None, exists=True, help="Reference labels: score the student on their held-out split, figures in the card."
+    ),
 ) -> None:
     """Train a fastText student, hold out a validation split, quantize to .ftz, write the model card."""
     from annotators.student import StudentConfig, train_student
 
     cfg = StudentConfig.load(config) if config else StudentConfig()
     card = train_student(
-        data, label, out, cfg, field=field, source=source, human=human, valid=valid or None, notes=notes
+        data, label, out, cfg, field=field, source=source, human=human, valid=valid or None, notes=notes,
+        reference=reference,
     )
     metrics = ", ".join(
         f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
@@ -208,6 +212,9 @@ def probe(
     max_tokens: int = typer.Option(256, help="Tokens of each page the model reads."),
     layers: str = typer.Option("8,12,16,20,24,30", help="Hidden-state layers to try (comma-separated)."),
     model: str | None = typer.Option(None, help="A .gguf or transformers directory; default SmolLM2-135M-Instruct."),
+    folds: int = typer.Option(5, min=2, help="Cross-validation folds."),
+    search_layers: str | None = typer.Option(None, help="Only these of the layers are tried (comma-separated)."),
+    search_c: str | None = typer.Option(None, help="Logistic C values tried (ridge alpha = 1000·C); default grid."),
 ) -> None:
     """Fit the probe teacher (SmolLM2 hidden states → logistic/ridge) on the reference train split, by CV."""
     from annotators.probe import ProbeConfig, fit_reference_probe
@@ -216,7 +223,13 @@ def probe(
         layer_list = [int(x) for x in layers.split(",") if x.strip()]
     except ValueError:
         raise ConfigError("layers", f"{layers!r} is not a comma-separated list of integers") from None
-    config = ProbeConfig(model=model, max_tokens=max_tokens, layers=layer_list, cache=str(cache) if cache else None)
+    def numbers(text: str | None, kind: type) -> list | None:
+        return [kind(x) for x in text.split(",") if x.strip()] if text else None
+
+    config = ProbeConfig(
+        model=model, max_tokens=max_tokens, layers=layer_list, cache=str(cache) if cache else None, folds=folds,
+        search_layers=numbers(search_layers, int), search_reg=numbers(search_c, float),
+    )
     summary = fit_reference_probe(reference, config, out)
     table = Table(title=f"probe teacher → {out} (cross-validated on the reference train split)")
     for col in ("head", "layer", "regularisation", "cv metric", "cv figure", "train pages"):

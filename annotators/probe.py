@@ -49,6 +49,10 @@ class ProbeConfig(Config):
     torch_threads: int | None = Field(1, ge=1, description="torch CPU threads (1 on a shared machine).")
     cache: str | None = Field(None, description="Feature cache (sqlite); None = no cache.")
     folds: int = Field(5, ge=2, description="Cross-validation folds for choosing layer and regularisation.")
+    search_layers: list[int] | None = Field(
+        None, description="Layers the CV tries (a subset of layers; null: all); the cache keys on layers."
+    )
+    search_reg: list[float] | None = Field(None, description="Regularisation values tried; null: the module grids.")
     seed: int = 0
 
 
@@ -135,6 +139,10 @@ class ProbeFeatures:
         bad = [layer for layer in self.config.layers if not 0 <= layer <= n_layers]
         if bad:
             raise ConfigError("probe.layers", f"layer {bad[0]} is outside 0..{n_layers} of {self.path.name}")
+        keep = max(self.config.layers) + 1
+        if keep < n_layers:  # layers above the deepest one read are never run (same states below: no final norm)
+            model.layers = model.layers[:keep]
+            model.config.num_hidden_layers = keep
         model.eval()
         self._tokenizer, self._model = tokenizer, model
 
@@ -209,12 +217,17 @@ def _estimator(kind: str, reg: float) -> Any:
     return make_pipeline(StandardScaler(), LogisticRegression(C=reg, max_iter=2000))
 
 
-def fit_probe(features: np.ndarray, labels: list, kind: str, layers: list[int], folds: int = 5, seed: int = 0) -> dict:
+def fit_probe(
+    features: np.ndarray, labels: list, kind: str, layers: list[int], folds: int = 5, seed: int = 0,
+    search: list[int] | None = None, reg_grid: list[float] | None = None,
+) -> dict:
     """Choose layer and regularisation by k-fold CV (accuracy, or Spearman for scores), refit on all rows."""
     y = np.asarray(labels, dtype=float if kind == "score" else object)
-    grid = ALPHA_GRID if kind == "score" else C_GRID
+    grid = reg_grid or (ALPHA_GRID if kind == "score" else C_GRID)
     table = []
     for li, layer in enumerate(layers):
+        if search and layer not in search:
+            continue
         X = features[:, li, :]
         for reg in grid:
             table.append({"layer": layer, "reg": reg, "cv": _cv_score(kind, X, y, reg, folds, seed)})
@@ -242,14 +255,22 @@ class ProbeTeacher:
         self.features = features
 
     @classmethod
-    def load(cls, path: str | Path, cache: str | None = None) -> ProbeTeacher:
+    def load(cls, path: str | Path, cache: str | None = None, minimal: bool = False) -> ProbeTeacher:
+        """``minimal``: pool only the layers the probes use and run the model no deeper (cheaper for new texts;
+        the default reuses a cache filled with every fitted layer)."""
         probes = load_probe(path)
-        config = ProbeConfig.model_validate({**probes["config"], "cache": cache})
-        return cls(probes, ProbeFeatures(config))
+        raw = {**probes["config"], "cache": cache}
+        if minimal:
+            raw["layers"] = sorted({p["layer"] for p in probes["heads"].values()})
+        return cls(probes, ProbeFeatures(ProbeConfig.model_validate(raw)))
 
     def label(self, texts: list[str]) -> dict[str, list]:
         X = self.features.features(texts)
-        return {name: apply_probe(probe, X) for name, probe in self.probes["heads"].items()}
+        layers = self.features.config.layers
+        out = {}
+        for name, probe in self.probes["heads"].items():
+            out[name] = apply_probe({**probe, "layer_index": layers.index(probe["layer"])}, X)
+        return out
 
 
 #: probe heads: record head → (reference field, kind)
@@ -268,7 +289,11 @@ def fit_reference_probe(reference: str | Path, config: ProbeConfig, out: str | P
         features.close()
     heads = {}
     for head, (field, kind) in PROBE_HEADS.items():
-        heads[head] = fit_probe(X, [r[field] for r in train], kind, config.layers, config.folds, config.seed)
+        reg = None
+        if config.search_reg:  # one list for both kinds: C for logistic, alpha = 1000·C for ridge
+            reg = [1000 * c for c in config.search_reg] if kind == "score" else config.search_reg
+        heads[head] = fit_probe(X, [r[field] for r in train], kind, config.layers, config.folds, config.seed,
+                                config.search_layers, reg)
     probes = {"config": config.model_dump(mode="json", exclude={"cache"}), "heads": heads,
               "reference": str(reference), "train_examples": len(train), "model": features.identity()}
     save_probe(out, probes)

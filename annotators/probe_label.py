@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import random
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from annotators.convert import iter_documents, sample_documents, write_jsonl
+from annotators.convert import iter_documents, write_jsonl
 from corpusforge.errors import DependencyError, InputError
 
 #: reference field of each probe head, for rows that carry reference labels
@@ -56,7 +57,8 @@ def probe_label(
     probe: Path, data: list[Path], out: Path, reference: Path | None = None, cache: str | None = None,
     sample: int | None = None, seed: int = 0, max_chars: int = 2500, log=print,
 ) -> dict:
-    """Label every gathered page (or a seeded sample) with the probe teacher; write JSONL and return counts."""
+    """Label every gathered page (or a seeded sample of those without reference labels) with the probe
+    teacher; write JSONL and return counts."""
     from annotators.probe import ProbeTeacher
     from annotators.reference import load_reference, split_reference
 
@@ -74,34 +76,34 @@ def probe_label(
             continue
         seen.add(k)
         kept.append(doc)
-    if sample is not None:
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            write_jsonl(Path(tmp) / "docs.jsonl", kept)
-            kept = sample_documents([Path(tmp) / "docs.jsonl"], sample, seed)
-    teacher = ProbeTeacher.load(probe, cache)
-    rows, start, step = [], time.perf_counter(), 16
+    teacher = ProbeTeacher.load(probe, cache, minimal=True)
+    # every reference train page with its reference labels (the model never reads them); gathered copies skipped
+    rows: list[dict] = [
+        {"id": r["id"], "text": r["text"], **{h: r[f] for h, f in FIELD_OF.items()}, "label_source": "reference"}
+        for r in ({id(r): r for r in gold.values()}.values())
+    ]
+    todo = [d for d in kept if d["id"] not in gold and _key(d["text"]) not in gold]
+    if sample is not None:  # a seeded sample of the pages the probe labels (reference train pages all stay)
+        rng = random.Random(seed)
+        todo = rng.sample(todo, min(sample, len(todo)))
+    start, step = time.perf_counter(), 16
     try:
-        for i in range(0, len(kept), step):
-            chunk = kept[i : i + step]
+        for i in range(0, len(todo), step):
+            chunk = todo[i : i + step]
             labels = teacher.label([d["text"] for d in chunk])
             for j, doc in enumerate(chunk):
-                ref = gold.get(doc["id"]) or gold.get(_key(doc["text"]))
-                if ref is not None:
-                    row = {h: ref[f] for h, f in FIELD_OF.items() if h in labels} | {"label_source": "reference"}
-                else:
-                    row = {h: values[j] for h, values in labels.items()} | {"label_source": "probe"}
+                row = {h: values[j] for h, values in labels.items()}
                 if isinstance(row.get("edu"), float):
                     row["edu"] = int(round(row["edu"]))
-                rows.append({"id": doc["id"], "text": doc["text"], **row})
-            log(f"probe-label: {len(rows)}/{len(kept)} ({time.perf_counter() - start:.0f} s)")
+                rows.append({"id": doc["id"], "text": doc["text"], **row, "label_source": "probe"})
+            log(f"probe-label: {i + len(chunk)}/{len(todo)} pages ({time.perf_counter() - start:.0f} s)")
             write_jsonl(out, rows)  # progress survives an interrupted run; the cache keeps the features
     finally:
         teacher.features.close()
+    write_jsonl(out, rows)
     return {
         "documents": len(rows),
-        "excluded_heldout": len(docs) - len(kept) if sample is None else None,
+        "gathered": len(docs),
         "label_source": dict(Counter(r["label_source"] for r in rows)),
         **{h: dict(Counter(str(r.get(h)) for r in rows).most_common()) for h in FIELD_OF},
     }
