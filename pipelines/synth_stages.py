@@ -35,8 +35,9 @@ class TextVerifyStage(Filter):
         self.verifier = TextVerifier(config)
 
     def filter(self, record: Record) -> bool | tuple[bool, str]:
-        code = record.meta.get("generator") == "code"  # code is judged by running it, not by its language
-        reason = self.verifier.check(record.text, record.meta.get("seed_lang"), language=not code)
+        kind = record.meta.get("generator")
+        # code is judged by running it, not by its language
+        reason = self.verifier.check(record.text, record.meta.get("seed_lang"), language=kind != "code", kind=kind)
         return True if reason is None else (False, reason)
 
 

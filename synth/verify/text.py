@@ -26,6 +26,8 @@ REFUSALS = re.compile(
 
 class TextVerifyConfig(Config):
     min_words: int = Field(20, ge=0)
+    #: per generator kind, overriding min_words (a QA pair or a small tested function is short by nature)
+    min_words_by_kind: dict[str, int] = Field(default_factory=lambda: {"qa": 8, "code": 5})
     max_words: int = Field(5000, ge=1)
     #: share of word 4-grams that repeat an earlier one (degenerate loops of a small model score high)
     max_repetition: float = Field(0.3, ge=0, le=1)
@@ -76,10 +78,12 @@ class TextVerifier:
         labels, scores = self._model.predict(line)
         return labels[0].replace("__label__", ""), float(scores[0])
 
-    def check(self, text: str, seed_lang: str | None = None, language: bool = True) -> str | None:
+    def check(
+        self, text: str, seed_lang: str | None = None, language: bool = True, kind: str | None = None
+    ) -> str | None:
         cfg = self.config
         words = text.split()
-        if len(words) < cfg.min_words:
+        if len(words) < cfg.min_words_by_kind.get(kind or "", cfg.min_words):
             return "too_short"
         if len(words) > cfg.max_words:
             return "too_long"

@@ -43,6 +43,13 @@ def test_each_reason(verifier, text, lang, reason):
     assert verifier.check(text, lang) == reason
 
 
+def test_short_kinds_have_their_own_minimum(verifier):
+    qa = "Question: What do plants release?\nAnswer: Oxygen."
+    assert verifier.check(qa, "en", kind="qa") == "too_short"  # 7 words < 8
+    assert verifier.check(qa + " Mostly.", None, kind="qa") is None
+    assert verifier.check(qa, None) == "too_short"
+
+
 def test_language_is_not_judged_without_a_seed_language(verifier):
     assert verifier.check(EN, None) is None
     assert verifier.check(EN, "de", language=False) is None
