@@ -85,11 +85,12 @@ def optimize(recipe: Path = RECIPE, set_: list[str] = SET) -> None:
 
 
 @app.command()
-def validate(recipe: Path = RECIPE, set_: list[str] = SET, quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
+def validate(recipe: Path = RECIPE, set_: list[str] = SET, quiet: bool = typer.Option(False, "--quiet", "-q"),
+             no_run: bool = typer.Option(False, "--no-run", help="Only the figures of the runs already there.")) -> None:  # fmt: skip
     """Larger proxies on optimized / natural / uniform mixtures and held-out mixtures → validate.json."""
     from mixtures.steps import validate_step
 
-    res = validate_step(_job(recipe, set_), progress=not quiet)
+    res = validate_step(_job(recipe, set_), progress=not quiet, run=not no_run)
     typer.echo(json.dumps({k: res.get(k) for k in ("steps_ratio", "instance_vs_cells", "edu")}, indent=1))
     sh = res["spearman_heldout"]
     typer.echo(f"spearman held-out ({sh['n']}): {sh['spearman']}")

@@ -134,7 +134,9 @@ def large_overrides(job: MixtureJobConfig) -> dict:
     return over | ({"eval_tokens": v.eval_tokens} if v.eval_tokens else {})
 
 
-def validate_step(job: MixtureJobConfig, progress: bool = True) -> dict:
+def validate_step(job: MixtureJobConfig, progress: bool = True, run: bool = True) -> dict:
+    """Larger proxies on the validation and held-out mixtures, then the figures (`mixtures.validate`).
+    ``run=False``: figures from the runs already there (e.g. run by a scheduler; missing ones are counted)."""
     v = job.validate_run
     if v is None:
         raise InputError("validate", "the recipe has no validate: section")
@@ -145,13 +147,14 @@ def validate_step(job: MixtureJobConfig, progress: bool = True) -> dict:
     over = large_overrides(job)
     workers = v.workers or job.ablations.workers
     t0 = time.perf_counter()
-    for seed in v.seeds:
-        run_all(job.plan_dir, workers, tag=f"large-s{seed}", ids=list(mixtures), seed=seed, proxy_overrides=over,
-                progress=progress)  # fmt: skip
     held = sorted(p.name for p in (job.plan_dir / "ablations").iterdir() if p.name.startswith("h"))
     held = held[: v.holdout_count] if v.holdout_count else held
-    run_all(job.plan_dir, workers, tag=f"large-s{v.holdout_seed}", ids=held, seed=v.holdout_seed,
-            proxy_overrides=over, progress=progress)  # fmt: skip
+    if run:
+        for seed in v.seeds:
+            run_all(job.plan_dir, workers, tag=f"large-s{seed}", ids=list(mixtures), seed=seed,
+                    proxy_overrides=over, progress=progress)  # fmt: skip
+        run_all(job.plan_dir, workers, tag=f"large-s{v.holdout_seed}", ids=held, seed=v.holdout_seed,
+                proxy_overrides=over, progress=progress)  # fmt: skip
     from mixtures.validate import summarize
 
     result = summarize(job, space, list(mixtures), held, time.perf_counter() - t0)
