@@ -87,13 +87,17 @@ def optimize_step(job: MixtureJobConfig, space: Space | None = None, report: Fit
 
 # -- validation ---------------------------------------------------------------------------------------------------
 def _add_mixture(job: MixtureJobConfig, name: str, weights: np.ndarray, role: str = "validate") -> None:
+    """A validation mixture in the plan. If it differs (beyond float noise) from the one already there, that
+    one's larger-proxy results no longer apply: they are kept aside as ``*.stale``, never reused."""
     d = job.plan_dir / "ablations" / name
     d.mkdir(parents=True, exist_ok=True)
     doc = {"id": name, "role": role, "seed": job.ablations.seed, "weights": [float(x) for x in np.round(weights, 9)]}
-    text = json.dumps(doc, indent=1)
-    if (d / "mixture.json").is_file() and (d / "mixture.json").read_text() != text:
-        for stale in d.glob("large-*"):  # the mixture changed (a new fit): its old results no longer apply
-            stale.unlink() if stale.is_file() else None
+    if (d / "mixture.json").is_file():
+        old = np.array(json.loads((d / "mixture.json").read_text())["weights"])
+        if old.shape == weights.shape and np.abs(old - weights).max() < 1e-6:
+            return
+        for stale in d.glob("large-*.json"):
+            stale.rename(stale.with_name(stale.name + ".stale"))
     write_result(d / "mixture.json", doc)
 
 
