@@ -106,3 +106,10 @@ def test_tempered_logp_matches_the_fused_path_at_temperature_one(tiny_llama):
         manual = torch.log_softmax(logits / 0.5, -1).gather(-1, labels[..., None]).squeeze(-1)
         assert (fused - torch.log_softmax(logits, -1).gather(-1, labels[..., None]).squeeze(-1)).abs().max() < 1e-4
         assert (sequence_logp(p.gpt, tokens, labels, 0.5) - manual).abs().max() < 1e-5
+
+
+def test_registered_math_reward_through_the_entry_point():
+    runner = RewardRunner(load_reward("math"), timeout_s=30)
+    scores = runner.score(["q"] * 3, ["The answer is 5.", "It is 6", "5"], [{"answer": "5"}, {"answer": "5"}, {}])
+    assert scores == [1.0, 0.0, 0.0] and runner.counts["errors"] == 1  # a reference without 'answer' raises
+    runner.close()
