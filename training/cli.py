@@ -1,5 +1,6 @@
 """`corpusforge train`: presets, pretrain (three stages from a recipe), export (to Hugging Face), generate; post-training:
-sft, grpo, distill, eval (accuracy at thinking budgets, ThinkFollow), task (generated task and fusion sets)."""
+sft, grpo, distill, eval (accuracy at thinking budgets, ThinkFollow), task (generated task and fusion sets), serve
+(an OpenAI-compatible server over a transformers model)."""
 
 from __future__ import annotations
 
@@ -230,3 +231,29 @@ def task(
     else:
         raise ConfigError("kind", f"unknown task {kind!r} (arithmetic, pairs, fusion)")
     typer.echo(str(write_jsonl(rows, out)))
+
+
+@app.command()
+def serve(
+    model: str = typer.Option(..., "--model", "-m", help="smollm2, a .gguf, a Hugging Face dir or a checkpoint."),
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000, min=0, max=65535),
+    name: str = typer.Option("local", help="The model name the server answers to."),
+) -> None:
+    """An OpenAI-compatible server (/v1/completions, /v1/chat/completions) over a transformers model."""
+    from training.posttrain.generate import TransformersBackend
+    from training.posttrain.models import load_policy, load_transformers
+    from training.posttrain.serve import make_server
+
+    src = Path(model)
+    if src.is_dir() and ((src / "checkpoint.pt").is_file() or (src / "latest").is_file()):
+        p = load_policy(model)
+        hf, tok = p.generator, p.tokenizer
+    else:
+        hf, tok = load_transformers(model)
+    server = make_server(TransformersBackend(hf, tok), name, host, port)
+    typer.echo(f"serving {model} as {name!r} on http://{host}:{server.server_address[1]}/v1")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

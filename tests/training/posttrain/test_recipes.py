@@ -28,7 +28,7 @@ def test_cli_has_posttrain_commands(tmp_path):
 
     from training.cli import app
 
-    for cmd in ("sft", "grpo", "distill", "eval", "task"):
+    for cmd in ("sft", "grpo", "distill", "eval", "task", "serve"):
         assert CliRunner().invoke(app, [cmd, "--help"]).exit_code == 0
     out = CliRunner().invoke(app, ["task", "--kind", "fusion", "--n", "5", "--out", str(tmp_path / "f.jsonl")])
     assert out.exit_code == 0 and len((tmp_path / "f.jsonl").read_text().splitlines()) == 5
