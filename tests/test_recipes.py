@@ -8,9 +8,10 @@ from pipelines.job import WebJobConfig
 from pipelines.pdf.job import PdfJobConfig
 
 ALL_RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
-# annotator and pretraining recipes are not data jobs: tests/annotators/test_student.py and
-# tests/training/test_recipes.py validate them
-RECIPES = [p for p in ALL_RECIPES if not any(k in p.read_text() for k in ("kind: annotators", "kind: pretrain"))]
+# annotator, pretraining and post-training recipes are not data jobs: tests/annotators/test_student.py,
+# tests/training/test_recipes.py and tests/training/posttrain/ validate them
+NOT_DATA = ("kind: annotators", "kind: pretrain", "kind: sft", "kind: grpo", "kind: distill")
+RECIPES = [p for p in ALL_RECIPES if not any(k in p.read_text() for k in NOT_DATA)]
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
