@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError
 from corpusforge.fs import expand, filesystem, join
+from pipelines.decontam import DecontamConfig, DecontamStage
 from pipelines.dedup.config import DedupConfig
 from pipelines.extract import ExtractConfig, ExtractStage
 from pipelines.filters import FiltersConfig, build_filters
@@ -107,9 +108,14 @@ class WebJobConfig(JobConfig):
     filters: FiltersConfig = FiltersConfig()
     labels: LabelConfig | None = Field(None, description="Label kept documents (after the filters); null: no labels.")
     dedup: DedupConfig | None = Field(None, description="Deduplicate the kept documents into OUTPUT/dedup.")
+    decontam: DecontamConfig | None = Field(
+        None, description="Drop documents sharing an n-gram with an evaluation set (after the filters); null: off."
+    )
 
     def input_files(self) -> list[str]:
         """The task list: one archive file per task, in a stable order."""
+        if self.decontam is not None:
+            self.decontam.check()
         return self.sorted_inputs()[0]
 
     def sorted_inputs(self) -> tuple[list[str], list[str]]:
@@ -142,6 +148,8 @@ class WebJobConfig(JobConfig):
         if self.langid.enabled:
             stages.append(LanguageStage(self.langid))
         stages += build_filters(self.filters)
+        if self.decontam is not None and self.decontam.enabled:
+            stages.append(DecontamStage(self.decontam))
         if self.labels is not None and self.labels.enabled:
             stages.append(LabelStage(self.labels))
         return stages

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from corpusforge.errors import ConfigError
 from corpusforge.fs import expand
+from pipelines.decontam import DecontamConfig, DecontamStage
 from pipelines.job import JobConfig
 from pipelines.label import LangIdConfig, LanguageStage
 from pipelines.pdf.refine import RefineConfig, RefineStage
@@ -31,8 +32,14 @@ class PdfJobConfig(JobConfig):
         "null: no language (documents land in the 'other' language cell).",
     )
 
+    decontam: DecontamConfig | None = Field(
+        None, description="Drop documents sharing an n-gram with an evaluation set; null: off."
+    )
+
     def input_files(self) -> list[str]:
         """One task per PDF or Parquet file; other files in input directories (markers, ledgers) are skipped."""
+        if self.decontam is not None:
+            self.decontam.check()
         files = [f for f in expand(self.inputs) if f.lower().endswith(SUFFIXES)]
         if not files:
             raise ConfigError("inputs", f"no .pdf or .parquet file matches {self.inputs}")
@@ -45,6 +52,8 @@ class PdfJobConfig(JobConfig):
         stages: list[Stage] = [RefineStage(self.refine)] if self.refine.enabled else []
         if self.langid is not None and self.langid.enabled:  # on the refined text
             stages.append(LanguageStage(self.langid))
+        if self.decontam is not None and self.decontam.enabled:
+            stages.append(DecontamStage(self.decontam))
         return stages
 
     def execute(self, files: list[str], progress: bool = False):

@@ -35,6 +35,8 @@ from corpusforge.errors import ConfigError, InputError
 from corpusforge.fs import atomic_open, exists, filesystem, join, open_input, read_text, write_text
 from corpusforge.ledger import DROPPED, KEPT, Ledger
 from corpusforge.record import Record
+from pipelines.decontam import REASON as CONTAMINATED
+from pipelines.decontam import DecontamConfig
 from pipelines.engines import JobResult, summarize
 from pipelines.job import DocumentsJobConfig
 from pipelines.shards.cells import (
@@ -95,6 +97,9 @@ class ShardConfig(Config):
     max_chars: int = Field(
         16_000_000, gt=0, description="Longer documents are dropped as too_long (shorter ones are never truncated)."
     )
+    decontam: DecontamConfig | None = Field(
+        None, description="Drop documents sharing an n-gram with an evaluation set before tokenizing; null: off."
+    )
 
 
 class ShardJobConfig(DocumentsJobConfig):
@@ -104,6 +109,11 @@ class ShardJobConfig(DocumentsJobConfig):
     name: str = "shard"
     shard: ShardConfig = ShardConfig()
 
+    def input_files(self) -> list[str]:
+        if self.shard.decontam is not None:
+            self.shard.decontam.check()  # a missing evaluation set fails before any work
+        return super().input_files()
+
     def execute(self, files: list[str], progress: bool = False) -> JobResult:
         return run_shard(self, files, progress=progress)
 
@@ -112,6 +122,12 @@ class ShardJobConfig(DocumentsJobConfig):
 def _tokenizer(config_json: str) -> Tokenizer:
     """One tokenizer per worker process and config (loading the Qwen3 files takes about a second)."""
     return TokenizerConfig.model_validate_json(config_json).build()
+
+
+@lru_cache(maxsize=2)
+def _registry(config_json: str):
+    """One decontamination registry per worker process and config (the default sets take a few seconds)."""
+    return DecontamConfig.model_validate_json(config_json).build()
 
 
 def job_tokenizer(config: ShardConfig) -> Tokenizer:
@@ -315,6 +331,8 @@ class ShardWriter:
     def add(self, cols: dict[str, list]) -> None:
         texts = cols["text"]
         keep: list[int] = []
+        decontam = self.config.decontam
+        registry = _registry(decontam.model_dump_json()) if decontam is not None and decontam.enabled else None
         for i, text in enumerate(texts):
             if text is None or not text or text.isspace():
                 self._drop(cols, i, EMPTY)
@@ -322,6 +340,8 @@ class ShardWriter:
                 self._drop(cols, i, TOO_LONG, f"{len(text)} characters > max_chars {self.config.max_chars}")
             elif not _valid_unicode(text):
                 self._drop(cols, i, INVALID_UNICODE, "lone surrogate code points")
+            elif registry is not None and (hits := registry.hits(text)):
+                self._drop(cols, i, CONTAMINATED.format(hits[0]), f"shares a {decontam.n}-gram with {', '.join(hits)}")
             else:
                 keep.append(i)
         encoded = self.tok.encode_batch([texts[i] for i in keep])

@@ -42,3 +42,44 @@ def test_saved_index_and_config_checks(tmp_path):
     registry.save(tmp_path / "index.npz")
     stage = DecontamStage(DecontamConfig(index=str(tmp_path / "index.npz")))
     assert stage.filter(Record(id="a", text="x one two three four five six seven eight nine ten eleven twelve thirteen", source="web")) == (False, "contaminated_s")
+
+
+def _quiz_set(tmp_path):
+    path = tmp_path / "quiz.jsonl"
+    path.write_text(json.dumps({"q": "name the longest river that flows through the city of vienna in austria"}) + "\n")
+    return DecontamConfig(defaults=False, sets={"quiz": str(path)})
+
+
+def test_shard_job_drops_contaminated_documents_before_tokenizing(tmp_path):
+    from pipelines.shards.cells import CellsConfig
+    from pipelines.shards.run import ShardConfig, shard_records
+
+    records = [
+        Record(id="clean", text="A short history of bridges over the Danube, with photographs and maps.", source="web"),
+        Record(id="quiz", text="Q: Name the longest river that flows through the city of Vienna in Austria?", source="web"),
+    ]
+    config = ShardConfig(cells=CellsConfig(keys=["source"], min_documents=0), decontam=_quiz_set(tmp_path))
+    m = shard_records(records, str(tmp_path / "out"), config)
+    assert m["ledger"]["dropped"] == {"contaminated_quiz": 1}
+    assert m["ledger"]["kept"] == 1 and m["totals"]["documents"] == 1
+
+
+def test_web_and_pdf_jobs_take_the_stage_and_check_sets_before_work(tmp_path):
+    from pipelines.job import WebJobConfig
+    from pipelines.pdf.job import PdfJobConfig
+    from pipelines.shards.run import ShardJobConfig
+
+    decontam = _quiz_set(tmp_path)
+    web = WebJobConfig(inputs=[str(tmp_path)], output=str(tmp_path / "o"), decontam=decontam)
+    assert "decontam" in [s.name for s in web.build_stages()]
+    pdf = PdfJobConfig(inputs=[str(tmp_path)], output=str(tmp_path / "p"), decontam=decontam)
+    assert pdf.build_stages()[-1].name == "decontam"
+    missing = DecontamConfig(defaults=False, sets={"gone": str(tmp_path / "gone.jsonl")})
+    for job in (
+        WebJobConfig(inputs=[str(tmp_path)], output=str(tmp_path / "o2"), decontam=missing),
+        PdfJobConfig(inputs=[str(tmp_path)], output=str(tmp_path / "p2"), decontam=missing),
+        ShardJobConfig(inputs=[str(tmp_path)], output=str(tmp_path / "s2"), shard={"decontam": missing.model_dump()}),
+    ):
+        with pytest.raises(ConfigError, match="decontam.sets.gone"):
+            job.input_files()
+        assert not (tmp_path / "o2").exists() and not (tmp_path / "p2").exists() and not (tmp_path / "s2").exists()
