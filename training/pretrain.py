@@ -117,6 +117,7 @@ class PretrainRecipe(Config):
         import warnings
 
         if overwrite and Path(self.output).exists():
+            check_data(self)  # missing or bad shards fail before the previous output is deleted
             shutil.rmtree(self.output)
         with warnings.catch_warnings():  # Megatron announces every fused kernel it falls back from on CPU
             warnings.filterwarnings("ignore", message=r".*(Apex|Transformer Engine|cuda_graph_scope).*")

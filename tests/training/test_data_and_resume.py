@@ -135,3 +135,12 @@ def test_checkpoint_exports_to_a_transformers_directory(shards, tmp_path):
 def test_check_data_names_stage(shards, tmp_path):
     r = recipe(shards, tmp_path / "o")
     assert set(check_data(r)) == {"s1", "s3"}
+
+
+def test_overwrite_keeps_the_previous_output_when_the_shards_are_missing(tmp_path):
+    out = tmp_path / "o"
+    (out / "s1").mkdir(parents=True)
+    (out / "s1" / "DONE").write_text("previous run")
+    with pytest.raises(DataError):
+        recipe(tmp_path / "no-shards", out).run_step(progress=False, overwrite=True)
+    assert (out / "s1" / "DONE").read_text() == "previous run"
