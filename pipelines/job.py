@@ -78,23 +78,28 @@ class DocumentsJobConfig(JobConfig):
     """A job over a previous job's ``documents/`` (record Parquet): one task per part file."""
 
     def input_files(self) -> list[str]:
-        from corpusforge.fs import open_input
-
         files = [f for f in expand(self.inputs) if f.endswith(".parquet")]
         if not files:
             raise ConfigError("inputs", f"no Parquet file matches {self.inputs}")
-        import pyarrow.parquet as pq
-
         for path in files:  # footers only: a wrong file fails the job before any work
-            try:
-                with open_input(path) as f:
-                    names = pq.ParquetFile(f).schema_arrow.names
-            except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a broken footer
-                raise ConfigError("inputs", f"{path} is not a readable Parquet file: {exc}") from None
-            missing = [c for c in RECORD_COLUMNS if c not in names]
-            if missing:
-                raise ConfigError("inputs", f"{path} is not in the record schema: no column {', '.join(missing)}")
+            check_record_parquet(path)
         return files
+
+
+def check_record_parquet(path: str) -> None:
+    """A readable Parquet footer with the record columns, or a ConfigError naming the file (no rows are read)."""
+    import pyarrow.parquet as pq
+
+    from corpusforge.fs import open_input
+
+    try:
+        with open_input(path) as f:
+            names = pq.ParquetFile(f).schema_arrow.names
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a broken footer
+        raise ConfigError("inputs", f"{path} is not a readable Parquet file: {exc}") from None
+    missing = [c for c in RECORD_COLUMNS if c not in names]
+    if missing:
+        raise ConfigError("inputs", f"{path} is not in the record schema: no column {', '.join(missing)}")
 
 
 class WebJobConfig(JobConfig):

@@ -30,7 +30,7 @@ from corpusforge.record import Record, from_table, record_id
 from pipelines.decontam import DecontamConfig, DecontamStage
 from pipelines.dedup.config import DedupConfig, UrlDedupConfig
 from pipelines.engines import JobResult
-from pipelines.job import RECORD_COLUMNS, JobConfig
+from pipelines.job import JobConfig, check_record_parquet
 from pipelines.stage import Outcome, Stage
 from pipelines.synth_stages import (
     CodeVerifyStage,
@@ -104,14 +104,7 @@ class SynthJobConfig(JobConfig):
             if not path.endswith(SEED_SUFFIXES):
                 raise ConfigError("inputs", f"{path}: seeds are {', '.join(SEED_SUFFIXES)} files")
             if path.endswith(".parquet"):
-                try:
-                    with open_input(path) as f:
-                        names = pq.ParquetFile(f).schema_arrow.names
-                except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a broken footer
-                    raise ConfigError("inputs", f"{path} is not a readable Parquet file: {exc}") from None
-                missing = [c for c in RECORD_COLUMNS if c not in names]
-                if missing:
-                    raise ConfigError("inputs", f"{path} is not in the record schema: no column {missing[0]}")
+                check_record_parquet(path)
         if self.decontam is not None:
             self.decontam.check()
         return files

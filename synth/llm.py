@@ -66,9 +66,10 @@ class LLM(ABC):
     def __init__(self, config: LLMConfig):
         self.config = config
 
-    @abstractmethod
-    def chat(self, batch: list[Messages], max_new_tokens: int | None = None) -> list[str]: ...
+    def chat(self, batch: list[Messages], max_new_tokens: int | None = None) -> list[str]:
+        return [c.text for c in self.generate(batch, max_new_tokens)]
 
+    @abstractmethod
     def generate(
         self,
         batch: list[Messages],
@@ -76,10 +77,7 @@ class LLM(ABC):
         temperature: float | None = None,
         seed: int | None = None,
     ) -> list[Completion]:
-        """Completions with token counts; ``temperature``/``seed`` override the config for this call.
-
-        The base version serves backends that only implement `chat` (no overrides, no counts)."""
-        return [Completion(text) for text in self.chat(batch, max_new_tokens)]
+        """Completions with token counts; ``temperature``/``seed`` override the config for this call."""
 
     def complete(self, messages: Messages, max_new_tokens: int | None = None) -> str:
         return self.chat([messages], max_new_tokens)[0]
@@ -154,9 +152,6 @@ class LocalLLM(LLM):
             model.eval()
             self._tokenizer, self._model = tokenizer, model
             self.load_seconds = time.perf_counter() - start
-
-    def chat(self, batch: list[Messages], max_new_tokens: int | None = None) -> list[str]:
-        return [c.text for c in self.generate(batch, max_new_tokens)]
 
     def generate(
         self,
@@ -258,9 +253,6 @@ class OpenAICompatibleLLM(LLM):
                     f"{self.url} answered without choices[0].message.content: {response.text[:500]}"
                 ) from exc
         raise LLMError(f"{self.url} failed after {self.config.max_retries + 1} attempts; last: {last}")
-
-    def chat(self, batch: list[Messages], max_new_tokens: int | None = None) -> list[str]:
-        return [c.text for c in self.generate(batch, max_new_tokens)]
 
     def generate(
         self,

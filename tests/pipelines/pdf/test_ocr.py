@@ -7,6 +7,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 import pipelines.pdf.ocr as ocr
+from benchmarks.rotated_pages import LINES, scanned_page
 from corpusforge.errors import ConfigError, DependencyError
 from pipelines.pdf.evaluate import cer
 from pipelines.pdf.ocr import (
@@ -201,32 +202,11 @@ def test_rotation_detection_off_reads_as_is(shared_data):
     assert result.angle == 0 and cer(result.text, TRUTH) < 0.05
 
 
-LINES = [
-    "Alpha river crossing at dawn",
-    "Bravo mountain pass in winter",
-    "Charlie valley farms and mills",
-    "Delta harbour ships at night",
-    "Echo forest paths in autumn",
-    "Foxtrot desert wells in summer",
-]
-
-
-def _scan(turn: int = 0, rotate: int = 0, dpi: int = 150):
+def _scan(turn: int = 0, rotate: int = 0):
     """A one-page scanned PDF of LINES: the page image turned ``turn`` degrees clockwise, then /Rotate set."""
     import pymupdf
-    from PIL import Image
 
-    with pymupdf.open() as source:
-        page = source.new_page(width=320, height=300)
-        for i, line in enumerate(LINES):
-            page.insert_text((20, 50 + 36 * i), line, fontsize=16)
-        png = rotate_png(page.get_pixmap(dpi=dpi).tobytes("png"), turn)
-    width, height = Image.open(io.BytesIO(png)).size
-    doc = pymupdf.open()
-    page = doc.new_page(width=width * 72 / dpi, height=height * 72 / dpi)
-    page.insert_image(page.rect, stream=png)
-    page.set_rotation(rotate)
-    return doc
+    return pymupdf.open(stream=scanned_page(turn, rotate))
 
 
 def _line_order(text: str) -> list[str]:
