@@ -28,6 +28,18 @@ class RunSettings(Config):
     tensorboard: bool = True
 
 
+class PostTrainRecipe(Config):
+    """The fields every post-training kind shares (sft, grpo, distill); each adds its own settings."""
+
+    name: str
+    output: str
+    init: str = Field(description="Start point: smollm2, a .gguf, a Hugging Face dir or a training checkpoint.")
+    tokenizer: str | None = Field(None, description="Tokenizer dir; null: the start point's.")
+    data: str = Field(description="JSON lines of {messages, reference}.")
+    seq_length: int = Field(512, ge=8, description="Prompt + completion; longer prompts are counted skips.")
+    train: RunSettings
+
+
 class PostTrainTensorBoard(TensorBoardCallback):
     """Pretraining's scalars plus post-training's: reward, KL, clip fraction, response length, accuracy."""
 

@@ -19,7 +19,7 @@ from corpusforge.config import Config
 from corpusforge.errors import ConfigError, InputError
 from training.model import device_type
 from training.posttrain.chat import generation_prompt
-from training.posttrain.common import RunSettings, run_trainer, summary, write_json
+from training.posttrain.common import PostTrainRecipe, run_trainer, summary, write_json
 from training.posttrain.generate import TransformersBackend, generate_with_budget
 from training.posttrain.grpo import PromptStream, rollout_batch
 from training.posttrain.losses import token_kl
@@ -117,16 +117,10 @@ class DistillSettings(Config):
     prompts_per_step: int = Field(4, ge=1)
 
 
-class DistillRecipe(Config):
+class DistillRecipe(PostTrainRecipe):
     kind: Literal["distill"] = "distill"
-    name: str
-    output: str
-    init: str = Field(description="The student's start point.")
-    tokenizer: str | None = None
     data: str = Field(description="Prompts: JSON lines of {messages, reference}.")
-    seq_length: int = Field(512, ge=8)
     distill: DistillSettings
-    train: RunSettings
 
     def run_step(self, progress: bool = True, overwrite: bool = False) -> dict:
         return distill(self)

@@ -19,7 +19,7 @@ from corpusforge.config import Config
 from corpusforge.errors import InputError
 from training.model import build_model, device_type, unwrap
 from training.posttrain.chat import generation_prompt
-from training.posttrain.common import RunSettings, run_trainer, summary, write_json
+from training.posttrain.common import PostTrainRecipe, run_trainer, summary, write_json
 from training.posttrain.generate import TransformersBackend
 from training.posttrain.losses import group_advantages, grpo_loss
 from training.posttrain.models import Policy, sync_weights
@@ -170,16 +170,9 @@ class GRPOModule(PretrainModule):
         }
 
 
-class GRPORecipe(Config):
+class GRPORecipe(PostTrainRecipe):
     kind: Literal["grpo"] = "grpo"
-    name: str
-    output: str
-    init: str = Field(description="Start point: smollm2, a .gguf, a Hugging Face dir or a training checkpoint.")
-    tokenizer: str | None = None
-    data: str = Field(description="JSON lines of {messages, reference}.")
-    seq_length: int = Field(512, ge=8, description="Prompt + completion; longer prompts are counted skips.")
     grpo: GRPOSettings = Field(default_factory=GRPOSettings)
-    train: RunSettings
 
     def run_step(self, progress: bool = True, overwrite: bool = False) -> dict:
         return grpo(self)

@@ -15,10 +15,9 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from corpusforge.config import Config
 from corpusforge.errors import ConfigError, InputError
 from training.posttrain.chat import Packed, encode, pack
-from training.posttrain.common import RunSettings, run_trainer, summary, write_json
+from training.posttrain.common import PostTrainRecipe, run_trainer, summary, write_json
 from training.trainer import PretrainModule
 
 
@@ -102,15 +101,9 @@ class PackedStream:
         self.position = int(state["position"])
 
 
-class SFTRecipe(Config):
+class SFTRecipe(PostTrainRecipe):
     kind: Literal["sft"] = "sft"
-    name: str
-    output: str
-    init: str = Field(description="Start point: smollm2, a .gguf, a Hugging Face dir or a training checkpoint.")
-    tokenizer: str | None = Field(None, description="Tokenizer dir; null: the start point's.")
     data: str = Field(description="JSON lines of {messages: [...]}.")
-    seq_length: int = Field(512, ge=8)
-    train: RunSettings
 
     def run_step(self, progress: bool = True, overwrite: bool = False) -> dict:
         return sft(self)
