@@ -2,7 +2,8 @@
 ``BlendedMegatronDatasetBuilder``, with a held-out validation split and a resumable sample position.
 
 The manifest (``corpusforge.shards/1``, written by ``pipelines/shards``) is read here through its documented
-JSON form, not by importing ``pipelines`` (``training`` imports only ``corpusforge``). Fields used::
+JSON form and ``corpusforge.shardfacts``, not by importing ``pipelines`` (``training`` imports only
+``corpusforge``). Fields used::
 
     tokenizer {hash, vocab_size, eod_id}, shards [{path, kind (cell | long), cell, documents, tokens,
     tokenizer_hash}]   (paths relative to the manifest's folder; ``path`` is a Megatron prefix: .bin/.idx)
@@ -26,7 +27,6 @@ Every check runs before any model is built (`BlendSpec.resolve`), and each failu
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import warnings
@@ -38,8 +38,8 @@ import yaml
 
 from corpusforge.errors import ConfigError, InputError
 from corpusforge.fs import exists, join, open_input, read_text
+from corpusforge.shardfacts import manifest_path, read_manifest
 
-MANIFEST_FORMAT = "corpusforge.shards/1"
 BLEND_FORMAT = "corpusforge.blend/1"
 
 
@@ -83,20 +83,12 @@ class Manifest:
 
     @classmethod
     def load(cls, path: str | Path) -> Manifest:
-        if _remote(path):
-            where = str(path) if str(path).endswith(".json") else join(str(path), "manifest.json")
-            root: Path | str = where.rsplit("/", 1)[0]
-        else:
-            where = Path(path) if Path(path).suffix == ".json" else Path(path) / "manifest.json"
-            root = where.parent.resolve()
-        if not _is_file(str(where)):
-            raise DataError(str(where), "no shard manifest here (run the shard stage first)")
         try:
-            data = json.loads(read_text(str(where)) if _remote(where) else where.read_text())
-        except json.JSONDecodeError as exc:
-            raise DataError(str(where), f"not valid JSON: {exc}") from None
-        if data.get("format") != MANIFEST_FORMAT:
-            raise DataError(str(where), f"format {data.get('format')!r}, expected {MANIFEST_FORMAT}")
+            data = read_manifest(str(path), "no shard manifest here (run the shard stage first)")
+        except InputError as exc:
+            raise DataError(exc.culprit, exc.problem) from None
+        where = manifest_path(str(path))
+        root: Path | str = data["root"] if _remote(data["root"]) else Path(data["root"]).resolve()
         tok = data.get("tokenizer") or {}
         for key in ("hash", "vocab_size", "eod_id"):
             if key not in tok:
@@ -252,7 +244,7 @@ def _megatron_classes():
         warnings.simplefilter("ignore")
         from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
 
-        from pipelines.shards.megatron import TokenizerFacts
+        from corpusforge.megatron_tokenizer import TokenizerFacts
 
     @dataclass
     class RatedGPTDatasetConfig(GPTDatasetConfig):

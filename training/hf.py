@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from corpusforge.errors import ConfigError, InputError
-from pipelines.shards.tokenizer import TOKENIZER_FILES
+from corpusforge.shardfacts import TOKENIZER_FILES
 from training.presets import ModelConfig
 
 #: copied next to exported weights: the tokenizer's files and the generation defaults

@@ -307,7 +307,7 @@ def export_checkpoint(
     """A training checkpoint as a Hugging Face model directory (no process group needed: tensors only)."""
     import torch
 
-    from pipelines.shards.tokenizer import QWEN3_SPECIAL
+    from corpusforge.shardfacts import QWEN3_SPECIAL
     from training.hf import write_hf
 
     state = torch.load(Path(ckpt) / "checkpoint.pt", map_location="cpu", weights_only=False)

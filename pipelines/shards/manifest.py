@@ -13,16 +13,15 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
-from corpusforge.errors import InputError
-from corpusforge.fs import exists, join, read_text
+from corpusforge.fs import join
+from corpusforge.shardfacts import MANIFEST as MANIFEST  # re-exported: the shard writer names its file by it
+from corpusforge.shardfacts import MANIFEST_FORMAT, read_manifest
 from pipelines.shards.tokenizer import TokenizerError
 
-FORMAT = "corpusforge.shards/1"
-MANIFEST = "manifest.json"
+FORMAT = MANIFEST_FORMAT
 CELL, LONG = "cell", "long"
 
 
@@ -78,21 +77,9 @@ def build_manifest(header: dict, task_metas: list[dict], ledger: dict) -> dict:
     return {"format": FORMAT, **header, "shards": shards, "cells": cells, "totals": totals, "ledger": ledger}
 
 
-def manifest_path(path: str | Path) -> str:
-    path = str(path)
-    return path if path.endswith(".json") else join(path, MANIFEST)
-
-
 def load_manifest(path: str | Path) -> dict:
     """A manifest by its file or its folder; ``root`` is added: the folder its shard paths are relative to."""
-    where = manifest_path(path)
-    if not exists(where):
-        raise InputError(where, "no shard manifest here (not a shard folder, or its shard job has not finished)")
-    manifest = json.loads(read_text(where))
-    if manifest.get("format") != FORMAT:
-        raise InputError(where, f"not a {FORMAT} manifest")
-    manifest["root"] = where.rsplit("/", 1)[0] if "/" in where else "."
-    return manifest
+    return read_manifest(path, "no shard manifest here (not a shard folder, or its shard job has not finished)")
 
 
 def same_tokenizer(manifests: list[dict]) -> dict:

@@ -3,9 +3,8 @@
 - ``ShardBuilder``: Megatron's ``IndexedDatasetBuilder`` with ``add_documents``, which writes a whole batch of
   documents with one ``write`` instead of one ``numpy.array`` copy and ``write`` per document (the files are
   byte-identical to ``add_document`` per document: tested).
-- ``TokenizerFacts``: ``GPTDatasetConfig`` wants a ``MegatronTokenizerBase`` for the vocabulary size and the
-  end-of-document id; Megatron's own ``MegatronTokenizer.from_pretrained`` needs a metadata file and loads
-  transformers, so this one holds just those facts (the trainer builds it from the shard manifest).
+- ``TokenizerFacts`` (from ``corpusforge.megatron_tokenizer``, shared with the trainer): the vocabulary size and
+  end-of-document id that ``GPTDatasetConfig`` wants, without loading a tokenizer.
 - ``gpt_datasets``: ``BlendedMegatronDatasetBuilder`` over a blend of shard prefixes, on one process (CPU).
 
 Megatron's C++ ``helpers`` (sample and blending indices) ship compiled in the megatron-core 0.16.1 wheel
@@ -22,7 +21,8 @@ import numpy as np
 with warnings.catch_warnings():  # "Transformer Engine and Apex are not installed": irrelevant to datasets
     warnings.simplefilter("ignore", UserWarning)
     from megatron.core.datasets.indexed_dataset import IndexedDatasetBuilder
-    from megatron.core.tokenizers import MegatronTokenizerBase
+
+from corpusforge.megatron_tokenizer import TokenizerFacts
 
 
 class ShardBuilder(IndexedDatasetBuilder):
@@ -36,35 +36,6 @@ class ShardBuilder(IndexedDatasetBuilder):
         start = len(self.sequence_lengths)
         self.sequence_lengths.extend(int(n) for n in lengths)
         self.document_indices.extend(range(start + 1, start + len(lengths) + 1))
-
-
-class TokenizerFacts(MegatronTokenizerBase):
-    """What Megatron's GPT datasets read from a tokenizer: the vocabulary size and the end-of-document id (no pad
-    token: Megatron's default pad id is used). Built from facts a shard manifest holds, so no tokenizer loads."""
-
-    def __init__(self, vocab_size: int, eod: int, tokenizer_hash: str) -> None:
-        super().__init__("corpusforge-shards", {})
-        self._vocab_size, self._eod = vocab_size, eod
-        self.unique_identifiers = {"class": type(self).__name__, "tokenizer_hash": tokenizer_hash}
-
-    @property
-    def vocab_size(self) -> int:
-        return self._vocab_size
-
-    @property
-    def eod(self) -> int:
-        return self._eod
-
-    vocab = property(lambda self: {})
-
-    def tokenize(self, text: str):
-        raise NotImplementedError("shard datasets only read token ids")
-
-    def detokenize(self, ids) -> str:
-        raise NotImplementedError("shard datasets only read token ids")
-
-    def apply_chat_template(self, *args, **kwargs):
-        raise NotImplementedError("shards hold pretraining documents; no chat template")
 
 
 def ensure_helpers() -> None:

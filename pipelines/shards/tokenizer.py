@@ -27,27 +27,9 @@ from pydantic import Field
 
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError, CorpusForgeError
+from corpusforge.shardfacts import QWEN3_SPECIAL, QWEN3_VOCAB, TOKENIZER_FILES
 
 QWEN3 = "qwen3"
-#: the files that make a tokenizer's identity (those present are hashed; model weights never are)
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "vocab.json",
-    "merges.txt",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "tokenizer.model",
-)
-#: the Qwen3 tokenizer as the Qwen3 report and its released files define it
-QWEN3_VOCAB = 151_669  # 151,643 regular tokens + 26 special tokens
-QWEN3_SPECIAL = {
-    "<|endoftext|>": 151643,
-    "<|im_start|>": 151644,
-    "<|im_end|>": 151645,
-    "<think>": 151667,
-    "</think>": 151668,
-}
 QWEN3_ENCODINGS = {"Hello world!": [9707, 1879, 0]}
 #: exercised by the tiktoken/hf agreement check at load: scripts, digits, whitespace runs, emoji, combining marks
 PROBE = (
