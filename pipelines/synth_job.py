@@ -4,10 +4,13 @@ One task per seed file: record Parquet (a previous job's documents/, multilingua
 (objects with ``text``, optional ``id`` and ``lang``) or ``.txt`` (one topic a line). The source generates
 candidates for every enabled generator in batches through the request cache; each candidate is one input
 of the ledger (``generated``), so ``kept`` is what was admitted and every rejection is a named drop.
-Then the verifier stages (pipelines/synth_stages.py) and decontamination run, and the kept documents
-(``source = synthetic/<kind>``) are deduplicated, exact and fuzzy, against themselves (the dedup job, into
-OUTPUT/dedup) — against the seed corpus they are checked per task by 8-gram containment (copies_seed).
-``synth_report.json`` gives per generator: generated, admitted, rejected by reason, tokens and tokens/s.
+Then the verifier stages (pipelines/synth_stages.py) and decontamination run (per task, a sample that copies
+its own seeds is dropped by 8-gram containment: copies_seed). Last, a global step: the kept documents
+(``source = synthetic/<kind>``) are deduplicated, exact (normalised-text hash) and fuzzy (MinHash-LSH), against
+each other across all tasks and against the whole seed corpus, by the dedup job (its engine-specific decision,
+into OUTPUT/dedup) with the seeds as its ``reference``: drops ``dup_exact_synth``, ``dup_fuzzy_synth``,
+``dup_exact_seed``, ``dup_fuzzy_seed``. ``synth_report.json`` gives per generator: generated, admitted (after
+dedup), rejected by reason, tokens and tokens/s.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from pydantic import Field, field_validator
 
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError
-from corpusforge.fs import expand, filesystem, join, open_input, write_text
+from corpusforge.fs import atomic_open, exists, expand, filesystem, join, open_input, write_text
 from corpusforge.ledger import DROPPED
-from corpusforge.record import Record, from_table, record_id
+from corpusforge.record import Record, from_table, record_id, to_table
 from pipelines.decontam import DecontamConfig, DecontamStage
 from pipelines.dedup.config import DedupConfig, UrlDedupConfig
 from pipelines.engines import JobResult
@@ -50,6 +53,13 @@ from synth.verify.text import TextVerifyConfig
 
 SEED_SUFFIXES = (".parquet", ".jsonl", ".txt")
 OVERLAP_N = 8
+#: the dedup job's reasons as the synth ledger names them: a copy of another sample, or of a seed document
+DEDUP_REASONS = {
+    "duplicate_exact": "dup_exact_synth",
+    "duplicate_fuzzy": "dup_fuzzy_synth",
+    "duplicate_exact_reference": "dup_exact_seed",
+    "duplicate_fuzzy_reference": "dup_fuzzy_seed",
+}
 Kind = Literal["textbook", "qa", "instruction", "math", "code"]
 
 
@@ -85,6 +95,7 @@ class SynthJobConfig(JobConfig):
     dedup: DedupConfig | None = Field(
         DedupConfig(url=UrlDedupConfig(enabled=False)), description="Exact + fuzzy dedup of the output; null: none."
     )
+    dedup_seeds: bool = Field(True, description="Deduplicate against the whole seed corpus too, not only samples.")
 
     @field_validator("generators")
     @classmethod
@@ -132,20 +143,48 @@ class SynthJobConfig(JobConfig):
         from pipelines.engines import run_engine
 
         result = run_engine(self, files, progress=progress)
-        write_text(join(self.output, "synth_report.json"), json.dumps(synth_report(self.output), indent=2))
         if self.dedup is not None and self.dedup.enabled and result.ledger.kept:
-            from pipelines.dedup.run import DedupJobConfig, run_dedup
+            from pipelines.dedup.run import run_dedup
 
-            dedup = DedupJobConfig(
-                name=f"{self.name}.dedup",
-                inputs=[join(self.output, "documents")],
-                output=join(self.output, "dedup"),
-                engine=self.engine,
-                dedup=self.dedup,
-                write=self.write,
-            )
+            dedup = self.dedup_job(files)
             result.then["dedup"] = run_dedup(dedup, dedup.input_files(), progress=progress)
+        write_text(join(self.output, "synth_report.json"), json.dumps(synth_report(self.output), indent=2))
         return result
+
+    def dedup_job(self, files: list[str]):
+        """The global dedup step: samples of every task against each other and against the seed corpus."""
+        from pipelines.dedup.run import DedupJobConfig
+
+        return DedupJobConfig(
+            name=f"{self.name}.dedup",
+            inputs=[join(self.output, "documents")],
+            output=join(self.output, "dedup"),
+            engine=self.engine,
+            dedup=self.dedup,
+            write=self.write,
+            reference=self.seed_corpus(files) if self.dedup_seeds else [],
+            reasons=DEDUP_REASONS,
+        )
+
+    def seed_corpus(self, files: list[str]) -> list[str]:
+        """The seed files as record Parquet: Parquet seeds as they are (whole, not only the seeds used), the
+        others written once to OUTPUT/_seeds/ so the dedup job reads them like any documents."""
+        out = []
+        for task, path in enumerate(files):
+            if path.endswith(".parquet"):
+                out.append(path)
+                continue
+            part = join(self.output, "_seeds", f"part-{task:05d}.parquet")
+            if not exists(part):
+                origin = "topic" if path.endswith(".txt") else "seed"
+                records = [
+                    Record(id=s.id, text=s.text, source=origin, lang=s.lang)
+                    for s in read_seeds(path, self.topic_lang, None)
+                ]
+                with atomic_open(part, "wb") as f:
+                    pq.write_table(to_table(records), f)
+            out.append(part)
+        return out
 
 
 def read_seeds(path: str, topic_lang: str | None, limit: int | None) -> list[Seed]:
@@ -248,26 +287,36 @@ class SynthSource:
 
 
 def synth_report(output: str) -> dict:
-    """Per generator: generated, admitted, rejected by reason (from documents/ and audit/), and token usage."""
+    """Per generator: generated, admitted, rejected by reason (from documents/ and audit/, then the dedup step's
+    audit: a sample it dropped moves from admitted to its dup_* reason), and token usage."""
     fs, root = filesystem(output)
+    root = root.rstrip("/")
     report: dict[str, dict] = {}
 
-    def entry(kind: str) -> dict:
+    def entry(source: str | None) -> dict:
+        kind = (source or "unknown").split("/", 1)[-1]
         return report.setdefault(kind, {"generated": 0, "admitted": 0, "rejected": Counter()})
 
-    for part in sorted(fs.glob(root.rstrip("/") + "/documents/*.parquet")):
+    def parts(folder: str) -> list[str]:
+        return sorted(fs.glob(f"{root}/{folder}/*.parquet"))
+
+    for part in parts("documents"):
         with fs.open(part, "rb") as f:
             for source in pq.read_table(f, columns=["source"]).column("source").to_pylist():
-                e = entry(source.split("/", 1)[-1])
+                e = entry(source)
                 e["generated"] += 1
                 e["admitted"] += 1
-    for part in sorted(fs.glob(root.rstrip("/") + "/audit/*.parquet")):
-        with fs.open(part, "rb") as f:
-            table = pq.read_table(f, columns=["source", "reason"]).to_pylist()
-        for row in table:
-            e = entry((row["source"] or "unknown").split("/", 1)[-1])
-            e["generated"] += 1
-            e["rejected"][row["reason"]] += 1
+    for folder, admitted in (("audit", False), ("dedup/audit", True)):
+        for part in parts(folder):
+            with fs.open(part, "rb") as f:
+                table = pq.read_table(f, columns=["source", "reason"]).to_pylist()
+            for row in table:
+                e = entry(row["source"])
+                if admitted:  # dropped by the dedup step: counted as generated and admitted before
+                    e["admitted"] -= 1
+                else:
+                    e["generated"] += 1
+                e["rejected"][row["reason"]] += 1
     totals: dict[str, Usage] = {}
     for part in sorted(fs.glob(root.rstrip("/") + "/_usage/*.json")):
         with fs.open(part, "r") as f:

@@ -8,6 +8,10 @@ Three steps with their own completion markers, so a killed run redoes only what 
 3. ``documents/``, ``audit/``, ``ledger/``: one task per input file joins its records to its decisions.
 
 Steps 1 and 3 are the same code under every engine; only step 2 differs.
+
+``reference`` documents (e.g. the seed corpus of a synth job) are fingerprinted and decided with the inputs
+but never written: they always survive their group (a first survivor key, ``meta.dedup_reference``), so an
+input that duplicates one is dropped as ``<reason>_reference`` (names changed by ``reasons``).
 """
 
 from __future__ import annotations
@@ -15,29 +19,35 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial, update_wrapper
 from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
+from pydantic import Field, field_validator
 
-from corpusforge.errors import InputError
-from corpusforge.fs import atomic_open, exists, filesystem, join, open_input, write_text
+from corpusforge.errors import ConfigError, InputError
+from corpusforge.fs import atomic_open, exists, expand, filesystem, join, open_input, write_text
 from corpusforge.ledger import KEPT
 from corpusforge.record import RECORD_SCHEMA, Record, from_table
-from pipelines.dedup.config import DedupConfig
-from pipelines.dedup.decide import DECISION_SCHEMA, DUP_FUZZY, decide
+from pipelines.dedup.config import DedupConfig, SortKey
+from pipelines.dedup.decide import DECISION_SCHEMA, DUP_EXACT, DUP_FUZZY, DUP_ID, DUP_URL, decide
 from pipelines.dedup.keys import Fingerprinter, fingerprint_schema
 from pipelines.dedup.minhash import MinHasher, jaccard
 from pipelines.engines import JobResult, summarize
-from pipelines.job import DocumentsJobConfig
+from pipelines.job import DocumentsJobConfig, check_record_parquet
 from pipelines.stage import Outcome
 from pipelines.task import TaskWriter, clean_temporaries, completion_marker, part_name, read_summaries
 
 STAGE = "dedup"
 WORK = "_work"
 READ_ROWS = 2048
+REFERENCE_META = "dedup_reference"  # set on reference documents while they are fingerprinted, never written
+REFERENCE_KEY = SortKey(field=f"meta.{REFERENCE_META}", order="desc")
+#: decision reasons a ``reasons:`` mapping may rename (``<reason>_reference``: the kept copy is a reference)
+REASONS = tuple(r + s for r in (DUP_ID, DUP_URL, DUP_EXACT, DUP_FUZZY) for s in ("", "_reference"))
 
 
 class DedupJobConfig(DocumentsJobConfig):
@@ -46,6 +56,45 @@ class DedupJobConfig(DocumentsJobConfig):
     kind: Literal["dedup"] = "dedup"
     name: str = "dedup"
     dedup: DedupConfig = DedupConfig()
+    reference: list[str] = Field(
+        default_factory=list,
+        description="Record Parquet the inputs are deduplicated against but that is never written or dropped "
+        "(e.g. the corpus a synth job was seeded from); a duplicate of it is dropped as <reason>_reference.",
+    )
+    reasons: dict[str, str] = Field(
+        default_factory=dict, description="Drop reasons renamed in the ledger and audit, e.g. duplicate_exact: x."
+    )
+
+    @field_validator("reasons")
+    @classmethod
+    def _known_reasons(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if key not in REASONS:
+                raise ValueError(f"{key!r} is not one of {', '.join(REASONS)}")
+        return value
+
+    def input_files(self) -> list[str]:
+        files = super().input_files()
+        if same := set(files) & set(self.reference_files()):
+            raise ConfigError("reference", f"{sorted(same)[0]} is both an input and a reference")
+        return files
+
+    def reference_files(self) -> list[str]:
+        if not self.reference:
+            return []
+        files = [f for f in expand(self.reference) if f.endswith(".parquet")]
+        if not files:
+            raise ConfigError("reference", f"no Parquet file matches {self.reference}")
+        for path in files:
+            check_record_parquet(path)
+        return files
+
+    def reason(self, reason: str | None, kept_is_reference: bool) -> str | None:
+        """The name a drop gets in the ledger: the decision's reason, marked when the kept copy is a reference."""
+        if reason is None or reason not in (DUP_ID, DUP_URL, DUP_EXACT, DUP_FUZZY):
+            return reason
+        full = f"{reason}_reference" if kept_is_reference else reason
+        return self.reasons.get(full, full)
 
     def execute(self, files: list[str], progress: bool = False) -> JobResult:
         return run_dedup(self, files, progress=progress)
@@ -71,15 +120,21 @@ def _decision_dir(output: str, task: int) -> str:
     return join(output, WORK, "decisions", f"task={task}")
 
 
-def fingerprint_task(job: DedupJobConfig, task: int, path: str) -> bool:
-    """Step 1 for one input file; False when a previous run finished it."""
+def fingerprint_task(job: DedupJobConfig, task: int, path: str, first_reference: int | None = None) -> bool:
+    """Step 1 for one file (an input, or a reference from task ``first_reference`` on); False when a previous
+    run finished it."""
     out = _fingerprint_dir(job.output)
     if exists(completion_marker(out, task)):
         return False
     fingerprinter = Fingerprinter(job.dedup)
+    reference = first_reference is not None and task >= first_reference
     with atomic_open(join(out, part_name(task)), "wb") as f, pq.ParquetWriter(f, fingerprinter.schema) as writer:
         row = 0
         for records in read_records(path):
+            for record in records:
+                record.meta.pop(REFERENCE_META, None)
+                if reference:
+                    record.meta[REFERENCE_META] = "1"
             writer.write_table(fingerprinter.table(records, task, row))
             row += len(records)
     write_text(completion_marker(out, task), "done\n")
@@ -91,12 +146,14 @@ def apply_task(job: DedupJobConfig, task: int, path: str) -> bool:
     if exists(completion_marker(job.output, task)):
         return False
     decisions = _read_decisions(job.output, task)
+    references = reference_ids(job, {d[2] for d in decisions if d[0] != KEPT and d[2]})
     writer = TaskWriter(job.output, task, job.name, job.write.batch_rows, job.write.compression)
     try:
         row = 0
         for records in read_records(path):
             for record in records:
                 status, reason, kept_id, cluster, size, shingles = decisions[row]
+                reason = job.reason(reason, kept_id in references)
                 row += 1
                 if status == KEPT:
                     record.meta["dedup_cluster"] = cluster
@@ -113,6 +170,30 @@ def apply_task(job: DedupJobConfig, task: int, path: str) -> bool:
         writer.abort()
         raise
     return True
+
+
+def reference_ids(job: DedupJobConfig, wanted: set[str]) -> set[str]:
+    """Which of ``wanted`` (kept copies' ids) are reference documents: their fingerprint row carries the
+    reference key (the first survivor key, ``k0``), so only the small fingerprint parts are read."""
+    if not job.reference or not wanted:
+        return set()
+    fs, root = filesystem(_fingerprint_dir(job.output))
+    found: set[str] = set()
+    for path in sorted(fs.glob(root + "/part-*.parquet")):
+        with fs.open(path, "rb") as f:
+            table = pq.read_table(f, columns=["id", "k0"])
+        for id_, flag in zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True):
+            if flag is not None and id_ in wanted:
+                found.add(id_)
+    return found
+
+
+def with_reference_key(job: DedupJobConfig) -> DedupJobConfig:
+    """The job whose survivor keys start with the reference flag, so a reference always survives its group."""
+    if not job.reference or (job.dedup.survivor and job.dedup.survivor[0] == REFERENCE_KEY):
+        return job
+    dedup = job.dedup.model_copy(update={"survivor": [REFERENCE_KEY, *job.dedup.survivor]})
+    return job.model_copy(update={"dedup": dedup})
 
 
 def _read_decisions(output: str, task: int) -> list[tuple]:
@@ -172,21 +253,25 @@ def decide_local(job: DedupJobConfig, files: list[str]) -> dict:
 
 
 def run_dedup(job: DedupJobConfig, files: list[str], progress: bool = False) -> JobResult:
+    """Fingerprint the inputs and references, decide over all of them, then file the inputs' records."""
     from pipelines.engines.local import run_tasks
 
     clean_temporaries(job.output)
+    job = with_reference_key(job)
+    every = files + job.reference_files()  # references are tasks len(files)...: fingerprinted, never written
+    fingerprint = update_wrapper(partial(fingerprint_task, first_reference=len(files)), fingerprint_task)
     spark = job.engine.kind == "spark"
     if spark:
         from pipelines.dedup.spark import decide_spark
         from pipelines.engines.spark import run_tasks_spark
 
         session = _session(job)
-        run_tasks_spark(session, fingerprint_task, job, files)
+        run_tasks_spark(session, fingerprint, job, every)
     else:
-        run_tasks(fingerprint_task, job, files, progress=progress, label="fingerprints")
+        run_tasks(fingerprint, job, every, progress=progress, label="fingerprints")
     decided = join(job.output, WORK, "decisions", "_SUCCESS")
     if not exists(decided):
-        stats = decide_spark(session, job, len(files)) if spark else decide_local(job, files)
+        stats = decide_spark(session, job, len(every)) if spark else decide_local(job, every)
         write_text(join(job.output, WORK, "decide.json"), json.dumps(stats, indent=2, sort_keys=True))
         write_text(decided, "done\n")
     if spark:
@@ -221,14 +306,15 @@ def write_review(job: DedupJobConfig, files: list[str]) -> None:
     sizes: Counter = Counter()
     shingling: Counter = Counter()
     candidates: list[tuple] = []  # (sample key, survivor id, cluster, size, task, row)
+    dropped: Counter = Counter()  # (reason, kept id): renamed once the reference ids among them are known
     for task, table in _decision_parts(
-        job, files, ["id", "row", "status", "reason", "cluster", "cluster_size", "shingles"]
+        job, files, ["id", "row", "status", "reason", "kept_id", "cluster", "cluster_size", "shingles"]
     ):
-        for id_, row, status, reason, cluster, size, shingles in zip(
+        for id_, row, status, reason, kept_id, cluster, size, shingles in zip(
             *(c.to_pylist() for c in table.columns), strict=True
         ):
             if status != KEPT:
-                removed[reason] += 1
+                dropped[(reason, kept_id if job.reference else None)] += 1
                 continue
             sizes[_size_bucket(size)] += 1
             shingling[shingles or "none"] += 1
@@ -236,6 +322,9 @@ def write_review(job: DedupJobConfig, files: list[str]) -> None:
                 candidates.append((xxhash.xxh3_64_hexdigest(id_.encode()), id_, cluster, size, task, row))
                 if len(candidates) > 4 * audit.sample_clusters:
                     candidates = sorted(candidates)[: audit.sample_clusters]
+    references = reference_ids(job, {kept for _, kept in dropped if kept})
+    for (reason, kept), n in dropped.items():
+        removed[job.reason(reason, kept in references)] += n
     sample = {c[1]: c[2:] for c in sorted(candidates)[: audit.sample_clusters]}
     summary = {
         "removed": dict(sorted(removed.items())),
@@ -277,7 +366,7 @@ def _clusters(job: DedupJobConfig, files: list[str], sample: dict[str, tuple]) -
     out = []
     for sid, (cluster, size, _, _) in sample.items():
         docs = [found[(t, r)] for _, _, t, r in members[sid] if (t, r) in found]
-        reasons = [why for _, why, t, r in members[sid] if (t, r) in found]
+        reasons = [job.reason(why, False) for _, why, t, r in members[sid] if (t, r) in found]
         shingles = [hasher.shingles(d.text, d.lang) for d in docs]
         pairs = [
             {"a": docs[i].id, "b": docs[j].id, "jaccard": round(jaccard(shingles[i].hashes, shingles[j].hashes), 4)}

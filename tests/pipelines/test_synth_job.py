@@ -94,9 +94,12 @@ def test_synth_job_admits_only_verified_samples(tmp_path, topics, shared_data, e
         assert ledger.dropped["code_failed"] == 1
         # qa: the same answer for 4 seeds is admitted 4 times here; the dedup step removes the copies
         assert ledger.kept == 20 - 1 - 1 - 4 - 1
+        # synth_report counts admission after the global dedup: the 3 passing code samples are one text
         report = json.loads((tmp_path / f"out-{engine}" / "synth_report.json").read_text())
-        assert report["code"] == {**report["code"], "generated": 4, "admitted": 3, "rejected": {"code_failed": 1}}
-        assert report["math"]["admitted"] == 4 and report["instruction"]["yield"] == 0.0
+        rejected = {"code_failed": 1, "dup_exact_synth": 2}
+        assert report["code"] == {**report["code"], "generated": 4, "admitted": 1, "rejected": rejected}
+        assert report["math"]["admitted"] == 1 and report["math"]["rejected"] == {"dup_exact_synth": 3}
+        assert report["instruction"]["yield"] == 0.0
         assert report["textbook"]["usage"]["requests"] == 4
 
         docs = pq.read_table(tmp_path / f"out-{engine}" / "documents").to_pylist()

@@ -261,3 +261,43 @@ def test_datatrove_backend_runs_datatrove_minhash_stages(tmp_path):
         DedupJobConfig.parse(
             {"inputs": ["x"], "output": "y", "engine": {"kind": "spark"}, "dedup": {"fuzzy": {"backend": "datatrove"}}}
         )
+
+
+def test_reference_documents_always_win_and_are_never_written(tmp_path):
+    """Inputs deduplicated against a reference corpus: a copy of a reference is dropped (even when the survivor
+    keys would prefer it), references are neither written nor counted, and the reasons can be renamed."""
+    base = [" ".join(words(200, 900 + i)) for i in range(3)]
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    ref_records = [Record(id="r0", text=base[0], source="ref"), Record(id="r1", text=base[1], source="ref")]
+    pq.write_table(to_table(ref_records), refs / "part-00000.parquet")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    edited = base[1].split()
+    edited[50] = "changed"
+    docs = [
+        Record(id="a0", text=base[0], source="t", meta={"quality_score": "1.0"}),  # exact copy of r0
+        Record(id="a1", text=" ".join(edited), source="t", meta={"quality_score": "1.0"}),  # near copy of r1
+        Record(id="a2", text=base[2], source="t"),
+        Record(id="a3", text=base[2], source="t"),  # exact copy of another input
+    ]
+    pq.write_table(to_table(docs), inputs / "part-00000.parquet")
+    config = {"inputs": [str(inputs)], "output": str(tmp_path / "out"), "engine": {"workers": 1},
+              "reference": [str(refs)], "dedup": {"url": {"enabled": False}}}  # fmt: skip
+    result = run_job(DedupJobConfig.parse(config))
+    assert result.ledger.inputs == 4 and result.ledger.kept == 1
+    assert dict(result.ledger.dropped) == {
+        "duplicate_exact_reference": 1, "duplicate_fuzzy_reference": 1, "duplicate_exact": 1
+    }  # fmt: skip
+    kept = pq.read_table(tmp_path / "out" / "documents").to_pylist()
+    assert [r["id"] for r in kept] == ["a2"]
+    audit = {r["id"]: r["detail"] for r in pq.read_table(tmp_path / "out" / "audit").to_pylist()}
+    assert audit == {"a0": "r0", "a1": "r1", "a3": "a2"}
+
+    renamed = {**config, "output": str(tmp_path / "out2"), "reasons": {"duplicate_exact_reference": "copy_of_ref"}}
+    result = run_job(DedupJobConfig.parse(renamed))
+    assert result.ledger.dropped["copy_of_ref"] == 1
+    with pytest.raises(ConfigError, match="reasons"):
+        DedupJobConfig.parse({**config, "reasons": {"duplicate_everything": "x"}})
+    with pytest.raises(ConfigError, match="both an input and a reference"):
+        DedupJobConfig.parse({**config, "reference": [str(inputs)]}).input_files()
