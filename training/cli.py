@@ -79,16 +79,15 @@ def export(
     yarn_factor: float | None = typer.Option(None, help="YaRN factor (default: the recipe's export.yarn_factor)."),
 ) -> None:
     """Export a training checkpoint to Qwen3ForCausalLM / Qwen3MoeForCausalLM safetensors + config + tokenizer."""
+    from training.checkpoint import find
     from training.pretrain import export_checkpoint
-    from training.trainer import latest_checkpoint
 
-    if not (checkpoint / "checkpoint.pt").is_file():
-        latest = latest_checkpoint(checkpoint)
-        if latest is None:
-            from corpusforge.errors import InputError
+    found = find(checkpoint)
+    if found is None:
+        from corpusforge.errors import InputError
 
-            raise InputError(str(checkpoint), "neither a checkpoint (checkpoint.pt) nor a folder with a 'latest' one")
-        checkpoint = latest
+        raise InputError(str(checkpoint), "neither a checkpoint (step_N) nor a folder with a 'latest' one")
+    checkpoint = found
     dest = export_checkpoint(checkpoint, out, tokenizer=str(tokenizer) if tokenizer else None, yarn_factor=yarn_factor)
     typer.echo(str(dest))
 
@@ -170,7 +169,7 @@ def eval_(
     runner = RewardRunner(load_reward(reward)) if records else None
     def load(source: str):
         src = Path(source)
-        if src.is_dir() and ((src / "checkpoint.pt").is_file() or (src / "latest").is_file()):
+        if src.is_dir() and _is_checkpoint(src):
             p = load_policy(source)
             return p.generator, p.tokenizer
         return load_transformers(source)
@@ -246,7 +245,7 @@ def serve(
     from training.posttrain.serve import make_server
 
     src = Path(model)
-    if src.is_dir() and ((src / "checkpoint.pt").is_file() or (src / "latest").is_file()):
+    if src.is_dir() and _is_checkpoint(src):
         p = load_policy(model)
         hf, tok = p.generator, p.tokenizer
     else:
@@ -257,3 +256,9 @@ def serve(
         server.serve_forever()
     finally:
         server.server_close()
+
+
+def _is_checkpoint(path: Path) -> bool:
+    from training.checkpoint import find
+
+    return find(path) is not None

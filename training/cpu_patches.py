@@ -23,6 +23,15 @@ real ``torch``):
 6. ``clip_grad_by_total_norm_fp32`` asserts every grad is a ``torch.cuda.FloatTensor``: replaced (in
    ``clip_grads`` and in ``optimizer``, which imported it by name) by the same scaling without the assertion.
 
+7. ``DistributedOptimizer._build_model_and_main_param_groups`` sorts parameters by ``param.type()`` and refuses
+   anything but ``torch.cuda.*Tensor``: wrapped so that, during that call only, a CPU parameter's ``type()``
+   answers with the CUDA name of its dtype (the shard views it builds are plain CPU tensors).
+
+8. With torch's Adam (neither TE nor Apex installed), ``DistributedOptimizer`` loading its ``fully_reshardable``
+   state copies every entry of a parameter's Adam state from the checkpoint, ``step`` included, though that
+   format stores the step apart (and restores it first): ``_set_main_param_and_optimizer_states`` is wrapped
+   to leave ``step`` as restored.
+
 ``apply()`` is idempotent and does nothing when CUDA is available.
 """
 
@@ -48,6 +57,23 @@ SHIMMED_MODULES = (
     "megatron.core.transformer.moe.router",
     "megatron.core.transformer.moe.experts",
     "megatron.core.models.gpt.gpt_model",
+    # past one process (issue 19): schedules, point-to-point, TP mappings, the distributed optimizer, checkpoints
+    "megatron.core.pipeline_parallel.schedules",
+    "megatron.core.pipeline_parallel.p2p_communication",
+    "megatron.core.pipeline_parallel.utils",
+    "megatron.core.distributed.finalize_model_grads",
+    "megatron.core.optimizer.distrib_optimizer",
+    "megatron.core.tensor_parallel.layers",
+    "megatron.core.tensor_parallel.mappings",
+    "megatron.core.tensor_parallel.data",
+    "megatron.core.tensor_parallel.utils",
+    "megatron.core.transformer.moe.token_dispatcher",
+    "megatron.core.dist_checkpointing.exchange_utils",
+    "megatron.core.dist_checkpointing.strategies.async_utils",
+    "megatron.core.dist_checkpointing.strategies.filesystem_async",
+    "megatron.core.dist_checkpointing.strategies.fully_parallel",
+    "megatron.core.dist_checkpointing.strategies.state_dict_saver",
+    "megatron.core.dist_checkpointing.strategies.torch",
 )
 
 _applied = False
@@ -130,6 +156,52 @@ def _cpu_clip_grad_by_total_norm_fp32(parameters, max_norm, total_norm, use_deco
         torch._foreach_mul_(grads, clip_coeff)
 
 
+_CUDA_NAMES = {
+    torch.float32: "torch.cuda.FloatTensor",
+    torch.float16: "torch.cuda.HalfTensor",
+    torch.bfloat16: "torch.cuda.BFloat16Tensor",
+}
+
+
+def _cuda_typed(build):
+    """``build`` (a classmethod's function) run with each CPU parameter's ``type()`` naming its CUDA type."""
+
+    def wrapped(cls, gbuf_ranges, param_gbuf_map, *args, **kwargs):
+        params = [p for p in param_gbuf_map if p.device.type == "cpu" and p.dtype in _CUDA_NAMES]
+        for p in params:
+            real = p.type
+
+            def answer(*a, _real=real, _name=_CUDA_NAMES[p.dtype], **kw):
+                return _name if not a and not kw else _real(*a, **kw)
+
+            p.type = answer
+        try:
+            return build(cls, gbuf_ranges, param_gbuf_map, *args, **kwargs)
+        finally:
+            for p in params:
+                del p.type
+
+    return classmethod(wrapped)
+
+
+def _keep_step(set_states):
+    """``_set_main_param_and_optimizer_states`` leaving Adam's ``step`` alone when the source has none."""
+
+    def wrapped(self, model_param, tensors):
+        if "step" in tensors or self.config.use_precision_aware_optimizer_no_fp8_or_ds_fp8:
+            return set_states(self, model_param, tensors)
+        group_index, group_order = self.model_param_group_index_map[model_param]
+        state = self.optimizer.state[self.optimizer.param_groups[group_index]["params"][group_order]]
+        step = state.pop("step", None)
+        try:
+            return set_states(self, model_param, tensors)
+        finally:
+            if step is not None:
+                state["step"] = step
+
+    return wrapped
+
+
 def _tracker_class():
     from megatron.core.tensor_parallel import random as tpr
 
@@ -198,6 +270,14 @@ def apply(force: bool = False) -> bool:
 
     clip_grads.clip_grad_by_total_norm_fp32 = _cpu_clip_grad_by_total_norm_fp32
     optimizer.clip_grad_by_total_norm_fp32 = _cpu_clip_grad_by_total_norm_fp32
+
+    from megatron.core.optimizer.distrib_optimizer import DistributedOptimizer
+
+    build = DistributedOptimizer.__dict__["_build_model_and_main_param_groups"].__func__
+    DistributedOptimizer._build_model_and_main_param_groups = _cuda_typed(build)
+    DistributedOptimizer._set_main_param_and_optimizer_states = _keep_step(
+        DistributedOptimizer._set_main_param_and_optimizer_states
+    )
 
     if not hasattr(moe_utils, "te_general_gemm"):
         moe_utils.te_general_gemm = None

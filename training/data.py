@@ -311,17 +311,10 @@ class SampleStream:
         self.dataset, self.batch_size, self.position = dataset, batch_size, position
 
     def next_batch(self) -> dict:
-        import torch
-
         n = len(self.dataset)
         items = [self.dataset[(self.position + i) % n] for i in range(self.batch_size)]
         self.position += self.batch_size
-        return {
-            "tokens": torch.stack([torch.as_tensor(it["tokens"]) for it in items]).long(),
-            "labels": torch.stack([torch.as_tensor(it["labels"]) for it in items]).long(),
-            "loss_mask": torch.stack([torch.as_tensor(it["loss_mask"]) for it in items]).float(),
-            "position_ids": torch.stack([torch.as_tensor(it["position_ids"]) for it in items]).long(),
-        }
+        return _collate(items)
 
     def state_dict(self) -> dict:
         return {"position": self.position}
@@ -333,3 +326,64 @@ class SampleStream:
 def check_seq_length(seq_length: int, model_max: int, field_name: str = "seq_length") -> None:
     if seq_length > model_max:
         raise ConfigError(field_name, f"{seq_length} exceeds the model's maximum sequence length {model_max}")
+
+
+def _collate(items: list[dict]) -> dict:
+    import torch
+
+    return {
+        "tokens": torch.stack([torch.as_tensor(it["tokens"]) for it in items]).long(),
+        "labels": torch.stack([torch.as_tensor(it["labels"]) for it in items]).long(),
+        "loss_mask": torch.stack([torch.as_tensor(it["loss_mask"]) for it in items]).float(),
+        "position_ids": torch.stack([torch.as_tensor(it["position_ids"]) for it in items]).long(),
+    }
+
+
+class GlobalBatchStream:
+    """One data-parallel rank's share of every global batch, read straight from the dataset.
+
+    A step consumes ``global_batch_size`` consecutive samples from ``position`` (the global count of samples
+    consumed), the same at every data-parallel size. Micro-batch ``m`` of a step covers the
+    ``micro_batch_size x dp_size`` samples after the first ``m`` such groups; rank ``r`` reads its
+    ``micro_batch_size`` of them (Megatron's pretraining sampler's order). Which rank reads a sample changes
+    with the layout; which samples make a step, and their order, do not; so a run saved at one data-parallel
+    size resumes exactly at another."""
+
+    def __init__(self, dataset, micro_batch_size: int, global_batch_size: int, dp_rank: int = 0, dp_size: int = 1,
+                 position: int = 0):  # fmt: skip
+        if global_batch_size % (micro_batch_size * dp_size):
+            raise ConfigError(
+                "train.global_batch_size",
+                f"{global_batch_size} is not a multiple of micro_batch_size x data-parallel size = "
+                f"{micro_batch_size} x {dp_size}",
+            )
+        self.dataset, self.mbs, self.gbs = dataset, micro_batch_size, global_batch_size
+        self.dp_rank, self.dp_size, self.position = dp_rank, dp_size, position
+
+    @property
+    def micro_batches(self) -> int:
+        """Micro-batches per step on each rank (gradient accumulation)."""
+        return self.gbs // (self.mbs * self.dp_size)
+
+    def _micro(self, start: int) -> dict:
+        n = len(self.dataset)
+        first = start + self.dp_rank * self.mbs
+        return _collate([self.dataset[(first + i) % n] for i in range(self.mbs)])
+
+    def next_step(self) -> list[dict]:
+        group = self.mbs * self.dp_size
+        out = [self._micro(self.position + m * group) for m in range(self.micro_batches)]
+        self.position += self.gbs
+        return out
+
+    def next_batch(self) -> dict:
+        """One micro-batch per rank (validation): ``micro_batch_size x dp_size`` samples consumed."""
+        out = self._micro(self.position)
+        self.position += self.mbs * self.dp_size
+        return out
+
+    def state_dict(self) -> dict:
+        return {"position": self.position, "global_batch_size": self.gbs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.position = int(state["position"])

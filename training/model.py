@@ -1,14 +1,10 @@
-"""Process-group setup and the Megatron-Core model provider (``GPTModel``), its DDP wrapper and optimizer."""
+"""The Megatron-Core model provider (``GPTModel``) for a parallel layout, and its DDP wrapper."""
 
 from __future__ import annotations
 
-import os
-import socket
-import warnings
-
 import torch
 
-from training import cpu_patches
+from training.parallel import Layout, init_parallel
 from training.presets import ModelConfig
 from training.specs import Backend, layer_spec
 
@@ -17,57 +13,44 @@ def device_type() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def init_distributed(seed: int = 1234, layout: Layout | None = None) -> Layout:
+    """The process groups for ``layout`` (default: every rank data-parallel); see `training.parallel`."""
+    return init_parallel(layout, seed)
 
 
-def init_distributed(seed: int = 1234) -> None:
-    """One process: a world-size-1 group (gloo on CPU, nccl on GPU), Megatron's model-parallel state (TP=PP=1),
-    the CPU patches when there is no CUDA device, and Megatron's RNG tracker seeded with ``seed``.
-
-    Under ``torchrun`` the group it set up is used as it is."""
-    import torch.distributed as dist
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from megatron.core import parallel_state
-        from megatron.core.tensor_parallel import model_parallel_cuda_manual_seed
-
-    cpu_patches.apply()
-    if not dist.is_initialized():
-        if "RANK" in os.environ and "MASTER_ADDR" in os.environ:
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        else:
-            dist.init_process_group(
-                "nccl" if torch.cuda.is_available() else "gloo",
-                init_method=f"tcp://127.0.0.1:{_free_port()}",
-                world_size=1,
-                rank=0,
-            )
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    if not parallel_state.model_parallel_is_initialized():
-        parallel_state.initialize_model_parallel(1, 1)
-    torch.manual_seed(seed)
-    model_parallel_cuda_manual_seed(seed)
-
-
-def build_model(model: ModelConfig, backend: Backend = "auto", dtype: str = "float32", seed: int = 1234):
-    """A Megatron ``GPTModel`` for ``model`` (pre-process and post-process on this single stage)."""
+def build_model(
+    model: ModelConfig,
+    backend: Backend = "auto",
+    dtype: str = "float32",
+    seed: int = 1234,
+    layout: Layout | None = None,
+):
+    """A Megatron ``GPTModel`` for ``model``: this rank's tensor/expert shard of its pipeline stage's layers
+    (embedding on the first stage, output layer and loss on the last). On the CPU the weights are initialised
+    whole and then split (``use_cpu_initialization``), so a TP=2 model holds the same weights as a TP=1 one."""
+    from megatron.core import parallel_state as ps
     from megatron.core.models.gpt import GPTModel
 
-    init_distributed(seed)
+    layout = init_distributed(seed, layout)
     device = device_type()
     torch.manual_seed(seed)
+    config = model.transformer_config(
+        device=device,
+        dtype=dtype,
+        tensor_model_parallel_size=layout.tensor,
+        pipeline_model_parallel_size=layout.pipeline,
+        expert_model_parallel_size=layout.expert,
+        context_parallel_size=layout.context,
+        sequence_parallel=layout.sequence_parallel,
+        calculate_per_token_loss=True,
+    )
     gpt = GPTModel(
-        config=model.transformer_config(device=device, dtype=dtype),
+        config=config,
         transformer_layer_spec=layer_spec(model, backend if device == "cuda" or backend != "te" else "sdpa"),
         vocab_size=model.vocab_size,
         max_sequence_length=model.max_seq_length,
-        pre_process=True,
-        post_process=True,
+        pre_process=ps.is_pipeline_first_stage(),
+        post_process=ps.is_pipeline_last_stage(),
         share_embeddings_and_output_weights=model.tie_embeddings,
         position_embedding_type="rope",
         rotary_base=int(model.rope_base),
@@ -75,14 +58,18 @@ def build_model(model: ModelConfig, backend: Backend = "auto", dtype: str = "flo
     return gpt.to(device)
 
 
-def wrap_ddp(gpt):
-    """Megatron's ``DistributedDataParallel`` (contiguous fp32 grad buffers; the optimizer reads them)."""
+def wrap_ddp(gpt, layout: Layout | None = None):
+    """Megatron's ``DistributedDataParallel``: contiguous fp32 grad buffers reduced in buckets (reduce-scattered
+    to the distributed optimizer's shards, or all-reduced), overlapped with backward where the layout says."""
     from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
 
+    layout = layout or Layout(distributed_optimizer=False)
     return DistributedDataParallel(
         config=gpt.config,
         ddp_config=DistributedDataParallelConfig(
-            grad_reduce_in_fp32=True, overlap_grad_reduce=False, use_distributed_optimizer=False
+            grad_reduce_in_fp32=True,
+            overlap_grad_reduce=layout.overlap_grad_reduce,
+            use_distributed_optimizer=layout.distributed_optimizer,
         ),
         module=gpt,
     )

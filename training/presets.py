@@ -62,8 +62,9 @@ class ModelConfig(Config):
     def is_moe(self) -> bool:
         return self.num_experts > 0
 
-    def transformer_config(self, device: str = "cpu", dtype: str = "float32"):
-        """Megatron's ``TransformerConfig`` for this shape. ``device="cuda"`` turns Megatron's fused kernels on."""
+    def transformer_config(self, device: str = "cpu", dtype: str = "float32", **parallel):
+        """Megatron's ``TransformerConfig`` for this shape. ``device="cuda"`` turns Megatron's fused kernels on;
+        ``parallel``: the layout's fields (``tensor_model_parallel_size``, ...) passed through."""
         import torch
         import torch.nn.functional as F
         from megatron.core.transformer.transformer_config import TransformerConfig
@@ -116,6 +117,7 @@ class ModelConfig(Config):
             pipeline_dtype=params_dtype,
             bf16=params_dtype == torch.bfloat16,
             **moe,
+            **parallel,
         )
 
 

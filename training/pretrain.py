@@ -19,6 +19,7 @@ from pydantic import Field, model_validator
 
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError
+from training.parallel import Layout, ParallelSettings, check_model, resolve_layout
 from training.presets import ModelConfig, preset
 from training.schedule import ScheduleConfig
 
@@ -41,7 +42,11 @@ class OptimizerSettings(Config):
 
 class TrainSettings(Config):
     micro_batch_size: int = Field(4, ge=1)
-    grad_accum: int = Field(1, ge=1)
+    grad_accum: int = Field(1, ge=1, description="Micro-batches per step at one data-parallel rank (null gbs).")
+    global_batch_size: int | None = Field(
+        None, ge=1, description="Samples per optimizer step over all ranks; null: micro_batch_size x grad_accum."
+    )
+    parallel: ParallelSettings = Field(default_factory=ParallelSettings)
     seed: int = 1234
     attention: Literal["auto", "te", "sdpa", "local"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
@@ -53,6 +58,11 @@ class TrainSettings(Config):
     keep_checkpoints: int = Field(2, ge=1)
     progress: bool = True
     tensorboard: bool = True
+
+    @property
+    def gbs(self) -> int:
+        """The global batch (samples per step), the same at every data-parallel size."""
+        return self.global_batch_size or self.micro_batch_size * self.grad_accum
 
     @property
     def resolved_dtype(self) -> str:
@@ -103,6 +113,7 @@ class PretrainRecipe(Config):
         if len(set(names)) != len(names):
             raise ConfigError("stages", f"stage names repeat: {names}")
         m = self.model.build()
+        check_model(self.train.parallel, m)
         for i, s in enumerate(self.stages):
             if s.seq_length > m.max_seq_length:
                 raise ConfigError(
@@ -110,6 +121,19 @@ class PretrainRecipe(Config):
                     f"{s.seq_length} exceeds the model's maximum sequence length {m.max_seq_length}",
                 )
         return self
+
+    def layout(self, world: int | None = None) -> Layout:
+        """The parallel layout on this world (torchrun's), or a `ConfigError` naming the field that does not fit."""
+        ts = self.train
+        return resolve_layout(
+            ts.parallel,
+            self.model.build(),
+            world=world,
+            backend=ts.attention,
+            seq_lengths=tuple(s.seq_length for s in self.stages),
+            micro_batch_size=ts.micro_batch_size,
+            global_batch_size=ts.gbs,
+        )
 
     def run_step(self, progress: bool = True, overwrite: bool = False) -> dict:
         """As a step of `corpusforge run` (a ``kind: pipeline`` recipe): train, export, print what came out."""
@@ -138,7 +162,7 @@ class PretrainRecipe(Config):
         return result
 
     def steps(self, stage: StageConfig) -> int:
-        per_step = self.train.micro_batch_size * self.train.grad_accum * stage.seq_length
+        per_step = self.train.gbs * stage.seq_length
         return max(1, math.ceil(stage.tokens / per_step))
 
 
@@ -176,26 +200,32 @@ def run_stage(
     init_from: Path | None,
     stop_at: int | None = None,
     model_cfg: ModelConfig | None = None,
+    layout: Layout | None = None,
 ):
-    """One stage: resumes from its own latest checkpoint, else starts from ``init_from`` (the last stage's)."""
+    """One stage: resumes from its own latest checkpoint, else starts from ``init_from`` (the last stage's).
+    Every rank runs it; each reads its data-parallel share and writes its part of the checkpoints."""
+    from training import checkpoint as C
     from training import trainer as T
-    from training.data import SampleStream, build_datasets
+    from training.data import GlobalBatchStream, build_datasets
     from training.model import build_model, set_rope_base
+    from training.parallel import data_rank, init_parallel, is_logging_rank
 
     m = model_cfg or recipe.model.build()
     if stage.rope_base:
         m = ModelConfig.parse({**m.model_dump(), "rope_base": stage.rope_base})
     ts = recipe.train
+    layout = init_parallel(layout or recipe.layout(), ts.seed)
+    dp_rank, dp = data_rank()
     steps = recipe.steps(stage)
-    gbs = ts.micro_batch_size * ts.grad_accum
+    gbs = ts.gbs
     valid_pct = ts.valid_fraction * 100
     split = f"{100 - valid_pct:g},{valid_pct:g},0"
-    valid_samples = ts.eval_batches * ts.micro_batch_size if ts.eval_every and ts.valid_fraction else 0
+    valid_samples = ts.eval_batches * ts.micro_batch_size * dp if ts.eval_every and ts.valid_fraction else 0
     if valid_samples and min(blend.documents) * ts.valid_fraction < 1:
         valid_samples = 0  # a shard would hold out no document (Megatron then loops forever): no validation here
     if not valid_samples:
         split = "100,0,0"
-    train_ds, valid_ds = build_datasets(
+    train_ds, valid_ds = build_datasets(  # after the process group: rank 0 builds Megatron's index caches first
         blend,
         seq_length=stage.seq_length,
         train_samples=steps * gbs,
@@ -203,76 +233,96 @@ def run_stage(
         split=split,
         seed=ts.seed,
     )
-    gpt = build_model(m, backend=ts.attention, dtype=ts.resolved_dtype, seed=ts.seed)
+    gpt = build_model(m, backend=ts.attention, dtype=ts.resolved_dtype, seed=ts.seed, layout=layout)
     module = T.PretrainModule(
         m,
         gpt,
         T.OptimConfig(lr=stage.lr.peak, **ts.optimizer.model_dump()),
         stage.lr.build(steps),
+        layout=layout,
     )
     stage_dir = out / stage.name
     ckpts = stage_dir / "checkpoints"
-    callbacks = [
-        T.ConsoleCallback(f"{recipe.name}/{stage.name}", enabled=ts.progress),
-        T.JsonlCallback(stage_dir / "metrics.jsonl"),
-        T.CheckpointCallback(ckpts, every=ts.save_every, keep=ts.keep_checkpoints),
-    ]
-    if ts.tensorboard:
-        callbacks.append(T.TensorBoardCallback(stage_dir / "tensorboard"))
+    callbacks = []
+    if is_logging_rank():
+        callbacks += [
+            T.ConsoleCallback(f"{recipe.name}/{stage.name}", enabled=ts.progress),
+            T.JsonlCallback(stage_dir / "metrics.jsonl"),
+        ]
+        if ts.tensorboard:
+            callbacks.append(T.TensorBoardCallback(stage_dir / "tensorboard"))
+    callbacks.append(T.CheckpointCallback(ckpts, every=ts.save_every, keep=ts.keep_checkpoints, sharded=True))
     trainer = T.Trainer(
         module=module,
-        data=SampleStream(train_ds, ts.micro_batch_size),
-        valid=SampleStream(valid_ds, ts.micro_batch_size) if valid_ds is not None else None,
+        data=GlobalBatchStream(train_ds, ts.micro_batch_size, gbs, dp_rank, dp),
+        valid=GlobalBatchStream(valid_ds, ts.micro_batch_size, ts.micro_batch_size * dp, dp_rank, dp)
+        if valid_ds is not None
+        else None,
         max_steps=steps,
         seq_length=stage.seq_length,
-        grad_accum=ts.grad_accum,
         eval_every=ts.eval_every,
         eval_batches=ts.eval_batches,
         callbacks=callbacks,
-        config={"recipe": recipe.model_dump(mode="json"), "stage": stage.name, "model": m.model_dump(mode="json")},
+        config={
+            "recipe": recipe.model_dump(mode="json"),
+            "stage": stage.name,
+            "model": m.model_dump(mode="json"),
+            "tokenizer_hash": blend.tokenizer_hash,
+            "layout": layout.describe(),
+        },
         stop_at=stop_at,
         peak_flops=T.peak_flops_estimate(),
     )
-    resume = T.latest_checkpoint(ckpts)
+    model_fields = m.model_dump(mode="json")
+    resume = C.latest(ckpts)
     if resume is not None:
-        trainer.load_state_dict(T.load_checkpoint(resume))
+        C.check_model(resume, model_fields, blend.tokenizer_hash)
+        C.resume(trainer, resume)
     elif init_from is not None:
-        state = T.load_checkpoint(init_from)
-        module.load_state_dict(state["module"], optimizer=True)  # weights and Adam moments carry over
+        C.check_model(init_from, model_fields, blend.tokenizer_hash)
+        C.load_into(module, init_from, optimizer=True)  # weights and Adam moments carry over
         if stage.rope_base:
             set_rope_base(gpt, stage.rope_base)
     trainer.fit()
     done = trainer.step >= steps
-    if done:
-        (stage_dir / "DONE").write_text(str(T.latest_checkpoint(ckpts)))
-    return trainer, m, T.latest_checkpoint(ckpts), done
+    if done and is_logging_rank():
+        (stage_dir / "DONE").write_text(str(C.latest(ckpts)))
+    return trainer, m, C.latest(ckpts), done
 
 
 def pretrain(recipe: PretrainRecipe, base: Path = Path("."), stop_after: tuple[str, int] | None = None) -> dict:
-    """All stages in order (finished stages are skipped, an interrupted one resumes), then the export."""
+    """All stages in order (finished stages are skipped, an interrupted one resumes), then the export. Under
+    ``torchrun`` every rank runs this; rank 0 writes the logs, pointers and the export."""
+    from training import checkpoint as C
+    from training.parallel import barrier, init_parallel, is_logging_rank
+
+    layout = recipe.layout()  # a layout that does not fit the model or the world fails before anything else
     blends = check_data(recipe, base)  # bad or missing shards fail before anything is written
+    layout = init_parallel(layout, recipe.train.seed)
     out = Path(recipe.output)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(recipe.to_yaml())
-    previous, m, result = None, recipe.model.build(), {"stages": {}}
+    if is_logging_rank():
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(recipe.to_yaml())
+    barrier()
+    previous, m, result = None, recipe.model.build(), {"stages": {}, "layout": layout.describe()}
     for stage in recipe.stages:
         stage_dir = out / stage.name
         if (stage_dir / "DONE").is_file():
-            from training.trainer import latest_checkpoint
-
-            previous = latest_checkpoint(stage_dir / "checkpoints")
+            previous = C.latest(stage_dir / "checkpoints")
             if stage.rope_base:
                 m = ModelConfig.parse({**m.model_dump(), "rope_base": stage.rope_base})
             result["stages"][stage.name] = {"skipped": True, "checkpoint": str(previous)}
             continue
         stop = stop_after[1] if stop_after and stop_after[0] == stage.name else None
-        trainer, m, previous, done = run_stage(recipe, stage, blends[stage.name], out, previous, stop, m)
+        trainer, m, previous, done = run_stage(recipe, stage, blends[stage.name], out, previous, stop, m, layout)
         result["stages"][stage.name] = {
             "steps": trainer.step,
             "first_loss": trainer.history[0]["loss"] if trainer.history else None,
             "last_loss": trainer.history[-1]["loss"] if trainer.history else None,
+            "losses": [h["loss"] for h in trainer.history],
             "checkpoint": str(previous),
         }
+        barrier()
         if not done:
             return result
     result["checkpoint"] = str(previous)
@@ -280,7 +330,7 @@ def pretrain(recipe: PretrainRecipe, base: Path = Path("."), stop_after: tuple[s
         result["export"] = str(
             export_checkpoint(previous, out / "hf", recipe, trained_length=recipe.stages[-1].seq_length)
         )
-        if recipe.export.generate is not None:
+        if recipe.export.generate is not None and is_logging_rank():
             g = recipe.export.generate
             result["generation"] = generate(out / "hf", g.prompt, g.max_new_tokens)
     return result
@@ -304,14 +354,14 @@ def export_checkpoint(
     tokenizer: str | None = None,
     yarn_factor: float | None = None,
 ) -> Path:
-    """A training checkpoint as a Hugging Face model directory (no process group needed: tensors only)."""
-    import torch
-
+    """A training checkpoint (sharded, or the older single file) as a Hugging Face model directory. A sharded
+    one is read into a one-piece model by every rank of this world; rank 0 writes the export."""
     from corpusforge.shardfacts import QWEN3_SPECIAL
+    from training.checkpoint import read_weights
     from training.hf import write_hf
+    from training.parallel import barrier, is_logging_rank
 
-    state = torch.load(Path(ckpt) / "checkpoint.pt", map_location="cpu", weights_only=False)
-    cfg = state["config"]
+    cfg, weights = read_weights(ckpt)
     m = ModelConfig.parse(cfg["model"])
     rec = recipe or PretrainRecipe.parse(cfg["recipe"])
     trained_length = trained_length or rec.stages[-1].seq_length
@@ -319,10 +369,11 @@ def export_checkpoint(
     tok_dir = tokenizer or rec.export.tokenizer
     tok_dir = Path(tok_dir) if tok_dir else default_tokenizer_dir()
     eos = QWEN3_SPECIAL["<|endoftext|>"] if tok_dir is not None and (tok_dir / "tokenizer.json").is_file() else None
-    return write_hf(
-        state["module"]["model"], m, dest, tokenizer_dir=tok_dir, yarn_factor=yarn, trained_length=trained_length,
-        eos_token_id=eos,
-    )  # fmt: skip
+    if is_logging_rank():
+        write_hf(weights, m, dest, tokenizer_dir=tok_dir, yarn_factor=yarn, trained_length=trained_length,
+                 eos_token_id=eos)  # fmt: skip
+    barrier()
+    return Path(dest)
 
 
 def generate(model_dir: str | Path, prompt: str, max_new_tokens: int = 16) -> str:

@@ -47,16 +47,23 @@ class TrainModule:
 
 
 class PretrainModule(TrainModule):
-    """Next-token prediction over a Megatron ``GPTModel``; Megatron's optimizer (fp32 ``FP32Optimizer`` over
-    torch AdamW on the CPU; mixed precision / TE / Apex Adam on GPU), gradient clipping by Megatron."""
+    """Next-token prediction over a Megatron ``GPTModel`` in any layout: micro-batches run through Megatron's
+    pipeline schedule (``get_forward_backward_func``: no pipelining at PP=1, 1F1B otherwise); gradients are
+    reduced by Megatron's DDP in buckets and normalised by the global batch's token count
+    (``calculate_per_token_loss``), so a step's update does not depend on how the batch is split over ranks;
+    Megatron's optimizer (the ``DistributedOptimizer`` when the layout says; fp32 torch AdamW on the CPU,
+    mixed precision / TE / Apex Adam on GPU) with gradient clipping by Megatron."""
 
-    def __init__(self, model_cfg: ModelConfig, gpt, optim: OptimConfig, schedule: WSDSchedule):
+    def __init__(self, model_cfg: ModelConfig, gpt, optim: OptimConfig, schedule: WSDSchedule, layout=None):
+        from megatron.core.distributed import finalize_model_grads
         from megatron.core.optimizer import OptimizerConfig, get_megatron_optimizer
 
         from training.model import wrap_ddp
+        from training.parallel import Layout
 
         self.model_cfg, self.schedule = model_cfg, schedule
-        self.model = wrap_ddp(gpt)
+        self.layout = layout or Layout(distributed_optimizer=False)
+        self.model = wrap_ddp(gpt, self.layout)
         bf16 = gpt.config.params_dtype == torch.bfloat16
         self.optimizer = get_megatron_optimizer(
             OptimizerConfig(
@@ -70,9 +77,14 @@ class PretrainModule(TrainModule):
                 clip_grad=optim.clip_grad,
                 bf16=bf16,
                 params_dtype=gpt.config.params_dtype,
+                use_distributed_optimizer=self.layout.distributed_optimizer,
             ),
             [self.model],
         )
+        cfg = gpt.config
+        cfg.finalize_model_grads_func = finalize_model_grads
+        cfg.no_sync_func = self.model.no_sync
+        cfg.grad_sync_func = self.model.start_grad_sync if self.layout.overlap_grad_reduce else None
         self._routers = []
         if model_cfg.is_moe:
             for name, mod in unwrap(self.model).named_modules():
@@ -89,12 +101,47 @@ class PretrainModule(TrainModule):
             group["lr"] = lr
 
     def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sum of token losses, token count) of one batch, on one process (no pipeline): post-training's hook."""
         dev = device_type()
         losses = self.model(
             batch["tokens"].to(dev), batch["position_ids"].to(dev), None, labels=batch["labels"].to(dev)
         )
         mask = batch["loss_mask"].to(dev)
         return (losses.float() * mask).sum(), mask.sum()
+
+    def _forward_step(self, data_iterator, model):
+        """Megatron's ``forward_step_func``: the model's output and the loss function for one micro-batch."""
+        from functools import partial
+
+        dev = device_type()
+        batch = next(data_iterator)
+        out = model(batch["tokens"].to(dev), batch["position_ids"].to(dev), None, labels=batch["labels"].to(dev))
+        return out, partial(_token_loss, batch["loss_mask"].to(dev))
+
+    def _run(self, micro_batches: list[dict], forward_only: bool) -> tuple[float, float]:
+        """Micro-batches through Megatron's schedule; (global loss sum, global token count) on every rank."""
+        from megatron.core import parallel_state as ps
+        from megatron.core.pipeline_parallel import get_forward_backward_func
+
+        b, s = micro_batches[0]["tokens"].shape
+        reduced = get_forward_backward_func()(
+            forward_step_func=self._forward_step,
+            data_iterator=iter(micro_batches),
+            model=self.model,
+            num_microbatches=len(micro_batches),
+            seq_length=s,
+            micro_batch_size=b,
+            forward_only=forward_only,
+        )
+        totals = torch.zeros(2, dtype=torch.float64)
+        for r in reduced or []:
+            totals += torch.stack([r["loss_sum"].double().cpu(), r["tokens"].double().cpu()])
+        if torch.distributed.get_world_size() > 1:
+            dev = device_type()
+            totals = totals.to(dev)
+            torch.distributed.all_reduce(totals, group=ps.get_pipeline_model_parallel_group())
+            torch.distributed.all_reduce(totals, group=ps.get_data_parallel_group())
+        return float(totals[0]), float(totals[1])
 
     def train_step(self, micro_batches: list[dict], step: int) -> dict:
         lr = self.schedule.lr(step)
@@ -103,15 +150,9 @@ class PretrainModule(TrainModule):
         self.model.zero_grad_buffer()
         self.optimizer.zero_grad()
         self._loads.clear()
-        total_tokens = sum(float(b["loss_mask"].sum()) for b in micro_batches)
-        loss_sum = 0.0
-        for batch in micro_batches:
-            s, _ = self._loss(batch)
-            (s / total_tokens).backward()
-            loss_sum += float(s.detach())
-        self.model.finish_grad_sync()
+        loss_sum, tokens = self._run(micro_batches, forward_only=False)
         ok, grad_norm, _ = self.optimizer.step()
-        metrics = {"loss": loss_sum / total_tokens, "lr": lr, "grad_norm": float(grad_norm or 0.0), "skipped": not ok}
+        metrics = {"loss": loss_sum / max(tokens, 1.0), "lr": lr, "grad_norm": float(grad_norm or 0.0), "skipped": not ok}
         if self._loads:
             loads = torch.stack(self._loads)  # [layers x micro-batches, experts]
             metrics["moe_load_imbalance"] = float((loads.max(dim=1).values / loads.mean(dim=1).clamp(min=1e-9)).mean())
@@ -120,10 +161,7 @@ class PretrainModule(TrainModule):
     @torch.no_grad()
     def eval_loss(self, batches: list[dict]) -> float:
         self.model.eval()
-        s = n = 0.0
-        for b in batches:
-            ls, cnt = self._loss(b)
-            s, n = s + float(ls), n + float(cnt)
+        s, n = self._run(batches, forward_only=True)
         self._loads.clear()
         return s / max(n, 1.0)
 
@@ -131,9 +169,59 @@ class PretrainModule(TrainModule):
         return {"model": unwrap(self.model).state_dict(), "optimizer": self.optimizer.state_dict()}
 
     def load_state_dict(self, state: dict, optimizer: bool = True) -> None:
-        unwrap(self.model).load_state_dict(state["model"], strict=False)
+        unwrap(self.model).load_state_dict(state["model"], strict=True)
         if optimizer and state.get("optimizer") is not None:
             self.optimizer.load_state_dict(state["optimizer"])
+
+    def sharded_state_dict(self, is_loading: bool = False, optimizer: bool = True) -> dict:
+        """Megatron's sharded state (this rank's part of every tensor, with its place in the global tensor), in
+        a form any other layout can load: the optimizer's in Megatron's ``fully_reshardable`` canonical form (one
+        state tensor per parameter, gathered over data-parallel ranks through the gloo groups)."""
+        model = unwrap(self.model).sharded_state_dict()
+        out = {"model": model}
+        if optimizer and is_loading:
+            self._init_optimizer_state()
+        if optimizer:
+            out["optimizer"] = self.optimizer.sharded_state_dict(
+                model,
+                is_loading=is_loading,
+                metadata={
+                    "distrib_optim_sharding_type": "fully_reshardable",
+                    "distrib_optim_fully_reshardable_mem_efficient": True,  # gloo gather to DP rank 0
+                },
+            )
+        return out
+
+    def _init_optimizer_state(self) -> None:
+        """Adam's state before its first step (moments and the step count), so that a loading state dict has every
+        entry to fill: Megatron's own initialiser leaves out torch Adam's ``step``."""
+        for opt in getattr(self.optimizer, "chained_optimizers", [self.optimizer]):
+            inner = opt.optimizer
+            for group in inner.param_groups:
+                for p in group["params"]:
+                    state = inner.state[p]
+                    if not state:
+                        state["exp_avg"] = torch.zeros_like(p.data)
+                        state["exp_avg_sq"] = torch.zeros_like(p.data)
+                    state.setdefault("step", torch.tensor(0.0))
+
+    def load_sharded(self, loaded: dict, optimizer: bool = True) -> None:
+        unwrap(self.model).load_state_dict(loaded["model"], strict=True)
+        if optimizer:
+            self.optimizer.load_state_dict(loaded["optimizer"])
+            # Megatron restores torch Adam's ``step`` as ONE tensor shared by every parameter; Adam increments
+            # each parameter's step in place, so they must be apart again or the shared one counts N per step
+            for opt in getattr(self.optimizer, "chained_optimizers", [self.optimizer]):
+                for state in opt.optimizer.state.values():
+                    if isinstance(state.get("step"), torch.Tensor):
+                        state["step"] = state["step"].clone()
+
+
+def _token_loss(mask: torch.Tensor, losses: torch.Tensor):
+    """Megatron's loss-function contract with a token count: (loss sum, tokens, what to report)."""
+    total = (losses.float() * mask).sum()
+    tokens = mask.sum().to(torch.int)
+    return total, tokens, {"loss_sum": total.detach(), "tokens": tokens.detach()}
 
 
 def rng_state() -> dict:
@@ -188,10 +276,13 @@ class Trainer:
         end = self.max_steps if self.stop_at is None else min(self.max_steps, self.stop_at)
         while self.step < end:
             t0 = time.perf_counter()
-            batches = [self.data.next_batch() for _ in range(self.grad_accum)]
+            if hasattr(self.data, "next_step"):  # this data-parallel rank's share of the global batch
+                batches = self.data.next_step()
+            else:
+                batches = [self.data.next_batch() for _ in range(self.grad_accum)]
             metrics = self.module.train_step(batches, self.step)
             dt = time.perf_counter() - t0
-            tokens = sum(int(b["tokens"].numel()) for b in batches)
+            tokens = sum(int(b["tokens"].numel()) for b in batches) * getattr(self.data, "dp_size", 1)
             metrics |= {"step": self.step + 1, "tokens": tokens, "tokens_per_s": tokens / dt, "step_time": dt}
             if self.peak_flops:
                 metrics["mfu"] = fpt * tokens / dt / self.peak_flops
@@ -313,18 +404,27 @@ class JsonlCallback(Callback):
 
 class CheckpointCallback(Callback):
     """Saves ``step_{n}/`` (model, optimizer, RNG, data position, resolved config) every ``every`` steps and at
-    the end; written to a temporary folder then renamed; ``latest`` names the newest; keeps the last ``keep``."""
+    the end; written to a temporary folder then renamed; ``latest`` names the newest; keeps the last ``keep``.
+    ``sharded``: Megatron's ``dist_checkpointing`` (`training.checkpoint`, every rank its part, any layout reads
+    it); else one ``checkpoint.pt`` (post-training's single-process runs)."""
 
-    def __init__(self, folder: str | Path, every: int = 0, keep: int = 2):
-        self.folder, self.every, self.keep = Path(folder), every, keep
+    def __init__(self, folder: str | Path, every: int = 0, keep: int = 2, sharded: bool = False):
+        self.folder, self.every, self.keep, self.sharded = Path(folder), every, keep, sharded
+
+    def _save(self, trainer):
+        if self.sharded:
+            from training import checkpoint
+
+            return checkpoint.save(trainer, self.folder, self.keep)
+        return save_checkpoint(trainer, self.folder, self.keep)
 
     def on_step_end(self, trainer, m):
         if self.every and trainer.step % self.every == 0:
-            save_checkpoint(trainer, self.folder, self.keep)
+            self._save(trainer)
 
     def on_train_end(self, trainer):
         if not (self.folder / f"step_{trainer.step}").exists():
-            save_checkpoint(trainer, self.folder, self.keep)
+            self._save(trainer)
 
 
 def save_checkpoint(trainer: Trainer, folder: Path, keep: int = 2) -> Path:
@@ -354,7 +454,7 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
     if not marker.is_file():
         return None
     path = folder / marker.read_text().strip()
-    return path if (path / "checkpoint.pt").is_file() else None
+    return path if (path / "checkpoint.pt").is_file() or (path / "COMPLETE").is_file() else None
 
 
 def load_checkpoint(path: str | Path) -> dict:

@@ -130,10 +130,11 @@ KEYS = ("loss", "response_len", "gen_share")
 
 
 def _load_teacher(source: str):
+    from training.checkpoint import find
     from training.posttrain.models import load_policy, load_transformers
 
     path = Path(source)
-    if path.is_dir() and ((path / "checkpoint.pt").is_file() or (path / "latest").is_file()):
+    if path.is_dir() and find(path) is not None:
         p = load_policy(source)
         return p.generator, p.tokenizer
     return load_transformers(source)

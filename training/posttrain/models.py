@@ -101,13 +101,9 @@ class Policy:
 
 
 def _checkpoint_dir(path: Path) -> Path | None:
-    if (path / "checkpoint.pt").is_file():
-        return path
-    if (path / "latest").is_file():
-        from training.trainer import latest_checkpoint
+    from training.checkpoint import find
 
-        return latest_checkpoint(path)
-    return None
+    return find(path)
 
 
 def load_policy(
@@ -126,16 +122,18 @@ def load_policy(
     path = Path(source)
     ckpt = _checkpoint_dir(path) if path.is_dir() else None
     if ckpt is not None:
-        state = torch.load(ckpt / "checkpoint.pt", map_location="cpu", weights_only=False)
-        m = ModelConfig.parse(state["config"]["model"])
+        from training.checkpoint import read_weights
+
+        config, weights = read_weights(ckpt)  # a pretraining checkpoint (sharded) or a post-training one
+        m = ModelConfig.parse(config["model"])
         if layers is not None and layers != m.num_layers:
             raise ConfigError("student_layers", f"checkpoint {ckpt} has {m.num_layers} layers, not {layers}")
-        tok_dir = tokenizer or state["config"].get("tokenizer")
+        tok_dir = tokenizer or config.get("tokenizer")
         if tok_dir is None:
             raise ConfigError("tokenizer", f"checkpoint {ckpt} records no tokenizer; pass one")
         tok = AutoTokenizer.from_pretrained(str(tok_dir))
         gpt = build_model(m, backend=backend, dtype=dtype)
-        unwrap(gpt).load_state_dict(state["module"]["model"], strict=False)
+        unwrap(gpt).load_state_dict(weights, strict=False)
         generator = hf_model_from_config(m)
         sync_weights(gpt, m, generator)
         return Policy(m, gpt, tok, generator, str(ckpt), str(tok_dir))

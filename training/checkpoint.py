@@ -1,0 +1,250 @@
+"""Sharded checkpoints through Megatron-Core's ``dist_checkpointing``: every rank writes its own part, and any
+other layout reads it back (the tensors are stored by their place in the global tensor; the optimizer in
+Megatron's fully reshardable form), so a run saved at DP=2 resumes at DP=1, one saved at TP=1 at TP=2.
+
+A checkpoint folder ``step_N/`` holds Megatron's files (``*.distcp``, ``.metadata``, ``common.pt`` with the
+trainer state: step, data position, RNG, resolved config), ``config.yaml``, and ``COMPLETE``: written by rank 0
+after every rank finished, listing every file and its size. It is written as ``.tmp-step_N`` and renamed, and
+``latest`` (a one-line pointer) is then replaced atomically; so a killed save leaves the previous checkpoint
+the latest, and a folder without ``COMPLETE``, or with a file missing or of another size, is refused by name.
+
+Loading is strict: a weight the model has and the checkpoint lacks, or the reverse, is an error
+(``StrictHandling.RAISE_ALL``), as is a checkpoint of another model shape or another tokenizer (checked
+against the saved config before any tensor is read). The trainer's single-file checkpoints from before
+(``checkpoint.pt``) are still read for their weights (export, post-training's start); resuming a run from one
+is refused with a message naming the format.
+
+Saving is synchronous: Megatron's asynchronous save (``async_sharded_save`` with an ``AsyncCallsQueue``) forks
+writer processes that finish after the call returns; it was not wired here (the pointer would have to move in
+its finalisation callback), so on CPU and GPU alike the step waits for its part to be written.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import torch
+
+from corpusforge.errors import InputError
+from training.parallel import barrier, is_logging_rank
+
+FORMAT = "corpusforge.dist-checkpoint/1"
+COMPLETE = "COMPLETE"
+LEGACY = "checkpoint.pt"
+#: the ModelConfig fields that fix tensor shapes: a checkpoint with others is of another model
+SHAPE_FIELDS = (
+    "num_layers",
+    "hidden_size",
+    "ffn_hidden_size",
+    "num_attention_heads",
+    "num_query_groups",
+    "kv_channels",
+    "vocab_size",
+    "qk_norm",
+    "qkv_bias",
+    "tie_embeddings",
+    "num_experts",
+    "moe_ffn_hidden_size",
+)
+
+
+def _dist():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from megatron.core import dist_checkpointing
+        from megatron.core.dist_checkpointing.validation import StrictHandling
+    return dist_checkpointing, StrictHandling
+
+
+def _strategy():
+    """Megatron's torch_dist writer; one writer process per rank (the machine's cores are the trainer's)."""
+    from megatron.core.dist_checkpointing.strategies.torch import TorchDistSaveShardedStrategy
+
+    return TorchDistSaveShardedStrategy("torch_dist", 1, thread_count=1)
+
+
+def save(trainer, folder: str | Path, keep: int = 2) -> Path:
+    """``folder/step_N``: every rank's part, then (rank 0, after all finished) ``COMPLETE`` and ``latest``."""
+    import yaml
+
+    dist_checkpointing, _ = _dist()
+    folder = Path(folder)
+    final = folder / f"step_{trainer.step}"
+    tmp = folder / f".tmp-step_{trainer.step}"
+    if is_logging_rank():
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    barrier()
+    state = trainer.module.sharded_state_dict()
+    state["trainer"] = {
+        "format": FORMAT,
+        "step": trainer.step,
+        "data": trainer.data.state_dict(),
+        "rng": _rng_state(),
+        "config": trainer.config,
+        "layout": getattr(trainer.module, "layout", None).__dict__ if hasattr(trainer.module, "layout") else {},
+    }
+    dist_checkpointing.save(state, str(tmp), sharded_strategy=_strategy(), validate_access_integrity=True)
+    barrier()
+    if is_logging_rank():
+        (tmp / "config.yaml").write_text(yaml.safe_dump(trainer.config, sort_keys=False))
+        files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
+        (tmp / COMPLETE).write_text(json.dumps({"format": FORMAT, "step": trainer.step, "files": files}, indent=1))
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        (folder / "latest.tmp").write_text(final.name)
+        (folder / "latest.tmp").replace(folder / "latest")
+        steps = sorted((p for p in folder.glob("step_*") if p.is_dir()), key=lambda p: int(p.name.split("_")[1]))
+        for old in steps[:-keep] if keep else []:
+            shutil.rmtree(old, ignore_errors=True)
+    barrier()
+    return final
+
+
+def _rng_state() -> dict:
+    import random
+
+    import numpy as np
+
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state: dict) -> None:
+    import random
+
+    import numpy as np
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def is_sharded(path: str | Path) -> bool:
+    return (Path(path) / COMPLETE).is_file() or (Path(path) / "metadata.json").is_file()
+
+
+def check(path: str | Path) -> dict:
+    """The checkpoint's ``COMPLETE`` record, after checking every listed file is there at its size."""
+    path = Path(path)
+    if (path / LEGACY).is_file():
+        raise InputError(
+            str(path),
+            f"a single-file checkpoint ({LEGACY}, the trainer's format before sharded checkpoints): its weights "
+            "can be exported or used to start post-training, but a run cannot resume from it",
+        )
+    if not path.is_dir():
+        raise InputError(str(path), "no checkpoint folder here")
+    marker = path / COMPLETE
+    if not marker.is_file():
+        raise InputError(str(path), f"partial checkpoint: no {COMPLETE} marker (the save did not finish)")
+    try:
+        record = json.loads(marker.read_text())
+    except json.JSONDecodeError:
+        raise InputError(str(marker), "corrupted checkpoint marker (not JSON)") from None
+    if record.get("format") != FORMAT:
+        raise InputError(str(marker), f"format {record.get('format')!r}, expected {FORMAT}")
+    for name, size in record.get("files", {}).items():
+        f = path / name
+        if not f.is_file():
+            raise InputError(str(f), "partial checkpoint: file missing")
+        if f.stat().st_size != size:
+            raise InputError(str(f), f"corrupted checkpoint: {f.stat().st_size} bytes, {size} when saved")
+    return record
+
+
+def saved_config(path: str | Path) -> dict:
+    import yaml
+
+    return yaml.safe_load((Path(path) / "config.yaml").read_text()) or {}
+
+
+def check_model(path: str | Path, model: dict, tokenizer_hash: str | None = None) -> None:
+    """The checkpoint is of this model shape (and tokenizer, when both are known), else an error naming the field."""
+    cfg = saved_config(path)
+    saved = cfg.get("model") or {}
+    for key in SHAPE_FIELDS:
+        if key in saved and saved[key] != model.get(key):
+            raise InputError(
+                str(path), f"a checkpoint of another model: {key} is {saved[key]} there, {model.get(key)} here"
+            )
+    theirs = cfg.get("tokenizer_hash")
+    if tokenizer_hash and theirs and theirs != tokenizer_hash:
+        raise InputError(
+            str(path), f"a checkpoint trained with another tokenizer ({theirs[:12]}; the shards use {tokenizer_hash[:12]})"
+        )
+
+
+def _load(state: dict, path: Path, strict) -> dict:
+    dist_checkpointing, _ = _dist()
+    try:
+        return dist_checkpointing.load(state, str(path), strict=strict)
+    except InputError:
+        raise
+    except Exception as exc:  # Megatron's and PyTorch DCP's errors: mismatched keys, unreadable files
+        msg = " ".join(str(exc).split())[:400]
+        problem = f"checkpoint does not load into this model/layout: {type(exc).__name__}: {msg}"
+        raise InputError(str(path), problem) from None
+
+
+def load_into(module, path: str | Path, optimizer: bool = True) -> dict:
+    """Load model (and optimizer) state into ``module`` (a `PretrainModule` in any layout), strictly; the trainer
+    state saved with it (step, data position, RNG, config) is returned."""
+    _, strict = _dist()
+    path = Path(path)
+    check(path)
+    state = module.sharded_state_dict(is_loading=True, optimizer=optimizer)
+    # weights only: the checkpoint's optimizer entries are not asked for (ignored), a missing weight still raises
+    loaded = _load(state, path, strict.RAISE_ALL if optimizer else strict.RAISE_UNEXPECTED)
+    module.load_sharded(loaded, optimizer=optimizer)
+    return loaded.get("trainer", {})
+
+
+def resume(trainer, path: str | Path) -> None:
+    """A trainer continues from ``path``: weights, optimizer, step, data position, RNG."""
+    saved = load_into(trainer.module, path, optimizer=True)
+    trainer.step = int(saved["step"])
+    trainer.data.load_state_dict(saved["data"])
+    _set_rng_state(saved["rng"])
+
+
+def latest(folder: str | Path) -> Path | None:
+    """The checkpoint ``latest`` names, or None when there is none yet."""
+    folder = Path(folder)
+    marker = folder / "latest"
+    if not marker.is_file():
+        return None
+    path = folder / marker.read_text().strip()
+    return path if path.is_dir() else None
+
+
+def find(path: str | Path) -> Path | None:
+    """``path`` itself when it is a checkpoint (either format), else the one its ``latest`` names, else None."""
+    path = Path(path)
+    if (path / LEGACY).is_file() or (path / COMPLETE).is_file():
+        return path
+    found = latest(path)
+    return found if found is not None and ((found / LEGACY).is_file() or (found / COMPLETE).is_file()) else None
+
+
+def read_weights(path: str | Path) -> tuple[dict, dict]:
+    """(the saved config, the model's full state dict) of a checkpoint of either format, for export and for
+    starting post-training. A sharded checkpoint is loaded into a one-piece model (TP=PP=EP=1) on this process's
+    world (every rank reads the whole model; the ranks' data-parallel groups are rebuilt for it)."""
+    path = Path(path)
+    if (path / LEGACY).is_file():
+        state = torch.load(path / LEGACY, map_location="cpu", weights_only=False)
+        return state["config"], state["module"]["model"]
+    check(path)
+    cfg = saved_config(path)
+    from training.model import build_model
+    from training.presets import ModelConfig
+
+    _, strict = _dist()
+    gpt = build_model(ModelConfig.parse(cfg["model"]), backend="local", seed=0)
+    loaded = _load({"model": gpt.sharded_state_dict()}, path, strict.RAISE_UNEXPECTED)
+    gpt.load_state_dict(loaded["model"], strict=True)
+    return cfg, {k: v for k, v in gpt.state_dict().items()}
