@@ -169,7 +169,15 @@ def build_corpora(shared: Path, workdir: Path, docs: int, replicas: int, seed: i
 # ---------------------------------------------------------------- the two jobs (run in a child process)
 
 
-def run_datatrove(files: list[Path], out: Path, seed: int | None = None) -> set[str]:
+#: datatrove 0.10.1's hashing at its default (64-bit xxhash of each 5-gram, 64-bit permutations modulo 2^61 - 1,
+#: its spaCy English word tokenizer after `simplify_text`) and the closest it comes to ours (32-bit values; the
+#: tokenizer has no regex option). Ours: xxh3-64 per word, a 64-bit polynomial over the 5 words, the top 32
+#: bits kept, 32-bit permutation values; words by the regex `\w+` (`[\w\p{M}]+` off ASCII) after lower-casing,
+#: accent stripping and numbers to 0 (`pipelines/dedup/minhash.py`).
+DATATROVE_HASHING = {"default": {}, "close": {"precision": 32, "hash_fc": "xxhash"}}
+
+
+def run_datatrove(files: list[Path], out: Path, seed: int | None = None, hashing: str = "default") -> set[str]:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (
         MinhashConfig,
@@ -184,7 +192,10 @@ def run_datatrove(files: list[Path], out: Path, seed: int | None = None) -> set[
     if len({f.parent for f in files}) != 1:
         raise SystemExit("the datatrove run reads the parts of one replica")
     seeded = {} if seed is None else {"seed": seed}
-    config = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS, **seeded)
+    from datatrove.utils.hashing import HashConfig
+
+    hashed = {"hash_config": HashConfig(**DATATROVE_HASHING[hashing])} if DATATROVE_HASHING[hashing] else {}
+    config = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS, **seeded, **hashed)
     listing = out / "inputs.txt"  # one task reads every part, in order
     listing.write_text("".join(f.name + "\n" for f in files))
 
@@ -354,6 +365,47 @@ def child(
         kept = fn(files, out)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     result_path.write_text(json.dumps({"wall_s": wall, "cpu_self_s": cpu, "phases": phases, "kept": sorted(kept)}))
+
+
+# ---------------------------------------------------------------- harness sides (benchmarks/harness.py)
+
+
+def side(tool: str, files: list[str], out: str, hashing: str = "default", truth: bool = True) -> dict:
+    """One tool's fuzzy dedup of ``files`` (one worker); units = documents in; F1 against the planted truth."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    shutil.rmtree(out, ignore_errors=True)
+    Path(out).mkdir(parents=True)
+    paths = [Path(f) for f in files]
+    kept = run_datatrove(paths, Path(out), hashing=hashing) if tool == "datatrove" else run_ours(paths, Path(out))
+    units = sum(pq.ParquetFile(f).metadata.num_rows for f in paths)
+    quality = score(load_truth(paths), kept) if truth else {}
+    return {"units": units, "removed": units - len(kept), "f1": quality.get("f1"), "precision": quality.get("precision"),
+            "recall": quality.get("recall")}  # fmt: skip
+
+
+def harness_sides(shared: Path, workdir: Path, seed: int = 0) -> list:
+    """Ours; datatrove at 32-bit xxhash (as close to ours as it allows); datatrove at its default. Size =
+    documents of one replica (the corpus of each size is built once in the parent, in its own folder)."""
+    from benchmarks.harness import Side
+
+    built: dict[int, list[str]] = {}
+
+    def kwargs(tool: str, hashing: str = "default"):
+        def at(n: int) -> dict:
+            if n not in built:
+                built[n] = [str(f) for f in build_corpora(shared, workdir / f"docs-{n}", n, 1, seed)[0]]
+            return {"tool": tool, "files": built[n], "out": str(workdir / f"out-{tool}-{hashing}"), "hashing": hashing}
+
+        return at
+
+    return [
+        Side("ours (32-bit, regex words)", "benchmarks.dedup:side", kwargs("ours")),
+        Side("datatrove 32-bit xxhash", "benchmarks.dedup:side", kwargs("datatrove", "close")),
+        Side("datatrove default (64-bit)", "benchmarks.dedup:side", kwargs("datatrove", "default")),
+    ]
 
 
 # ---------------------------------------------------------------- measuring a child
@@ -631,6 +683,24 @@ def seed_table(summary: dict) -> str:
     return "\n".join(out)
 
 
+def run_harness(args) -> dict:
+    from benchmarks.harness import compare, ratio_table, save, summarize
+
+    print(f"load average {os.getloadavg()[0]:.1f}")
+    sides = harness_sides(args.shared, args.workdir.resolve(), args.seed)
+    runs = compare(sides, [args.docs], args.workdir.resolve() / "harness", args.runs, tiny=args.tiny)
+    summary = summarize(runs, tiny=args.tiny)
+    names = [s.name for s in sides]
+    print(ratio_table(summary, args.docs, names[0], names[1:]))
+    for name in names:
+        f1 = [r.extra["f1"] for r in runs if r.side == name and r.size == args.docs]
+        removed = [r.extra["removed"] for r in runs if r.side == name and r.size == args.docs]
+        print(f"{name}: F1 {statistics.median(f1):.3f} ({min(f1):.3f}-{max(f1):.3f}), removed {removed[0]:,}")
+    if args.json:
+        save(args.json, runs, summary)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=50_000, help="Documents at 1x (a third of them planted copies).")
@@ -667,7 +737,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--verify-at", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--profile-to", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--seed-at", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--harness", action="store_true",
+                    help="Run through benchmarks/harness.py: ours, datatrove at 32-bit xxhash, datatrove's default.")  # fmt: skip
+    ap.add_argument("--runs", type=int, default=3, help="With --harness: runs per side.")
+    ap.add_argument("--tiny", type=int, default=500, help="With --harness: documents of the start-up run.")
     args = ap.parse_args(argv)
+    if args.harness:
+        run_harness(args)
+        return
 
     if args.only:
         child(

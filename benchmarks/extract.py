@@ -68,13 +68,14 @@ def http_url(key: str) -> str:
     return "https://evaldata.invalid/" + quote(key, safe="")
 
 
-def build_warc(pages: list[dict], records: int, path: Path) -> int:
-    """One gzip member per record, WARC/1.1 HTTP responses; the original bytes of each page, any charset."""
+def build_warc(pages: list[dict], records: int, path: Path, every_page: bool = True) -> int:
+    """One gzip member per record, WARC/1.1 HTTP responses; the original bytes of each page, any charset.
+    ``every_page``: at least one record per page, even when ``records`` is fewer."""
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
     stamp = path.with_suffix(".json")
-    n = max(records, len(pages))
+    n = max(records, len(pages)) if every_page else records
     want = {"records": n, "pages": len(pages), "version": 2}
     if path.exists() and stamp.exists() and json.loads(stamp.read_text()) == want:
         return n
@@ -115,7 +116,16 @@ def build_warc(pages: list[dict], records: int, path: Path) -> int:
 # ---------------------------------------------------------------- the two pipelines (run in a child process)
 
 
-def run_datatrove(warc_dir: Path, out_dir: Path) -> dict:
+#: datatrove's own default extractor settings, and the settings of ours given to datatrove's extractor (its
+#: ``**kwargs`` go to ``trafilatura.extract``); the layout-table unwrapping of ours has no datatrove equivalent
+DATATROVE_SETTINGS = {
+    "default": {"favour_precision": True},  # deduplicate=True, timeout 1 s: its defaults
+    "same": {"favour_precision": False, "deduplicate": False, "fast": True, "include_tables": True,
+             "favor_recall": False},  # fmt: skip
+}
+
+
+def run_datatrove(warc_dir: Path, out_dir: Path, settings: str = "default") -> dict:
     import datatrove.utils.lid as lid
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.extractors import Trafilatura
@@ -135,7 +145,7 @@ def run_datatrove(warc_dir: Path, out_dir: Path) -> dict:
     executor = LocalPipelineExecutor(
         pipeline=[
             WarcReader(str(warc_dir), glob_pattern="*.warc.gz"),
-            Trafilatura(favour_precision=True),  # datatrove's default timeout (1 s per page)
+            Trafilatura(**DATATROVE_SETTINGS[settings]),  # datatrove's default timeout (1 s per page)
             LanguageFilter(languages=None, language_threshold=LANG_THRESHOLD),
             GopherQualityFilter(),
             ParquetWriter(str(out_dir / "documents"), compression="zstd"),
@@ -201,6 +211,46 @@ def child(tool: str, workdir: Path, result_path: Path) -> None:
     result_path.write_text(json.dumps(result, indent=2))
 
 
+# ---------------------------------------------------------------- harness sides (benchmarks/harness.py)
+
+
+def side(tool: str, warc_dir: str, out_dir: str, settings: str = "default") -> dict:
+    """One tool on the WARC in ``warc_dir`` (one task, one worker); units = WARC records read."""
+    import shutil
+
+    shutil.rmtree(out_dir, ignore_errors=True)
+    warc, out = Path(warc_dir), Path(out_dir)
+    result = run_datatrove(warc, out, settings) if tool == "datatrove" else run_ours(warc, out)
+    records = json.loads((warc / WARC_NAME).with_suffix(".json").read_text())["records"]
+    return {"units": records, "kept": result["kept"]}
+
+
+def harness_sides(pages_dir: Path, workdir: Path) -> list:
+    """Ours; datatrove given our trafilatura settings; datatrove at its default (favour_precision). Size =
+    WARC records, the pages repeated round-robin (built in the parent, cached per size)."""
+    from benchmarks.harness import Side
+
+    pages: list[dict] = []
+
+    def kwargs(tool: str, settings: str = "default"):
+        def at(n: int) -> dict:
+            warc_dir = workdir / f"warc-{n}"
+            stamp = (warc_dir / WARC_NAME).with_suffix(".json")
+            if not stamp.is_file() or json.loads(stamp.read_text()).get("records") != n:
+                pages[:] = pages or load_eval_pages(pages_dir)
+                build_warc(pages, n, warc_dir / WARC_NAME, every_page=False)
+            return {"tool": tool, "warc_dir": str(warc_dir), "out_dir": str(workdir / f"out-{tool}-{settings}"),
+                    "settings": settings}  # fmt: skip
+
+        return at
+
+    return [
+        Side("ours (trafilatura fast)", "benchmarks.extract:side", kwargs("ours")),
+        Side("datatrove, our settings", "benchmarks.extract:side", kwargs("datatrove", "same")),
+        Side("datatrove, its default", "benchmarks.extract:side", kwargs("datatrove", "default")),
+    ]
+
+
 # ---------------------------------------------------------------- measuring a child
 
 
@@ -252,7 +302,8 @@ def extraction_quality(pages: list[dict]) -> dict[str, dict]:
     from pipelines.web import decode_body
 
     ours = build_extractor(ExtractConfig())
-    theirs = Trafilatura(favour_precision=True)
+    theirs = Trafilatura(**DATATROVE_SETTINGS["default"])
+    theirs_same = Trafilatura(**DATATROVE_SETTINGS["same"])
 
     def run_ours(page):
         html, _ = decode_body(page["html"], "utf-8")  # the charset our benchmark WARC declares
@@ -262,8 +313,12 @@ def extraction_quality(pages: list[dict]) -> dict[str, dict]:
         html = _datatrove_decode(page["html"])
         return theirs.extract(html) if html is not None else None
 
+    def run_theirs_same(page):
+        html = _datatrove_decode(page["html"])
+        return theirs_same.extract(html) if html is not None else None
+
     results = {}
-    for tool, fn in (("datatrove", run_theirs), ("ours", run_ours)):
+    for tool, fn in (("datatrove", run_theirs), ("datatrove-same", run_theirs_same), ("ours", run_ours)):
         start = time.perf_counter()
         outputs = []
         for page in pages:
@@ -318,6 +373,26 @@ def report(records: int, runs: dict[str, dict], quality: dict[str, dict]) -> str
     return "\n".join(out)
 
 
+def run_harness(args, workdir: Path) -> dict:
+    from benchmarks.harness import compare, ratio_table, save, summarize
+
+    print(f"load average {os.getloadavg()[0]:.1f}")
+    sides = harness_sides(args.pages_dir, workdir)
+    runs = compare(sides, [args.records], workdir / "harness", args.runs, tiny=args.tiny)
+    summary = summarize(runs, tiny=args.tiny)
+    names = [s.name for s in sides]
+    print(ratio_table(summary, args.records, names[0], names[1:], unit="records"))
+    quality = {}
+    if not args.no_f1:
+        quality = extraction_quality(load_eval_pages(args.pages_dir))
+        for tool, q in quality.items():
+            print(f"extraction F1 {tool}: {q['f1']:.3f} (P {q['precision']:.3f}, R {q['recall']:.3f}), "
+                  f"{q['pages_per_s']:.1f} pages/s in-process")  # fmt: skip
+    if args.json:
+        save(args.json, runs, summary, extraction=quality)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=10_000, help="WARC records (pages repeated round-robin).")
@@ -326,8 +401,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path, default=None, help="Also write every figure as JSON here.")
     ap.add_argument("--only", choices=TOOLS, default=None, help="Run one tool on the built WARC, in-process.")
     ap.add_argument("--no-f1", action="store_true", help="Skip the extraction-quality pass.")
+    ap.add_argument("--harness", action="store_true",
+                    help="Run through benchmarks/harness.py: ours, datatrove with our settings, datatrove's default.")  # fmt: skip
+    ap.add_argument("--runs", type=int, default=3, help="With --harness: runs per side.")
+    ap.add_argument("--tiny", type=int, default=50, help="With --harness: records of the start-up run.")
     args = ap.parse_args(argv)
     workdir = args.workdir.resolve()
+    if args.harness:
+        run_harness(args, workdir)
+        return
 
     if args.only:
         if not (workdir / "warc" / WARC_NAME).exists():

@@ -255,6 +255,25 @@ def ratio_table(summary: dict, size: int, ours: str, peers: list[str], unit: str
     return "\n".join(lines)
 
 
+def pair_ratios(summary: dict, size: int, a: str, b: str) -> dict:
+    """a over b in units per CPU second: steady state when both have it (else whole run), median and the range
+    from the extremes (a's slowest over b's fastest, and the reverse); also the whole-run and wall ratios."""
+    ra, rb = summary[a][size], summary[b][size]
+    steady = "steady_units_per_cpu_s" in ra and "steady_units_per_cpu_s" in rb
+    key = "steady_units_per_cpu_s" if steady else "units_per_cpu_s"
+    out = {
+        "basis": "steady CPU" if steady else "whole-run CPU",
+        "ratio": ra[key]["median"] / rb[key]["median"],
+        "low": ra[key]["min"] / rb[key]["max"],
+        "high": ra[key]["max"] / rb[key]["min"],
+        "whole_run_cpu": ra["units_per_cpu_s"]["median"] / rb["units_per_cpu_s"]["median"],
+        "wall": ra["units_per_wall_s"]["median"] / rb["units_per_wall_s"]["median"],
+        "rss": ra["peak_rss_mb"]["median"] / rb["peak_rss_mb"]["median"],
+    }
+    out["text"] = f"{out['ratio']:.2f}× ({out['low']:.2f}–{out['high']:.2f}) on {out['basis']}"
+    return out
+
+
 def save(path: Path, runs: list[Run], summary: dict, **meta) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**meta, "runs": [asdict(r) for r in runs], "summary": summary}, indent=2))

@@ -394,20 +394,8 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def pair_ratios(summary: dict, size: int, pairs: list[tuple[str, str]]) -> list[str]:
-    """'a / b: ratio (range)' on steady docs per CPU second, the range from run-paired values' extremes."""
-    out = []
-    for a, b in pairs:
-        ra, rb = summary[a][size], summary[b][size]
-        key = "steady_units_per_cpu_s" if "steady_units_per_cpu_s" in ra and "steady_units_per_cpu_s" in rb else "units_per_cpu_s"
-        med = ra[key]["median"] / rb[key]["median"]
-        lo, hi = ra[key]["min"] / rb[key]["max"], ra[key]["max"] / rb[key]["min"]
-        out.append(f"{a} / {b}: {med:.2f}× ({lo:.2f}–{hi:.2f}) on {key.replace('units', 'docs')}")
-    return out
-
-
 def run_harness(args, corpus: Path) -> dict:
-    from benchmarks.harness import compare, ratio_table, save, summarize
+    from benchmarks.harness import compare, pair_ratios, ratio_table, save, summarize
 
     models, which = resolve_models(args.workdir, corpus, args.models)
     print(f"heads: {which}; load average {os.getloadavg()[0]:.1f}")
@@ -420,7 +408,7 @@ def run_harness(args, corpus: Path) -> dict:
         pairs = [(names[1], names[2]), (names[3], names[4]), (names[0], names[2])]
     else:
         pairs = [(names[0], names[2]), (names[1], names[2])]
-    lines = pair_ratios(summary, args.docs, pairs)
+    lines = [f"{a} / {b}: {r['text']}" for a, b in pairs for r in [pair_ratios(summary, args.docs, a, b)]]
     print("\n".join(lines))
     if args.json:
         save(args.json, runs, summary, models=which, ratios=lines)

@@ -284,6 +284,71 @@ def measure_job(shared: Path, workdir: Path, engine: str, dpi: int) -> dict:
     }
 
 
+# ---------------------------------------------------------------- harness sides (benchmarks/harness.py)
+
+
+def side_job(pdf_dir: str, out: str) -> dict:
+    """Our `pdf` job (recipes/pdf-sample.yaml, local engine, one worker, Tesseract for any OCR page) on the
+    digital PDFs; units = pages written."""
+    import pyarrow.parquet as pq
+
+    from pipelines.cli import load_job
+    from pipelines.engines import run_job
+
+    overrides = {"inputs": [pdf_dir], "output": out, "engine.kind": "local", "engine.workers": 1,
+                 "pdf.ocr.engine": "tesseract"}  # fmt: skip
+    run_job(load_job(RECIPE, overrides), overwrite=True)
+    metas = pq.read_table(Path(out) / "documents", columns=["meta"]).column("meta").to_pylist()
+    ocr = sum(json.loads(dict(m)["pdf_methods"]).get("ocr", 0) for m in metas)
+    return {"units": sum(int(dict(m)["pdf_page_count"]) for m in metas), "documents": len(metas), "ocr_pages": ocr}
+
+
+def side_pymupdf(pdf_dir: str, out: str) -> dict:
+    """The peer: plain PyMuPDF, ``page.get_text()`` of every page joined per document, written as Parquet
+    (id, text) with zstd like ours; no routing, no ledger, no OCR fallback."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pymupdf = quiet_mupdf()
+    ids, texts, pages = [], [], 0
+    for path in sorted(Path(pdf_dir).glob("*.pdf")):
+        with pymupdf.open(path) as doc:
+            texts.append("\n\n".join(page.get_text() for page in doc))
+            pages += doc.page_count
+        ids.append(path.name)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"id": ids, "text": texts}), Path(out) / "part-00000.parquet", compression="zstd")
+    return {"units": pages, "documents": len(ids)}
+
+
+def harness_sides(shared: Path, workdir: Path) -> list:
+    """Size = copies of the 12 digital PDFs (hard links, or copies across file systems) in one folder."""
+    import shutil
+
+    from benchmarks.harness import Side
+
+    def folder(n: int) -> str:
+        target = workdir / f"pdfs-{n}"
+        sources = sorted((shared / TEXT_DIR).glob("*.pdf"))
+        if len(list(target.glob("*.pdf"))) != n * len(sources):
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)
+            for copy in range(n):
+                for src in sources:
+                    dst = target / f"{copy:03d}-{src.name}"
+                    try:
+                        os.link(src, dst)
+                    except OSError:
+                        shutil.copyfile(src, dst)
+        return str(target)
+
+    return [
+        Side("ours: pdf job", "benchmarks.pdf:side_job", lambda n: {"pdf_dir": folder(n), "out": str(workdir / "out-job")}),
+        Side("PyMuPDF get_text", "benchmarks.pdf:side_pymupdf",
+             lambda n: {"pdf_dir": folder(n), "out": str(workdir / "out-pymupdf")}),
+    ]  # fmt: skip
+
+
 def _vm_hwm_mb() -> float:
     with open("/proc/self/status") as f:
         for line in f:
