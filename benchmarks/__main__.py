@@ -76,7 +76,7 @@ def plan(name: str, shared: Path, workdir: Path, stack: contextlib.ExitStack) ->
         from benchmarks.pdf import harness_sides
 
         sides = harness_sides(shared, workdir)
-        return sides, [(sides[0].name, sides[1].name)]
+        return sides, [(sides[0].name, sides[2].name), (sides[1].name, sides[2].name)]
     if name == "crawl":
         from benchmarks.crawl import harness_sides, running_server
 

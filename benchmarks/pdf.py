@@ -287,9 +287,9 @@ def measure_job(shared: Path, workdir: Path, engine: str, dpi: int) -> dict:
 # ---------------------------------------------------------------- harness sides (benchmarks/harness.py)
 
 
-def side_job(pdf_dir: str, out: str) -> dict:
-    """Our `pdf` job (recipes/pdf-sample.yaml, local engine, one worker, Tesseract for any OCR page) on the
-    digital PDFs; units = pages written."""
+def side_job(pdf_dir: str, out: str, ocr: bool = True) -> dict:
+    """Our `pdf` job (recipes/pdf-sample.yaml, local engine, one worker, Tesseract for any page routed to OCR;
+    ``ocr=False``: ``pdf.ocr: null``, every page from its text layer) on the digital PDFs; units = pages written."""
     import pyarrow.parquet as pq
 
     from pipelines.cli import load_job
@@ -297,10 +297,15 @@ def side_job(pdf_dir: str, out: str) -> dict:
 
     overrides = {"inputs": [pdf_dir], "output": out, "engine.kind": "local", "engine.workers": 1,
                  "pdf.ocr.engine": "tesseract"}  # fmt: skip
-    run_job(load_job(RECIPE, overrides), overwrite=True)
+    job = load_job(RECIPE, overrides)
+    if not ocr:
+        job = job.model_copy(update={"pdf": job.pdf.model_copy(update={"ocr": None})})
+    run_job(job, overwrite=True)
     metas = pq.read_table(Path(out) / "documents", columns=["meta"]).column("meta").to_pylist()
+    tried = sum("ocr" in p.get("route", "") for m in metas for p in json.loads(dict(m)["pdf_pages"]))
     ocr = sum(json.loads(dict(m)["pdf_methods"]).get("ocr", 0) for m in metas)
-    return {"units": sum(int(dict(m)["pdf_page_count"]) for m in metas), "documents": len(metas), "ocr_pages": ocr}
+    pages = sum(int(dict(m)["pdf_page_count"]) for m in metas)
+    return {"units": pages, "documents": len(metas), "ocr_pages": ocr, "routed_to_ocr": tried}
 
 
 def side_pymupdf(pdf_dir: str, out: str) -> dict:
@@ -344,6 +349,8 @@ def harness_sides(shared: Path, workdir: Path) -> list:
 
     return [
         Side("ours: pdf job", "benchmarks.pdf:side_job", lambda n: {"pdf_dir": folder(n), "out": str(workdir / "out-job")}),
+        Side("ours: pdf job, OCR off", "benchmarks.pdf:side_job",
+             lambda n: {"pdf_dir": folder(n), "out": str(workdir / "out-job-text"), "ocr": False}),
         Side("PyMuPDF get_text", "benchmarks.pdf:side_pymupdf",
              lambda n: {"pdf_dir": folder(n), "out": str(workdir / "out-pymupdf")}),
     ]  # fmt: skip
