@@ -3,7 +3,7 @@ other layout reads it back (the tensors are stored by their place in the global 
 Megatron's fully reshardable form), so a run saved at DP=2 resumes at DP=1, one saved at TP=1 at TP=2.
 
 A checkpoint folder ``step_N/`` holds Megatron's files (``*.distcp``, ``.metadata``, ``common.pt`` with the
-trainer state: step, data position, RNG, resolved config), ``config.yaml``, and ``COMPLETE``: written by rank 0
+trainer state: step, data position, resolved config), ``config.yaml``, and ``COMPLETE``: written by rank 0
 after every rank finished, listing every file and its size. It is written as ``.tmp-step_N`` and renamed, and
 ``latest`` (a one-line pointer) is then replaced atomically; so a killed save leaves the previous checkpoint
 the latest, and a folder without ``COMPLETE``, or with a file missing or of another size, is refused by name.
@@ -60,10 +60,16 @@ def _dist():
 
 
 def _strategy():
-    """Megatron's torch_dist writer; one writer process per rank (the machine's cores are the trainer's)."""
+    """Megatron's torch_dist writer, one writer process per rank, wrapped so that tensors replicated over the
+    data-parallel ranks are written once, their saving spread over those ranks (``FullyParallelSave...``)."""
+    from megatron.core import parallel_state as ps
+    from megatron.core.dist_checkpointing.strategies.fully_parallel import FullyParallelSaveStrategyWrapper
     from megatron.core.dist_checkpointing.strategies.torch import TorchDistSaveShardedStrategy
 
-    return TorchDistSaveShardedStrategy("torch_dist", 1, thread_count=1)
+    base = TorchDistSaveShardedStrategy("torch_dist", 1, thread_count=1)
+    if ps.get_data_parallel_world_size(with_context_parallel=True) == 1:
+        return base
+    return FullyParallelSaveStrategyWrapper(base, ps.get_data_parallel_group(with_context_parallel=True))
 
 
 def save(trainer, folder: str | Path, keep: int = 2) -> Path:
@@ -84,7 +90,6 @@ def save(trainer, folder: str | Path, keep: int = 2) -> Path:
         "format": FORMAT,
         "step": trainer.step,
         "data": trainer.data.state_dict(),
-        "rng": _rng_state(),
         "config": trainer.config,
         "layout": getattr(trainer.module, "layout", None).__dict__ if hasattr(trainer.module, "layout") else {},
     }
@@ -103,24 +108,6 @@ def save(trainer, folder: str | Path, keep: int = 2) -> Path:
             shutil.rmtree(old, ignore_errors=True)
     barrier()
     return final
-
-
-def _rng_state() -> dict:
-    import random
-
-    import numpy as np
-
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-
-
-def _set_rng_state(state: dict) -> None:
-    import random
-
-    import numpy as np
-
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
 
 
 def is_sharded(path: str | Path) -> bool:
@@ -178,37 +165,48 @@ def check_model(path: str | Path, model: dict, tokenizer_hash: str | None = None
         )
 
 
-def _load(state: dict, path: Path, strict) -> dict:
-    dist_checkpointing, _ = _dist()
+def _load(state: dict, path: Path, weights_only: bool = False) -> dict:
+    """Megatron's load, strict: every key asked for must be in the checkpoint and every key there asked for;
+    a weights-only load leaves out the checkpoint's optimizer entries, and nothing else."""
+    dist_checkpointing, strict = _dist()
     try:
-        return dist_checkpointing.load(state, str(path), strict=strict)
+        if not weights_only:
+            return dist_checkpointing.load(state, str(path), strict=strict.RAISE_ALL)
+        loaded, missing, unexpected = dist_checkpointing.load(state, str(path), strict=strict.RETURN_ALL)
     except InputError:
         raise
     except Exception as exc:  # Megatron's and PyTorch DCP's errors: mismatched keys, unreadable files
-        msg = " ".join(str(exc).split())[:400]
+        msg = " ".join(str(exc).split())[:600]
         problem = f"checkpoint does not load into this model/layout: {type(exc).__name__}: {msg}"
         raise InputError(str(path), problem) from None
+    missing = sorted(k for k in missing if not k.startswith("optimizer."))
+    if missing or unexpected:
+        raise InputError(
+            str(path),
+            "checkpoint does not load into this model/layout: weights there and not in the model: "
+            f"{missing[:5]}; in the model and not there: {sorted(unexpected)[:5]}",
+        )
+    return loaded
 
 
 def load_into(module, path: str | Path, optimizer: bool = True) -> dict:
     """Load model (and optimizer) state into ``module`` (a `PretrainModule` in any layout), strictly; the trainer
-    state saved with it (step, data position, RNG, config) is returned."""
-    _, strict = _dist()
+    state saved with it (step, data position, config) is returned."""
     path = Path(path)
     check(path)
     state = module.sharded_state_dict(is_loading=True, optimizer=optimizer)
-    # weights only: the checkpoint's optimizer entries are not asked for (ignored), a missing weight still raises
-    loaded = _load(state, path, strict.RAISE_ALL if optimizer else strict.RAISE_UNEXPECTED)
+    loaded = _load(state, path, weights_only=not optimizer)
     module.load_sharded(loaded, optimizer=optimizer)
     return loaded.get("trainer", {})
 
 
 def resume(trainer, path: str | Path) -> None:
-    """A trainer continues from ``path``: weights, optimizer, step, data position, RNG."""
+    """A trainer continues from ``path``: weights, optimizer, step, data position. No RNG state is kept: the
+    common state must be the same on every rank, and nothing random runs in a step (no dropout; the sample
+    order is Megatron's index files, fixed by the seed), so the resumed steps are the same without it."""
     saved = load_into(trainer.module, path, optimizer=True)
     trainer.step = int(saved["step"])
     trainer.data.load_state_dict(saved["data"])
-    _set_rng_state(saved["rng"])
 
 
 def latest(folder: str | Path) -> Path | None:
@@ -243,8 +241,7 @@ def read_weights(path: str | Path) -> tuple[dict, dict]:
     from training.model import build_model
     from training.presets import ModelConfig
 
-    _, strict = _dist()
     gpt = build_model(ModelConfig.parse(cfg["model"]), backend="local", seed=0)
-    loaded = _load({"model": gpt.sharded_state_dict()}, path, strict.RAISE_UNEXPECTED)
+    loaded = _load({"model": gpt.sharded_state_dict()}, path, weights_only=True)
     gpt.load_state_dict(loaded["model"], strict=True)
     return cfg, {k: v for k, v in gpt.state_dict().items()}

@@ -32,6 +32,12 @@ real ``torch``):
    format stores the step apart (and restores it first): ``_set_main_param_and_optimizer_states`` is wrapped
    to leave ``step`` as restored.
 
+9. Megatron's local-spec norm (``WrappedTorchNorm``, torch's RMSNorm) refuses sequence parallelism; Transformer
+   Engine's norms take it by marking their weights ``sequence_parallel`` (their gradients, from sequence shards,
+   are then summed over the tensor-parallel ranks by ``finalize_model_grads``). The wrapper is given the same:
+   the norm is built as before and its parameters marked. So TP with sequence parallelism (and MoE with TP,
+   which needs it) runs on the CPU.
+
 ``apply()`` is idempotent and does nothing when CUDA is available.
 """
 
@@ -202,6 +208,22 @@ def _keep_step(set_states):
     return wrapped
 
 
+def _sequence_parallel_norm(new):
+    """``WrappedTorchNorm.__new__`` accepting ``sequence_parallel`` as TE's norms do (weights marked)."""
+
+    def make(cls, config, hidden_size, *args, **kwargs):
+        if not config.sequence_parallel:
+            return new(cls, config, hidden_size, *args, **kwargs)
+        import dataclasses
+
+        norm = new(cls, dataclasses.replace(config, sequence_parallel=False), hidden_size, *args, **kwargs)
+        for p in norm.parameters():
+            p.sequence_parallel = True
+        return norm
+
+    return make
+
+
 def _tracker_class():
     from megatron.core.tensor_parallel import random as tpr
 
@@ -278,6 +300,10 @@ def apply(force: bool = False) -> bool:
     DistributedOptimizer._set_main_param_and_optimizer_states = _keep_step(
         DistributedOptimizer._set_main_param_and_optimizer_states
     )
+
+    from megatron.core.transformer.torch_norm import WrappedTorchNorm
+
+    WrappedTorchNorm.__new__ = _sequence_parallel_norm(WrappedTorchNorm.__new__)
 
     if not hasattr(moe_utils, "te_general_gemm"):
         moe_utils.te_general_gemm = None

@@ -188,9 +188,38 @@ class PretrainModule(TrainModule):
                 metadata={
                     "distrib_optim_sharding_type": "fully_reshardable",
                     "distrib_optim_fully_reshardable_mem_efficient": True,  # gloo gather to DP rank 0
+                    "chained_optim_avoid_prefix": True,  # the same keys whether experts have their own optimizer
                 },
             )
         return out
+
+    def _fit_optimizer_state(self, loaded: dict) -> dict:
+        """The loaded optimizer state in this optimizer's structure. Megatron gives experts their own optimizer
+        when their data-parallel group differs from the dense one (EP > 1), so a checkpoint saved at another
+        expert size has its step and sharding type in the other structure; the tensors themselves (one per
+        parameter, by the parameter's name) were already placed where this optimizer asked for them."""
+        subs = getattr(self.optimizer, "chained_optimizers", [self.optimizer])
+        parts = [k for k in loaded if isinstance(k, int)]
+        if (len(subs) == 1 and not parts) or (len(subs) > 1 and set(loaded) == set(range(len(subs)))):
+            return loaded  # saved in this structure
+        saved = next(p for p in [loaded, *(loaded[k] for k in parts)] if "optimizer" in p)
+        step = next((g["step"] for g in saved["optimizer"]["param_groups"] if "step" in g), None)
+        requested = [loaded[i] for i in range(len(subs))] if len(subs) > 1 else [loaded]
+        out = []
+        for sub, part in zip(subs, requested, strict=True):
+            own = sub.state_dict()["optimizer"]
+            for group in own["param_groups"]:
+                if "step" in group:
+                    group["step"] = step
+            fitted = {
+                "optimizer": own,
+                "param_state_sharding_type": saved["param_state_sharding_type"],
+                "param_state": part["param_state"],
+            }
+            if "grad_scaler" in saved:
+                fitted["grad_scaler"] = saved["grad_scaler"]
+            out.append(fitted)
+        return out[0] if len(subs) == 1 else dict(enumerate(out))
 
     def _init_optimizer_state(self) -> None:
         """Adam's state before its first step (moments and the step count), so that a loading state dict has every
@@ -208,7 +237,7 @@ class PretrainModule(TrainModule):
     def load_sharded(self, loaded: dict, optimizer: bool = True) -> None:
         unwrap(self.model).load_state_dict(loaded["model"], strict=True)
         if optimizer:
-            self.optimizer.load_state_dict(loaded["optimizer"])
+            self.optimizer.load_state_dict(self._fit_optimizer_state(loaded["optimizer"]))
             # Megatron restores torch Adam's ``step`` as ONE tensor shared by every parameter; Adam increments
             # each parameter's step in place, so they must be apart again or the shared one counts N per step
             for opt in getattr(self.optimizer, "chained_optimizers", [self.optimizer]):
