@@ -22,6 +22,7 @@ from corpusforge.errors import ConfigError
 from training.parallel import Layout, ParallelSettings, check_model, resolve_layout
 from training.presets import ModelConfig, preset
 from training.schedule import ScheduleConfig
+from training.shardcache import ShardCacheSettings
 
 
 class ModelChoice(Config):
@@ -47,6 +48,10 @@ class TrainSettings(Config):
         None, ge=1, description="Samples per optimizer step over all ranks; null: micro_batch_size x grad_accum."
     )
     parallel: ParallelSettings = Field(default_factory=ParallelSettings)
+    shard_cache: ShardCacheSettings | None = Field(
+        default_factory=ShardCacheSettings,
+        description="Local cache for shards in object storage; null: Megatron reads them in ranges.",
+    )
     seed: int = 1234
     attention: Literal["auto", "te", "sdpa", "local"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
@@ -169,6 +174,8 @@ class PretrainRecipe(Config):
 def _resolve(path: str | None, base: Path) -> str | None:
     if path is None:
         return None
+    if "://" in path:  # an object-store URL
+        return path
     p = Path(path)
     return str(p if p.is_absolute() or p.exists() else base / p)
 
@@ -185,7 +192,7 @@ def check_data(recipe: PretrainRecipe, base: Path = Path(".")) -> dict:
         if stage.blend:
             path = _resolve(stage.blend, base)
             data = read_blend_file(path)
-            data["_dir"] = str(Path(path).parent)
+            data["_dir"] = path.rsplit("/", 1)[0] if "://" in path else str(Path(path).parent)
         if stage.kind and "kind" not in data:
             data["kind"] = stage.kind
         out[stage.name] = resolve_blend(manifest, data, where=stage.blend or f"stage {stage.name}", model_vocab=vocab)
@@ -225,6 +232,10 @@ def run_stage(
         valid_samples = 0  # a shard would hold out no document (Megatron then loops forever): no validation here
     if not valid_samples:
         split = "100,0,0"
+    if ts.shard_cache is not None:  # object-store shards: fetched once into the local cache, then memory-mapped
+        from training.shardcache import ShardCache
+
+        blend = ShardCache(ts.shard_cache).localize_blend(blend)
     train_ds, valid_ds = build_datasets(  # after the process group: rank 0 builds Megatron's index caches first
         blend,
         seq_length=stage.seq_length,
