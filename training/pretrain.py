@@ -78,6 +78,19 @@ class TrainSettings(Config):
         return "bfloat16" if torch.cuda.is_available() else "float32"
 
 
+def check_gpu_path(ts: TrainSettings) -> None:
+    """The GPU path (Transformer Engine spec, bf16 mixed precision) asked for where there is no GPU: one line."""
+    import torch
+
+    from training.specs import resolve_backend
+
+    resolve_backend(ts.attention)  # "te" without transformer_engine and CUDA: ConfigError naming train.attention
+    if ts.dtype == "bfloat16" and not torch.cuda.is_available():
+        raise ConfigError(
+            "train.dtype", "bfloat16 is the GPU path (Megatron's mixed-precision optimizer); on a CPU use float32"
+        )
+
+
 class StageConfig(Config):
     name: str
     seq_length: int = Field(ge=8)
@@ -130,6 +143,7 @@ class PretrainRecipe(Config):
     def layout(self, world: int | None = None) -> Layout:
         """The parallel layout on this world (torchrun's), or a `ConfigError` naming the field that does not fit."""
         ts = self.train
+        check_gpu_path(ts)
         return resolve_layout(
             ts.parallel,
             self.model.build(),

@@ -182,6 +182,24 @@ def test_bad_layout_fails_before_training(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.parametrize(
+    ("train", "field"), [({"attention": "te"}, "train.attention"), ({"dtype": "bfloat16"}, "train.dtype")]
+)
+def test_the_gpu_path_on_a_cpu_fails_in_one_line(tmp_path, train, field):
+    import torch
+
+    from tests.training.factory import write_shards
+    from training.pretrain import PretrainRecipe
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here")
+    recipe = _recipe(tmp_path, write_shards(tmp_path / "s"), "gpu")
+    recipe["train"].update(train)
+    with pytest.raises(ConfigError) as err:
+        PretrainRecipe.parse(recipe).layout()
+    assert err.value.field == field
+
+
 def _copy(runs, tmp_path) -> Path:
     root, _ = runs
     dest = tmp_path / "step_3"
