@@ -14,9 +14,10 @@ against the saved config before any tensor is read). The trainer's single-file c
 (``checkpoint.pt``) are still read for their weights (export, post-training's start); resuming a run from one
 is refused with a message naming the format.
 
-Saving is synchronous: Megatron's asynchronous save (``async_sharded_save`` with an ``AsyncCallsQueue``) forks
-writer processes that finish after the call returns; it was not wired here (the pointer would have to move in
-its finalisation callback), so on CPU and GPU alike the step waits for its part to be written.
+Saving is synchronous by default; ``train.async_save`` uses Megatron's asynchronous save (``async_sharded_save``
+with an ``AsyncCallsQueue``): each rank forks a writer (on the CPU the fork's copy-on-write memory is the
+snapshot; on GPU Megatron first copies the tensors to host memory) and training goes on; ``COMPLETE`` and
+``latest`` are written in the finalisation, after every rank's writer is done, checked at each step's end.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import shutil
 import warnings
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -72,10 +74,12 @@ def _strategy():
     return FullyParallelSaveStrategyWrapper(base, ps.get_data_parallel_group(with_context_parallel=True))
 
 
-def save(trainer, folder: str | Path, keep: int = 2) -> Path:
-    """``folder/step_N``: every rank's part, then (rank 0, after all finished) ``COMPLETE`` and ``latest``."""
-    import yaml
+def save(trainer, folder: str | Path, keep: int = 2, queue=None) -> Path:
+    """``folder/step_N``: every rank's part, then (rank 0, after all finished) ``COMPLETE`` and ``latest``.
 
+    With ``queue`` (Megatron's ``AsyncCallsQueue``) the parts are written by a forked writer process per rank
+    while training goes on; ``COMPLETE``, the rename and ``latest`` happen in the finalisation, which Megatron
+    runs on every rank once all writers are done (``queue.maybe_finalize_async_calls``)."""
     dist_checkpointing, _ = _dist()
     folder = Path(folder)
     final = folder / f"step_{trainer.step}"
@@ -93,12 +97,28 @@ def save(trainer, folder: str | Path, keep: int = 2) -> Path:
         "config": trainer.config,
         "layout": getattr(trainer.module, "layout", None).__dict__ if hasattr(trainer.module, "layout") else {},
     }
-    dist_checkpointing.save(state, str(tmp), sharded_strategy=_strategy(), validate_access_integrity=True)
-    barrier()
+    finish = partial(_finish, tmp, final, folder, keep, dict(trainer.config), trainer.step)
+    if queue is None:
+        dist_checkpointing.save(state, str(tmp), sharded_strategy=_strategy(), validate_access_integrity=True)
+        barrier()
+        finish()
+        return final
+    request = dist_checkpointing.save(
+        state, str(tmp), sharded_strategy=_strategy(), validate_access_integrity=True, async_sharded_save=True
+    )
+    request.add_finalize_fn(finish)
+    queue.schedule_async_request(request)
+    return final
+
+
+def _finish(tmp: Path, final: Path, folder: Path, keep: int, config: dict, step: int) -> None:
+    """After every rank's part is written: ``COMPLETE`` (files and sizes), the rename, then ``latest``."""
+    import yaml
+
     if is_logging_rank():
-        (tmp / "config.yaml").write_text(yaml.safe_dump(trainer.config, sort_keys=False))
+        (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
-        (tmp / COMPLETE).write_text(json.dumps({"format": FORMAT, "step": trainer.step, "files": files}, indent=1))
+        (tmp / COMPLETE).write_text(json.dumps({"format": FORMAT, "step": step, "files": files}, indent=1))
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
         (folder / "latest.tmp").write_text(final.name)
@@ -107,7 +127,13 @@ def save(trainer, folder: str | Path, keep: int = 2) -> Path:
         for old in steps[:-keep] if keep else []:
             shutil.rmtree(old, ignore_errors=True)
     barrier()
-    return final
+
+
+def async_queue():
+    """Megatron's queue of asynchronous saves (one forked writer per rank and save)."""
+    from megatron.core.dist_checkpointing.strategies.async_utils import AsyncCallsQueue
+
+    return AsyncCallsQueue()
 
 
 def is_sharded(path: str | Path) -> bool:

@@ -1,10 +1,12 @@
 """Three-stage pretraining from a recipe: S1 general, S2 reasoning, S3 long context, each continuing from the last
-stage's checkpoint with its own token budget, blend, sequence length, RoPE base and LR schedule.
+stage's checkpoint with its own token budget, blend, sequence length, RoPE base and LR schedule. Under
+``torchrun`` every rank runs it in the layout ``train.parallel`` gives (`training.parallel`).
 
 Layout of ``output``::
 
     config.yaml                      the resolved recipe
-    <stage>/checkpoints/step_N/      checkpoint.pt (model, optimizer, RNG, data position) + config.yaml
+    <stage>/checkpoints/step_N/      sharded checkpoint (`training.checkpoint`: model, optimizer, step, data
+                                     position; every rank its part) + config.yaml + COMPLETE
     <stage>/tensorboard/, <stage>/metrics.jsonl, <stage>/DONE
     hf/                              the exported Hugging Face model (export.enabled)
 """
@@ -60,6 +62,7 @@ class TrainSettings(Config):
     eval_batches: int = Field(2, ge=1)
     valid_fraction: float = Field(0.02, ge=0, lt=1, description="Documents per shard held out for validation.")
     save_every: int = Field(0, ge=0)
+    async_save: bool = Field(False, description="Write checkpoints in a forked writer per rank while training goes on.")
     keep_checkpoints: int = Field(2, ge=1)
     progress: bool = True
     tensorboard: bool = True
@@ -276,7 +279,9 @@ def run_stage(
         ]
         if ts.tensorboard:
             callbacks.append(T.TensorBoardCallback(stage_dir / "tensorboard"))
-    callbacks.append(T.CheckpointCallback(ckpts, every=ts.save_every, keep=ts.keep_checkpoints, sharded=True))
+    callbacks.append(
+        T.CheckpointCallback(ckpts, every=ts.save_every, keep=ts.keep_checkpoints, sharded=True, async_save=ts.async_save)
+    )
     trainer = T.Trainer(
         module=module,
         data=GlobalBatchStream(train_ds, ts.micro_batch_size, gbs, dp_rank, dp),

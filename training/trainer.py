@@ -437,23 +437,35 @@ class CheckpointCallback(Callback):
     ``sharded``: Megatron's ``dist_checkpointing`` (`training.checkpoint`, every rank its part, any layout reads
     it); else one ``checkpoint.pt`` (post-training's single-process runs)."""
 
-    def __init__(self, folder: str | Path, every: int = 0, keep: int = 2, sharded: bool = False):
+    def __init__(self, folder: str | Path, every: int = 0, keep: int = 2, sharded: bool = False,
+                 async_save: bool = False):  # fmt: skip
         self.folder, self.every, self.keep, self.sharded = Path(folder), every, keep, sharded
+        self.queue = None
+        if async_save and sharded:
+            from training.checkpoint import async_queue
+
+            self.queue = async_queue()
+        self.saved_step = -1
 
     def _save(self, trainer):
+        self.saved_step = trainer.step
         if self.sharded:
             from training import checkpoint
 
-            return checkpoint.save(trainer, self.folder, self.keep)
+            return checkpoint.save(trainer, self.folder, self.keep, queue=self.queue)
         return save_checkpoint(trainer, self.folder, self.keep)
 
     def on_step_end(self, trainer, m):
+        if self.queue is not None:
+            self.queue.maybe_finalize_async_calls(blocking=False)  # every rank: finished saves become 'latest'
         if self.every and trainer.step % self.every == 0:
             self._save(trainer)
 
     def on_train_end(self, trainer):
-        if not (self.folder / f"step_{trainer.step}").exists():
+        if self.saved_step != trainer.step and not (self.folder / f"step_{trainer.step}").exists():
             self._save(trainer)
+        if self.queue is not None:
+            self.queue.maybe_finalize_async_calls(blocking=True)
 
 
 def save_checkpoint(trainer: Trainer, folder: Path, keep: int = 2) -> Path:

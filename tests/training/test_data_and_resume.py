@@ -144,3 +144,22 @@ def test_overwrite_keeps_the_previous_output_when_the_shards_are_missing(tmp_pat
     with pytest.raises(DataError):
         recipe(tmp_path / "no-shards", out).run_step(progress=False, overwrite=True)
     assert (out / "s1" / "DONE").read_text() == "previous run"
+
+
+def test_async_checkpoints_resume_the_same(shards, tmp_path):
+    """Checkpoints written by Megatron's asynchronous save (a forked writer) resume to the same losses."""
+
+    def losses(out):
+        return [json.loads(line)["loss"] for line in (out / "s1" / "metrics.jsonl").read_text().splitlines()]
+
+    def s1_only(r):
+        return PretrainRecipe.parse({**r.model_dump(mode="json"), "stages": [r.stages[0].model_dump(mode="json")]})
+
+    pretrain(s1_only(recipe(shards, tmp_path / "sync")))
+    part = s1_only(recipe(shards, tmp_path / "async", async_save=True))
+    pretrain(part, stop_after=("s1", 3))
+    ckpts = tmp_path / "async" / "s1" / "checkpoints"
+    assert (ckpts / "latest").read_text() == "step_3" and (ckpts / "step_3" / "COMPLETE").is_file()
+    pretrain(part)
+    assert losses(tmp_path / "async") == losses(tmp_path / "sync")
+    assert (ckpts / "latest").read_text() == "step_6" and not list(ckpts.glob(".tmp-*"))

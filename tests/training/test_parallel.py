@@ -10,7 +10,8 @@ measured differences are below 4e-6: only the order of floating-point sums chang
   from the DP=1 run's step-3 checkpoint, the same losses afterwards; with sequence parallelism too.
 - PP=2 (1F1B schedule over two stages) resumed from that checkpoint: the same losses.
 - EP=2 on the tiny MoE (8 experts, 4 per rank) resumed from the EP=1 run's checkpoint: the same losses.
-- The DP=2 run's step-3 checkpoint resumes at DP=1 with DP=1's losses.
+- The DP=2 run's step-3 checkpoint (written by Megatron's asynchronous save: a forked writer per rank) resumes
+  at DP=1 with DP=1's losses.
 """
 
 from __future__ import annotations
@@ -78,8 +79,11 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("parallel")
     shards = write_shards(root / "shards")
 
-    def job(name, preset="tiny", parallel=None, resume=None):
+    def job(name, preset="tiny", parallel=None, resume=None, export=False, async_save=False):
         j = {"kind": "pretrain", "recipe": _recipe(root, shards, name, preset, parallel), "out": str(root / f"{name}.json")}
+        j["recipe"]["train"]["async_save"] = async_save
+        if export:  # the sharded checkpoint read back whole by every rank; rank 0 writes the transformers folder
+            j["recipe"]["export"] = {"enabled": True, "generate": None}
         if resume:
             j["resume_from"] = str(root / resume / "s1" / "checkpoints" / "step_3")
         return j
@@ -88,7 +92,7 @@ def runs(tmp_path_factory):
         (1, [{"kind": "logits", "preset": "tiny", "out": str(root / "logits_tp1.npy")}, job("dp1"),
              job("moe_ep1", "tiny-moe")]),
         (2, [{"kind": "logits", "preset": "tiny", "parallel": {"tensor": 2}, "out": str(root / "logits_tp2.npy")},
-             job("dp2"), job("tp2", parallel={"tensor": 2}, resume="dp1"),
+             job("dp2", async_save=True), job("tp2", parallel={"tensor": 2}, resume="dp1", export=True),
              job("tp2_sp", parallel={"tensor": 2, "sequence_parallel": True}, resume="dp1"),
              job("pp2", parallel={"pipeline": 2}, resume="dp1"),
              job("moe_ep2", "tiny-moe", parallel={"expert": 2}, resume="moe_ep1")]),
@@ -121,6 +125,13 @@ def test_tp2_gives_tp1_logits_and_losses(runs):
     assert tp1.shape == tp2.shape == (2, 16, 512)
     assert np.abs(tp1 - tp2).max() < TOL
     _close(losses("tp2"), losses("dp1")[3:])
+    from transformers import AutoModelForCausalLM
+
+    hf = AutoModelForCausalLM.from_pretrained(root / "tp2" / "hf").eval()  # exported from the TP=2 run
+    import torch
+
+    tokens = torch.arange(2 * 16).reshape(2, 16) % 510 + 2
+    assert hf(tokens).logits.shape == (2, 16, 512)
 
 
 def test_tp2_with_sequence_parallelism_gives_the_same_losses(runs):
