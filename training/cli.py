@@ -47,21 +47,27 @@ def pretrain(
     check: bool = typer.Option(False, "--check", help="Validate the recipe and its data, then stop."),
 ) -> None:
     """Run the recipe's stages in order (finished stages are skipped, an interrupted one resumes), then export
-    the last checkpoint to Hugging Face format and generate a few tokens from it with transformers."""
+    the last checkpoint to Hugging Face format and generate a few tokens from it with transformers. Past one
+    process: torchrun --nproc-per-node N -m corpusforge.cli train pretrain -r RECIPE (train.parallel sets
+    the layout; data parallelism takes the rest of the world)."""
     from corpusforge.config import parse_override
+    from training.parallel import is_logging_rank
     from training.pretrain import PretrainRecipe, check_data
     from training.pretrain import pretrain as run
 
     rec = PretrainRecipe.load(recipe, dict(parse_override(s) for s in set_))
+    layout = rec.layout()  # a layout that does not fit the model or this world: one line naming the field
     blends = check_data(rec)
     if check:
+        typer.echo(f"layout: {layout.describe()} on {layout.world} process(es)")
         for name, b in blends.items():
             typer.echo(
                 f"{name}: {len(b.prefixes)} shards, {b.tokens:,} tokens, {rec.steps(next(s for s in rec.stages if s.name == name))} steps"
             )
         return
     result = run(rec)
-    typer.echo(json.dumps(result, indent=2))
+    if is_logging_rank():
+        typer.echo(json.dumps(result, indent=2))
 
 
 @app.command()

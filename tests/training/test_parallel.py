@@ -9,7 +9,9 @@ measured differences are below 4e-6: only the order of floating-point sums chang
 - TP=2 builds the same weights as TP=1 (initialised whole on the CPU, then split): the same logits; resumed
   from the DP=1 run's step-3 checkpoint, the same losses afterwards; with sequence parallelism too.
 - PP=2 (1F1B schedule over two stages) resumed from that checkpoint: the same losses.
-- EP=2 on the tiny MoE (8 experts, 4 per rank) resumed from the EP=1 run's checkpoint: the same losses.
+- EP=2 on the tiny MoE (8 experts, 4 per rank) resumed from the EP=1 run's checkpoint: the same losses; TP=2
+  with sequence parallelism on the same MoE too.
+- Gradient reduction overlapped with the backward pass (the default) in every run but one (TP=2+SP without).
 - The DP=2 run's step-3 checkpoint (written by Megatron's asynchronous save: a forked writer per rank) resumes
   at DP=1 with DP=1's losses.
 """
@@ -93,7 +95,9 @@ def runs(tmp_path_factory):
              job("moe_ep1", "tiny-moe")]),
         (2, [{"kind": "logits", "preset": "tiny", "parallel": {"tensor": 2}, "out": str(root / "logits_tp2.npy")},
              job("dp2", async_save=True), job("tp2", parallel={"tensor": 2}, resume="dp1", export=True),
-             job("tp2_sp", parallel={"tensor": 2, "sequence_parallel": True}, resume="dp1"),
+             job("tp2_sp", parallel={"tensor": 2, "sequence_parallel": True, "overlap_grad_reduce": False},
+                 resume="dp1"),
+             job("moe_tp2_sp", "tiny-moe", parallel={"tensor": 2, "sequence_parallel": True}, resume="moe_ep1"),
              job("pp2", parallel={"pipeline": 2}, resume="dp1"),
              job("moe_ep2", "tiny-moe", parallel={"expert": 2}, resume="moe_ep1")]),
         (1, [job("dp1_from_dp2", resume="dp2")]),
@@ -147,6 +151,11 @@ def test_pp2_gives_the_same_losses(runs):
 def test_ep2_on_the_tiny_moe_resumes_an_ep1_checkpoint(runs):
     _, losses = runs
     _close(losses("moe_ep2"), losses("moe_ep1")[3:])
+
+
+def test_tp2_with_sequence_parallelism_on_the_tiny_moe(runs):
+    _, losses = runs
+    _close(losses("moe_tp2_sp"), losses("moe_ep1")[3:])
 
 
 def test_a_dp2_checkpoint_resumes_at_dp1(runs):
