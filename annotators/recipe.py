@@ -14,9 +14,11 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from annotators.student import StudentConfig
+from annotators.teach import teach_corpus
 from annotators.teacher import LABELS, TeacherConfig
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError
+from corpusforge.job import DriverJob
 
 
 class ConvertSpec(Config):
@@ -102,8 +104,13 @@ class Step(Config):
         return next(k for k in ("convert", "teach", "split", "gate", "train") if getattr(self, k) is not None)
 
 
-class AnnotatorRecipe(Config):
+class AnnotatorRecipe(DriverJob):
+    """``kind: annotators``: convert data, teach, train: reproduces the shipped models (`corpusforge run` or
+    `corpusforge annotate recipe`). Its outputs are under ``work`` and ``models``: no output folder of its own."""
+
     kind: Literal["annotators"] = "annotators"
+    name: str = "annotators"
+    output: str | None = Field(None, description="Unused: the steps write under work and models.")
     shared: str = "../shared/data"
     work: str = "build/annotators"
     models: str = "annotators/models"
@@ -117,13 +124,15 @@ class AnnotatorRecipe(Config):
             raise ValueError(f"step names must be unique; repeated: {dupes}")
         return self
 
+    def run_step(self, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
+        return run_recipe(self)
+
     def path(self, template: str) -> Path:
         return Path(template.format(shared=self.shared, work=self.work, models=self.models))
 
 
 def run_recipe(recipe: AnnotatorRecipe, only: list[str] | None = None, log: Any = print) -> dict[str, Any]:
     """Run the steps in order (or just ``only``); returns each step's result (stats, card, row counts)."""
-    from annotators.cli import teach_corpus
     from annotators.convert import (
         ag_news_rows,
         html_rows,

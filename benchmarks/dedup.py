@@ -274,7 +274,7 @@ class Phases:
         return timed
 
     def __enter__(self) -> Phases:
-        import pipelines.dedup.run as dedup_run
+        import pipelines.jobs.dedup as dedup_run
 
         self._saved = {name: getattr(dedup_run, name) for name in self.steps}
         for name, fn in self._saved.items():
@@ -283,7 +283,7 @@ class Phases:
         return self
 
     def __exit__(self, *exc) -> None:
-        import pipelines.dedup.run as dedup_run
+        import pipelines.jobs.dedup as dedup_run
 
         self._stop.set()
         self._thread.join()
@@ -302,8 +302,8 @@ def run_ours(
     import pyarrow.parquet as pq
 
     from corpusforge.ledger import KEPT
-    from pipelines.dedup.run import DedupJobConfig
     from pipelines.engines import run_job
+    from pipelines.jobs.dedup import DedupJobConfig
 
     minhash = {"ngram": NGRAM, "bands": BANDS, "rows": ROWS} | ({} if seed is None else {"seed": seed})
     job = DedupJobConfig.parse(

@@ -174,7 +174,7 @@ def _compact_stats(stats) -> list:
 
 def run_ours(warc_dir: Path, out_dir: Path) -> dict:
     from pipelines.engines import run_job
-    from pipelines.job import WebJobConfig
+    from pipelines.jobs.web import WebJobConfig
 
     job = WebJobConfig.parse(
         {

@@ -249,7 +249,7 @@ def measure_job(shared: Path, workdir: Path, engine: str, dpi: int) -> dict:
     """The `pdf` job as ``corpusforge run recipes/pdf-sample.yaml`` runs it, on one local worker."""
     import pyarrow.parquet as pq
 
-    from pipelines.cli import load_job
+    from corpusforge.job import load_job
     from pipelines.engines import run_job
 
     output = workdir / "job"

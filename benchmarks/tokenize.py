@@ -138,7 +138,7 @@ def side_datatrove(corpus: str, out: str) -> dict:
 def side_ours(corpus: str, out: str) -> dict:
     """Harness side: our ``kind: shard`` job, local engine, one worker."""
     from pipelines.engines import run_job
-    from pipelines.shards.run import ShardJobConfig
+    from pipelines.jobs.shard import ShardJobConfig
 
     job = ShardJobConfig.parse(
         {

@@ -19,6 +19,7 @@ from pydantic import Field, model_validator
 
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError
+from corpusforge.job import DriverJob
 from mixtures.constraints import Constraints
 from mixtures.fit import FAMILIES
 from mixtures.optimize import StageSpec
@@ -45,7 +46,7 @@ class ValidateConfig(Config):
     workers: int | None = Field(None, ge=1, description="Default: the ablations' workers.")
 
 
-class MixtureJobConfig(Config):
+class MixtureJobConfig(DriverJob):
     kind: Literal["mixture"] = "mixture"
     name: str = "mixture"
     output: str

@@ -20,7 +20,7 @@ def _plt():
 
 def _cv_predictions(job, space) -> tuple[np.ndarray, np.ndarray, str]:
     from mixtures.fit import fit, make
-    from mixtures.steps import training_table
+    from mixtures.table import training_table
 
     x, y, failed = training_table(job, space)
     rep = fit(x, y, job.families, job.folds, failed)

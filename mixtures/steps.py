@@ -5,18 +5,22 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from corpusforge.errors import InputError
 from mixtures.blend import write_blend
 from mixtures.fit import FitReport, fit
-from mixtures.job import MixtureJobConfig
-from mixtures.optimize import StageSpec, cell_uniform, from_cells, optimize, to_cells
-from mixtures.plan import load_plan, write_plan
+from mixtures.optimize import StageSpec, cell_uniform, from_cells, optimize
+from mixtures.plan import write_plan
 from mixtures.proxy import build_vocab
-from mixtures.run import collect, run_all, write_result
+from mixtures.run import run_all, write_result
 from mixtures.space import CellView, Space, build_space
+from mixtures.table import training_table
+
+if TYPE_CHECKING:  # for annotations only: the job imports this module when it runs
+    from mixtures.job import MixtureJobConfig
 
 
 def _space(job: MixtureJobConfig) -> Space:
@@ -33,22 +37,6 @@ def plan_step(job: MixtureJobConfig) -> Path:
 
 def run_step(job: MixtureJobConfig, workers: int | None = None, progress: bool = True) -> dict:
     return run_all(job.plan_dir, workers or job.ablations.workers, roles=("fit", "baseline"), progress=progress)
-
-
-def training_table(job: MixtureJobConfig, space: Space, tag: str = "proxy", cells: bool = False):
-    """(X, {target: y}, failed) of the fit ablations; ``cells``: X as cell weights (domain level)."""
-    plan = load_plan(job.plan_dir)
-    if plan["groups"] != space.groups:
-        raise InputError(str(job.plan_dir), "the shards' groups changed since the plan was written; plan again")
-    rows, failed = collect(job.plan_dir, tag)
-    rows = [r for r in rows if r["role"] in ("fit", "baseline")]
-    if not rows:
-        raise InputError(str(job.plan_dir), f"no finished ablation ({failed} failed); run `corpusforge mixture run`")
-    x = np.array([r["weights"] for r in rows])
-    if cells:
-        x = np.array([to_cells(space, w)[1] for w in x])
-    targets = list(rows[0]["targets"])
-    return x, {t: np.array([r["targets"][t] for r in rows]) for t in targets}, failed
 
 
 def fit_step(job: MixtureJobConfig, space: Space | None = None, cells: bool = False) -> FitReport:

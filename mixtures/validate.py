@@ -45,7 +45,7 @@ def steps_to_reach(curve: list[list[float]], level: float) -> float | None:
 
 
 def summarize(job, space, mixtures: list[str], held: list[str], wall_s: float) -> dict:
-    from mixtures.steps import training_table
+    from mixtures.table import training_table
 
     v = job.validate_run
     out: dict = {"wall_s": round(wall_s, 1), "seeds": v.seeds, "mixtures": {}}

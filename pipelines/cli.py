@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from corpusforge.config import parse_override
+from corpusforge.job import load_job
 
 
 def run(
@@ -29,7 +30,8 @@ def run(
 ) -> None:
     """Run a job by its `kind:` — web: archives → documents [→ labels] [→ dedup]; dedup; pdf: PDFs → documents;
     label: documents → labelled documents; shard: documents → token shards; pretrain: shards → model; pipeline:
-    several of these recipes in order (recipes/main.yaml)."""
+    several of these recipes in order (recipes/main.yaml). Every kind registered under the `corpusforge.jobs`
+    entry points runs the same way."""
     from pipelines.engines import run_job
 
     if verbose:
@@ -40,57 +42,18 @@ def run(
     for key, value in (("engine.kind", engine), ("engine.workers", workers), ("output", output)):
         if value is not None:
             overrides[key] = value
-    job = load_job(config, overrides)
-    jobs, pipeline = [job], job.kind == "pipeline"
-    if pipeline:
-        from corpusforge.errors import ConfigError
-
-        if output is not None:
-            raise ConfigError("output", "each step of a pipeline names its own output")
-        jobs = job.build(overrides)  # every step validated before the first runs
-    for job in jobs:
-        if hasattr(job, "run_step"):  # a step that is not a record job (pretraining): it reports itself
-            job.run_step(progress=not quiet, overwrite=overwrite)
-            continue
-        result = run_job(job, progress=not quiet, overwrite=overwrite)
-        if not quiet:
-            print_funnel(result, job.output)
-            for name, then in result.then.items():
-                print_funnel(then, f"{job.output}/{name}")
-    if pipeline:  # the run's report: funnel, labels, dedup, shards, training in one page
-        from pipelines.report.cli import pipeline_report
-
-        pipeline_report([j.output for j in jobs], title=f"CorpusForge report: {config.stem}")
+    result = run_job(load_job(config, overrides), progress=not quiet, overwrite=overwrite)
+    if not quiet:
+        print_result(result)
 
 
-def job_kinds() -> dict[str, str]:
-    """Job kinds by name → ``module:Class``; packages add theirs through the ``corpusforge.jobs`` entry points
-    (e.g. ``pretrain`` from training), so this package imports none of them."""
-    from importlib.metadata import entry_points
-
-    return {ep.name: ep.value for ep in entry_points(group="corpusforge.jobs")}
-
-
-def load_job(path: Path, overrides: dict | None = None):
-    """The job config class is chosen by the file's ``kind`` field (default ``web``)."""
-    import importlib
-
-    import yaml
-
-    from corpusforge.errors import ConfigError
-
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except yaml.YAMLError:
-        data = None  # the config class reports the YAML error with its position
-    kind = data.get("kind", "web") if isinstance(data, dict) else "web"
-    kinds = job_kinds()
-    if kind not in kinds:
-        raise ConfigError("kind", f"{kind!r} is not one of {', '.join(sorted(kinds))}", source=str(path))
-    module, name = kinds[kind].split(":")
-    if kind == "pipeline":  # its steps take the overrides (PipelineConfig.build)
-        overrides = None
-    return getattr(importlib.import_module(module), name).load(path, overrides)
+def print_result(result, console: Console | None = None) -> None:
+    """The funnel of every job that filed records, this one's and those run after it (chained, pipeline steps)."""
+    console = console or Console()
+    if result.records:
+        print_funnel(result, result.output, console)
+    for then in result.then.values():
+        print_result(then, console)
 
 
 def print_funnel(result, output: str, console: Console | None = None) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from corpusforge.config import parse_override
 from corpusforge.errors import CorpusForgeError
-from pipelines.cli import load_job, print_funnel
+from corpusforge.job import load_job
+from pipelines.cli import print_result
 from pipelines.engines import run_job
 
 FLAGS = ("--overwrite", "--verbose")
@@ -44,9 +45,7 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    print_funnel(result, job.output)
-    for name, then in result.then.items():
-        print_funnel(then, f"{job.output}/{name}")
+    print_result(result)
     return 0
 
 

@@ -28,12 +28,14 @@ from pydantic import Field, field_validator
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError
 from corpusforge.fs import atomic_open, exists, expand, filesystem, join, open_input, write_text
+from corpusforge.job import JobResult
 from corpusforge.ledger import DROPPED
+from corpusforge.parquet import check_record_parquet, read_batches
 from corpusforge.record import Record, from_table, record_id, to_table
 from pipelines.decontam import DecontamConfig, DecontamStage
 from pipelines.dedup.config import DedupConfig, UrlDedupConfig
-from pipelines.engines import JobResult
-from pipelines.job import JobConfig, check_record_parquet
+from pipelines.jobs.base import JobConfig
+from pipelines.jobs.dedup import DedupJobConfig
 from pipelines.stage import Outcome, Stage
 from pipelines.synth_stages import (
     CodeVerifyStage,
@@ -139,32 +141,19 @@ class SynthJobConfig(JobConfig):
             stages.append(DecontamStage(self.decontam))
         return stages
 
-    def execute(self, files: list[str], progress: bool = False) -> JobResult:
-        from pipelines.engines import run_engine
+    def chained(self, files: list[str], result: JobResult) -> dict[str, DedupJobConfig]:
+        if self.dedup is None or not self.dedup.enabled or not result.ledger.kept:
+            return {}
+        return {"dedup": self.dedup_job(files)}
 
-        result = run_engine(self, files, progress=progress)
-        if self.dedup is not None and self.dedup.enabled and result.ledger.kept:
-            from pipelines.dedup.run import run_dedup
-
-            dedup = self.dedup_job(files)
-            result.then["dedup"] = run_dedup(dedup, dedup.input_files(), progress=progress)
+    def finish(self, files: list[str], result: JobResult) -> None:
+        """After the dedup step: the report counts admission after it."""
         write_text(join(self.output, "synth_report.json"), json.dumps(synth_report(self.output), indent=2))
-        return result
 
-    def dedup_job(self, files: list[str]):
+    def dedup_job(self, files: list[str]) -> DedupJobConfig:
         """The global dedup step: samples of every task against each other and against the seed corpus."""
-        from pipelines.dedup.run import DedupJobConfig
-
-        return DedupJobConfig(
-            name=f"{self.name}.dedup",
-            inputs=[join(self.output, "documents")],
-            output=join(self.output, "dedup"),
-            engine=self.engine,
-            dedup=self.dedup,
-            write=self.write,
-            reference=self.seed_corpus(files) if self.dedup_seeds else [],
-            reasons=DEDUP_REASONS,
-        )
+        reference = self.seed_corpus(files) if self.dedup_seeds else []
+        return DedupJobConfig.after(self, reference=reference, reasons=DEDUP_REASONS)
 
     def seed_corpus(self, files: list[str]) -> list[str]:
         """The seed files as record Parquet: Parquet seeds as they are (whole, not only the seeds used), the
@@ -192,11 +181,10 @@ def read_seeds(path: str, topic_lang: str | None, limit: int | None) -> list[See
     seeds: list[Seed] = []
     base = os.path.basename(path)
     if path.endswith(".parquet"):
-        with open_input(path) as f:
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=256):
-                seeds += [Seed(r.id, r.text, r.lang) for r in from_table(batch) if r.text.strip()]
-                if limit and len(seeds) >= limit:
-                    break
+        for batch in read_batches(path, batch_rows=256):
+            seeds += [Seed(r.id, r.text, r.lang) for r in from_table(batch) if r.text.strip()]
+            if limit and len(seeds) >= limit:
+                break
     else:
         with open_input(path) as f:
             lines = f.read().decode("utf-8").splitlines()

@@ -11,12 +11,12 @@ import json
 from collections import Counter
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from corpusforge.errors import StorageError
-from corpusforge.fs import atomic_open, exists, filesystem, join, write_text
+from corpusforge.fs import exists, filesystem, join, write_text
 from corpusforge.ledger import KEPT, Ledger, record_notes
-from corpusforge.record import RECORD_SCHEMA, to_table
+from corpusforge.parquet import ParquetSink
+from corpusforge.record import RECORD_SCHEMA
 from pipelines.stage import Outcome, apply_stages
 
 AUDIT_SCHEMA = pa.schema(
@@ -50,51 +50,6 @@ def completion_marker(output: str, task: int) -> str:
     return join(output, "_completions", f"{task:05d}")
 
 
-class _ParquetSink:
-    """Buffers rows and writes row groups to one Parquet file, created at first flush or at close."""
-
-    def __init__(self, path: str, schema: pa.Schema, batch_rows: int, compression: str):
-        self.path, self.schema, self.batch_rows = path, schema, batch_rows
-        self.compression = None if compression == "none" else compression
-        self.rows: list = []
-        self._ctx = self._file = self._writer = None
-
-    def add(self, row) -> None:
-        self.rows.append(row)
-        if len(self.rows) >= self.batch_rows:
-            self.flush()
-
-    def _table(self) -> pa.Table:
-        if self.schema is RECORD_SCHEMA:
-            return to_table(self.rows)
-        return pa.Table.from_pylist(self.rows, schema=self.schema)
-
-    def flush(self) -> None:
-        if self._writer is None:
-            self._ctx = atomic_open(self.path, "wb")
-            self._file = self._ctx.__enter__()
-            self._writer = pq.ParquetWriter(self._file, self.schema, compression=self.compression)
-        if self.rows:
-            self._writer.write_table(self._table())
-            self.rows = []
-
-    def close(self, keep_empty: bool = True) -> None:
-        if self._writer is None and not self.rows and not keep_empty:
-            return
-        self.flush()
-        self._writer.close()
-        self._ctx.__exit__(None, None, None)
-
-    def abort(self) -> None:
-        if self._ctx is not None:
-            import contextlib
-
-            with contextlib.suppress(Exception):
-                self._writer.close()
-            with contextlib.suppress(Exception):
-                self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
-
-
 class TaskWriter:
     """Takes outcomes in order and files them: documents/, audit/, pdfs/, ledger/ and the marker."""
 
@@ -103,9 +58,9 @@ class TaskWriter:
         self.ledger = Ledger(stage=stage, task=f"{task:05d}")
         self.languages: Counter = Counter()
         name = part_name(task)
-        self.documents = _ParquetSink(join(output, "documents", name), RECORD_SCHEMA, batch_rows, compression)
-        self.audit = _ParquetSink(join(output, "audit", name), AUDIT_SCHEMA, batch_rows, compression)
-        self.pdfs = _ParquetSink(join(output, "pdfs", name), SIDE_SCHEMA, 64, compression)
+        self.documents = ParquetSink(join(output, "documents", name), RECORD_SCHEMA, batch_rows, compression)
+        self.audit = ParquetSink(join(output, "audit", name), AUDIT_SCHEMA, batch_rows, compression)
+        self.pdfs = ParquetSink(join(output, "pdfs", name), SIDE_SCHEMA, 64, compression)
 
     def add(self, outcome: Outcome) -> None:
         rec = outcome.record

@@ -17,8 +17,8 @@ def shared_data() -> Path:
 def spark():
     """One local Spark session for the whole test run (JVM start-up is the slow part)."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from corpusforge.job import SparkOptions
     from pipelines.engines.spark import spark_session
-    from pipelines.job import SparkOptions
 
     session = spark_session(
         SparkOptions(master="local[2]", app_name="corpusforge-tests", conf={"spark.sql.shuffle.partitions": "4"})

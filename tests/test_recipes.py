@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import load_job
-from pipelines.dedup.run import DedupJobConfig
-from pipelines.job import WebJobConfig
-from pipelines.pdf.job import PdfJobConfig
+from corpusforge.job import load_job
+from pipelines.jobs.dedup import DedupJobConfig
+from pipelines.jobs.pdf import PdfJobConfig
+from pipelines.jobs.web import WebJobConfig
 
 ALL_RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
 # annotator, pretraining and post-training recipes are not data jobs: tests/annotators/test_student.py,

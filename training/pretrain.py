@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError
+from corpusforge.job import DriverJob
 from training.parallel import Layout, ParallelSettings, check_model, resolve_layout
 from training.presets import ModelConfig, preset
 from training.schedule import ScheduleConfig
@@ -118,7 +119,7 @@ class ExportSettings(Config):
     generate: GenerateSettings | None = Field(default_factory=GenerateSettings)
 
 
-class PretrainRecipe(Config):
+class PretrainRecipe(DriverJob):
     kind: Literal["pretrain"] = "pretrain"
     name: str
     output: str
@@ -156,6 +157,11 @@ class PretrainRecipe(Config):
             micro_batch_size=ts.micro_batch_size,
             global_batch_size=ts.gbs,
         )
+
+    def input_files(self) -> list[str]:
+        """The shards and every stage's blend, checked before any work (and before --overwrite clears)."""
+        check_data(self)
+        return [self.shards]
 
     def run_step(self, progress: bool = True, overwrite: bool = False) -> dict:
         """As a step of `corpusforge run` (a ``kind: pipeline`` recipe): train, export, print what came out."""

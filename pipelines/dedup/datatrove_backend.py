@@ -21,6 +21,7 @@ from datatrove.pipeline.dedup.minhash import (
 )
 
 from corpusforge.fs import filesystem, join
+from corpusforge.parquet import read_records
 
 WORK = "_work/datatrove"
 
@@ -36,8 +37,6 @@ class RecordParts(PipelineStep):
         self.files = files
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from pipelines.dedup.run import read_records
-
         for records in read_records(self.files[rank]):
             for record in records:
                 yield record.to_document()

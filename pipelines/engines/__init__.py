@@ -1,40 +1,23 @@
-"""Engines decide where tasks run; the stages and the task code are the same under each of them."""
+"""Engines run any job kind's tasks (`corpusforge.job`); what a run writes besides the kind's own outputs is
+done here once for every kind: the refusal of another config's or engine's output, ``--overwrite``, the
+resolved config, completion markers of global steps, the ledger check and ``funnel.json``.
+
+Each engine module (local, spark, datatrove) has an engine class with ``run_stages`` (the kind's per-document
+stages over every input file) and ``run_files`` (a task function per input file); both return how many tasks
+ran (the others were finished by a previous run). The engine modules import nothing from this one.
+"""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
-from dataclasses import dataclass, field
 
 import yaml
 
 from corpusforge.errors import ConfigError
 from corpusforge.fs import exists, filesystem, join, makedirs, read_text, write_text
+from corpusforge.job import Job, JobResult, Once, PerFile, Stages, summarize
 from corpusforge.ledger import Ledger
-
-
-@dataclass
-class JobResult:
-    """Totals of a run: the merged ledger and the languages of kept documents."""
-
-    ledger: Ledger
-    languages: Counter = field(default_factory=Counter)
-    tasks_run: int = 0
-    tasks_skipped: int = 0
-    then: dict[str, JobResult] = field(default_factory=dict)  # results of the stages chained after this one
-    skipped_inputs: list[str] = field(default_factory=list)  # files of the input folders that are no input
-    notes: list[str] = field(default_factory=list)  # decisions a user must see (e.g. cell keys a gate dropped)
-
-    def to_dict(self) -> dict:
-        return {
-            "ledger": self.ledger.to_dict(),
-            "languages": dict(self.languages.most_common()),
-            "tasks_run": self.tasks_run,
-            "tasks_skipped": self.tasks_skipped,
-            **({"skipped_inputs": self.skipped_inputs} if self.skipped_inputs else {}),
-            **{name: r.to_dict() for name, r in self.then.items()},
-            **({"notes": self.notes} if self.notes else {}),
-        }
+from pipelines.task import clean_temporaries, read_summaries
 
 
 def _defining(config: dict) -> dict:
@@ -42,7 +25,7 @@ def _defining(config: dict) -> dict:
     return {k: v for k, v in config.items() if k != "engine"}
 
 
-def check_resumable(job, saved: dict) -> None:
+def check_resumable(job: Job, saved: dict) -> None:
     """An output is resumed only by the same config on the same engine kind: another engine's finished tasks
     would be mixed with this one's (the engine kind is recorded in the saved config)."""
     if _defining(saved) != _defining(job.model_dump(mode="json")):
@@ -55,21 +38,15 @@ def check_resumable(job, saved: dict) -> None:
         )
 
 
-def summarize(stage: str, summaries: list[dict]) -> JobResult:
-    ledger = Ledger.total(stage, [Ledger.from_dict(s["ledger"]) for s in summaries]).check()
-    languages: Counter = Counter()
-    for s in summaries:
-        languages.update(s.get("languages", {}))
-    return JobResult(ledger=ledger, languages=languages)
-
-
-def run_job(job, progress: bool = False, overwrite: bool = False) -> JobResult:
-    """Validate inputs, save the resolved config beside the outputs, run on the configured engine.
+def run_job(job: Job, progress: bool = False, overwrite: bool = False) -> JobResult:
+    """Validate inputs, save the resolved config beside the outputs, run the tasks on the configured engine.
 
     An output directory holding a run of a different config, or one written by another engine kind, is refused
     (its finished tasks would be skipped and mixed with new ones) unless ``overwrite`` clears it first.
     """
-    files = job.input_files()  # fails before any work when nothing matches
+    files = job.input_files()  # fails before any work when an input is missing or wrong
+    if job.output is None:  # a job with no output of its own (a pipeline: its steps save theirs)
+        return run_tasks(job, files, progress=progress, overwrite=overwrite)
     saved = join(job.output, "config.yaml")
     if overwrite and exists(job.output):
         fs, root = filesystem(job.output)
@@ -78,22 +55,58 @@ def run_job(job, progress: bool = False, overwrite: bool = False) -> JobResult:
         check_resumable(job, yaml.safe_load(read_text(saved)) or {})
     makedirs(job.output)
     write_text(saved, job.to_yaml())
-    result = job.execute(files, progress=progress)
-    write_text(join(job.output, "funnel.json"), json.dumps(result.to_dict(), indent=2))
+    result = run_tasks(job, files, progress=progress, overwrite=overwrite)
+    if job.records:
+        write_text(join(job.output, "funnel.json"), json.dumps(result.to_dict(), indent=2))
     return result
 
 
-def run_engine(job, files: list[str], progress: bool = False) -> JobResult:
-    """A per-document job on its configured engine."""
+def open_engine(job: Job, progress: bool = False, overwrite: bool = False):
+    """The engine ``job.engine.kind`` names; ``progress`` and ``overwrite`` reach global steps that run jobs of
+    their own (a pipeline's steps)."""
     kind = job.engine.kind
     if kind == "spark":
-        from pipelines.engines.spark import run_spark
+        from pipelines.engines.spark import SparkEngine as Engine
+    elif kind == "datatrove":
+        from pipelines.engines.datatrove import DatatroveEngine as Engine
+    else:
+        from pipelines.engines.local import LocalEngine as Engine
+    engine = Engine(job, progress)
+    engine.overwrite = overwrite
+    return engine
 
-        return run_spark(job, files)
-    if kind == "datatrove":
-        from pipelines.engines.datatrove import run_datatrove
 
-        return run_datatrove(job, files)
-    from pipelines.engines.local import run_local
+def run_tasks(job: Job, files: list[str], progress: bool = False, overwrite: bool = False) -> JobResult:
+    """The job's tasks in order on its engine, then its totals, the jobs chained after it (run into folders of
+    its output, their totals under ``result.then``) and its ``finish``. No config is saved here."""
+    engine = open_engine(job, progress, overwrite)
+    if job.output is not None:
+        clean_temporaries(job.output)  # what a killed run left half-written
+    job = job.prepare()
+    ran, value = len(files), None
+    for task in job.tasks(files):
+        if isinstance(task, Stages):
+            ran = engine.run_stages(job, files, task.label)
+        elif isinstance(task, PerFile):
+            ran = engine.run_files(task.fn, job, files if task.files is None else list(task.files), task.label)
+        elif isinstance(task, Once):
+            marker = join(job.output, task.done) if task.done else None
+            if marker is None or not exists(marker):
+                value = task.fn(job, files, engine)
+                if marker is not None:
+                    write_text(marker, "done\n")
+        else:
+            raise TypeError(f"{type(job).__name__}.tasks() listed {task!r}, not a Stages, PerFile or Once")
+    if job.records:
+        result = summarize(job.name, read_summaries(job.output))
+        result.tasks_run, result.tasks_skipped = ran, len(files) - ran
+    else:
+        result = JobResult(ledger=Ledger(stage=job.name), value=value, records=False)
+    result.output = job.output
+    for name, then in job.chained(files, result).items():
+        result.then[name] = run_tasks(then, then.input_files(), progress=progress)
+    job.finish(files, result)
+    return result
 
-    return run_local(job, files, progress=progress)
+
+__all__ = ["JobResult", "check_resumable", "open_engine", "run_job", "run_tasks", "summarize"]

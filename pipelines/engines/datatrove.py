@@ -1,4 +1,6 @@
-"""datatrove engine: our stages wrapped as `PipelineStep`s, so Local, Slurm and Ray executors run them.
+"""datatrove engine: our stages and task functions wrapped as `PipelineStep`s, run by the datatrove executor
+``engine.datatrove.executor`` names: local (processes on this machine), slurm (an sbatch array; this process
+waits for it) or ray (remote tasks on a Ray cluster, or a local one started here).
 
 Decided outcomes (dropped, quarantined) travel down the step list marked in the document's metadata
 rather than vanishing, so the last step (`OutcomeWriter`) files every record exactly as the local engine
@@ -7,16 +9,18 @@ does: same part files, same ledger, same markers.
 
 from __future__ import annotations
 
+import time
+
 from datatrove.data import Document, DocumentsPipeline, Media
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 
-from corpusforge.fs import join
+from corpusforge.errors import ConfigError, CorpusForgeError
+from corpusforge.fs import exists, join
 from corpusforge.ledger import KEPT
 from corpusforge.record import Record
-from pipelines.engines import JobResult, summarize
 from pipelines.stage import Outcome, Stage, run_one
-from pipelines.task import TaskWriter, clean_temporaries, completion_marker, read_summaries
+from pipelines.task import TaskWriter, completion_marker
 
 OUTCOME_KEY = "corpusforge.outcome"
 
@@ -111,20 +115,132 @@ def build_pipeline(job, files: list[str]) -> list[PipelineStep]:
     return [ArchiveReader(job, files), *(StageStep(s) for s in job.build_stages()), OutcomeWriter(job)]
 
 
-def run_datatrove(job, files: list[str]) -> JobResult:
-    clean_temporaries(job.output)
-    from corpusforge.fs import exists
+class TaskFunction(PipelineStep):
+    """A job's per-file task function as a datatrove step: task ``rank`` runs ``fn(job, rank, files[rank])``."""
 
-    done = sum(exists(completion_marker(job.output, t)) for t in range(len(files)))
-    executor = LocalPipelineExecutor(
-        pipeline=build_pipeline(job, files),
-        tasks=len(files),
-        workers=min(job.engine.workers, len(files)),
-        logging_dir=join(job.output, "datatrove"),
+    name = "corpusforge task"
+    type = "CorpusForge"
+
+    def __init__(self, fn, job, files: list[str]):
+        super().__init__()
+        self.fn, self.job, self.files = fn, job, files
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for task in range(rank, len(self.files), world_size):
+            if self.fn(self.job, task, self.files[task]):
+                self.stat_update("ran")
+        return
+        yield
+
+
+def build_executor(job, pipeline: list[PipelineStep], tasks: int, logging_dir: str):
+    """The executor ``engine.datatrove.executor`` names, with its options."""
+    options = job.engine.datatrove
+    workers = min(job.engine.workers, tasks)
+    if options.executor == "slurm":
+        from datatrove.executor import SlurmPipelineExecutor
+
+        slurm = options.slurm
+        if slurm is None:
+            raise ConfigError("engine.datatrove.slurm", "the slurm executor needs its options (at least partition)")
+        return SlurmPipelineExecutor(
+            pipeline=pipeline,
+            tasks=tasks,
+            workers=workers,
+            time=slurm.time,
+            partition=slurm.partition,
+            cpus_per_task=slurm.cpus_per_task,
+            mem_per_cpu_gb=slurm.mem_per_cpu_gb,
+            job_name=slurm.job_name or job.name,
+            qos=slurm.qos or "normal",
+            env_command=slurm.env_command,
+            sbatch_args=dict(slurm.sbatch_args),
+            logging_dir=logging_dir,
+            skip_completed=True,
+            max_array_launch_parallel=slurm.max_array_launch_parallel,
+            stagger_max_array_jobs=slurm.stagger_max_array_jobs,
+        )
+    if options.executor == "ray":
+        try:
+            from datatrove.executor import RayPipelineExecutor
+        except ImportError as exc:  # ray itself is imported when the executor runs
+            raise ConfigError("engine.datatrove.executor", f"ray: {exc}") from None
+        return RayPipelineExecutor(
+            pipeline=pipeline,
+            tasks=tasks,
+            workers=workers,
+            logging_dir=logging_dir,
+            skip_completed=True,
+            cpus_per_task=options.ray.cpus_per_task,
+            mem_per_cpu_gb=options.ray.mem_per_cpu_gb,
+            tasks_per_job=options.ray.tasks_per_job,
+        )
+    return LocalPipelineExecutor(
+        pipeline=pipeline,
+        tasks=tasks,
+        workers=workers,
+        logging_dir=logging_dir,
         skip_completed=True,
         start_method="spawn",
     )
-    executor.run()
-    result = summarize(job.name, read_summaries(job.output))
-    result.tasks_run, result.tasks_skipped = len(files) - done, done
-    return result
+
+
+def _ray_started(options) -> bool:
+    """Connect to ``ray.address`` or start a one-machine Ray here; True when this call started it."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("engine.datatrove.executor", "ray is not installed (pip install 'ray[default]')") from None
+    if ray.is_initialized():
+        return False
+    if options.ray.address:
+        ray.init(address=options.ray.address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=options.ray.cpus_per_task, include_dashboard=False, log_to_driver=False)
+    return True
+
+
+class DatatroveEngine:
+    """Each run (the stages, or one task function) is one datatrove executor run with ``len(files)`` tasks."""
+
+    kind = "datatrove"
+    #: seconds between checks of a submitted Slurm array's completions
+    POLL_S = 30
+
+    def __init__(self, job, progress: bool = False):
+        self.options, self.progress = job.engine.datatrove, progress
+
+    def run_stages(self, job, files: list[str], label: str = "records") -> int:
+        done = sum(exists(completion_marker(job.output, t)) for t in range(len(files)))
+        self._run(job, build_pipeline(job, files), len(files), join(job.output, "datatrove"))
+        return len(files) - done
+
+    def run_files(self, fn, job, files: list[str], label: str = "files") -> int:
+        logs = join(job.output, "_work", "datatrove", label)
+        return self._run(job, [TaskFunction(fn, job, files)], len(files), logs)
+
+    def _run(self, job, pipeline: list[PipelineStep], tasks: int, logging_dir: str) -> int:
+        """Run (or submit and wait for) the executor; returns how many tasks it had to run."""
+        if not tasks:
+            return 0
+        executor = build_executor(job, pipeline, tasks, logging_dir)
+        done = sum(executor.is_rank_completed(rank) for rank in range(tasks))
+        started = self.options.executor == "ray" and _ray_started(self.options)
+        try:
+            executor.run()
+        finally:
+            if started:
+                import ray
+
+                ray.shutdown()
+        if self.options.executor == "slurm":
+            self._wait(executor, tasks)
+        missing = [r for r in range(tasks) if not executor.is_rank_completed(r)]
+        if missing:
+            raise CorpusForgeError(f"{job.name}: datatrove tasks {missing[:10]} did not complete; see {logging_dir}")
+        return tasks - done
+
+    def _wait(self, executor, tasks: int) -> None:
+        """sbatch returns at submission: wait until every array task has left its completion file."""
+        while not all(executor.is_rank_completed(r) for r in range(tasks)):
+            time.sleep(self.POLL_S)

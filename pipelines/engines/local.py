@@ -9,16 +9,22 @@ import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from pipelines.engines import JobResult, summarize
-from pipelines.task import clean_temporaries, read_summaries, run_task
+from pipelines.task import clean_temporaries, run_task
 
 
-def run_local(job, files: list[str], progress: bool = False) -> JobResult:
-    clean_temporaries(job.output)
-    ran = run_tasks(run_task, job, files, progress=progress)
-    result = summarize(job.name, read_summaries(job.output))
-    result.tasks_run, result.tasks_skipped = ran, len(files) - ran
-    return result
+class LocalEngine:
+    """Tasks run in a pool of ``engine.workers`` processes on this machine (in this process for one worker)."""
+
+    kind = "local"
+
+    def __init__(self, job, progress: bool = False):
+        self.progress = progress
+
+    def run_stages(self, job, files: list[str], label: str = "records") -> int:
+        return run_tasks(run_task, job, files, progress=self.progress, label=label)
+
+    def run_files(self, fn, job, files: list[str], label: str = "files") -> int:
+        return run_tasks(fn, job, files, progress=self.progress, label=label)
 
 
 def run_tasks(fn, job, files: list[str], progress: bool = False, label: str = "records") -> int:

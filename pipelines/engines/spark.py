@@ -18,8 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from pipelines.engines import JobResult, summarize
-from pipelines.task import clean_temporaries, read_summaries, run_task
+from pipelines.task import clean_temporaries, run_task
 
 PYTHON_CONF = "spark.pyspark.python"
 EXECUTOR_PATH_CONF = "spark.executorEnv.PYTHONPATH"
@@ -87,11 +86,25 @@ def run_tasks_spark(session, fn, job, files: list[str]) -> int:
     return sum(tasks.map(run).collect())
 
 
-def run_spark(job, files: list[str], spark=None) -> JobResult:
-    spark = spark or spark_session(job.engine.spark)
-    clean_temporaries(job.output)
-    ran = run_tasks_spark(spark, run_task, job, files)
-    clean_temporaries(job.output)  # what attempts on lost executors left half-written
-    result = summarize(job.name, read_summaries(job.output))
-    result.tasks_run, result.tasks_skipped = ran, len(files) - ran
-    return result
+class SparkEngine:
+    """Tasks run as Spark tasks (one partition per input file); the session starts on first use and is the one
+    `getOrCreate` returns, so chained jobs and global steps (``engine.session``) share it."""
+
+    kind = "spark"
+
+    def __init__(self, job, progress: bool = False, session=None):
+        self.options, self.progress, self._session = job.engine.spark, progress, session
+
+    @property
+    def session(self):
+        if self._session is None:
+            self._session = spark_session(self.options)
+        return self._session
+
+    def run_stages(self, job, files: list[str], label: str = "records") -> int:
+        return self.run_files(run_task, job, files, label)
+
+    def run_files(self, fn, job, files: list[str], label: str = "files") -> int:
+        ran = run_tasks_spark(self.session, fn, job, files)
+        clean_temporaries(job.output)  # what attempts on lost executors left half-written
+        return ran

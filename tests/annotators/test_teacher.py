@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from annotators.cli import teach_corpus
+from annotators.teach import teach_corpus
 from annotators.teacher import LABELS, Teacher, TeacherConfig, parse_answer
 from corpusforge.errors import ConfigError
 from synth.llm import LLMConfig

@@ -3,7 +3,7 @@ import yaml
 
 from corpusforge.config import parse_override
 from corpusforge.errors import ConfigError
-from pipelines.job import WebJobConfig
+from pipelines.jobs.web import WebJobConfig
 
 
 def _write(tmp_path, data) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from corpusforge.ledger import DROPPED, KEPT, QUARANTINED
 from pipelines.engines import run_job
-from pipelines.job import WebJobConfig
+from pipelines.jobs.web import WebJobConfig
 from pipelines.web import WarcConfig, WarcSource
 from tests.pipelines import warc_factory as wf
 

@@ -51,8 +51,8 @@ def _quiz_set(tmp_path):
 
 
 def test_shard_job_drops_contaminated_documents_before_tokenizing(tmp_path):
+    from pipelines.jobs.shard import ShardConfig, shard_records
     from pipelines.shards.cells import CellsConfig
-    from pipelines.shards.run import ShardConfig, shard_records
 
     records = [
         Record(id="clean", text="A short history of bridges over the Danube, with photographs and maps.", source="web"),
@@ -65,9 +65,9 @@ def test_shard_job_drops_contaminated_documents_before_tokenizing(tmp_path):
 
 
 def test_web_and_pdf_jobs_take_the_stage_and_check_sets_before_work(tmp_path):
-    from pipelines.job import WebJobConfig
-    from pipelines.pdf.job import PdfJobConfig
-    from pipelines.shards.run import ShardJobConfig
+    from pipelines.jobs.pdf import PdfJobConfig
+    from pipelines.jobs.shard import ShardJobConfig
+    from pipelines.jobs.web import WebJobConfig
 
     decontam = _quiz_set(tmp_path)
     web = WebJobConfig(inputs=[str(tmp_path)], output=str(tmp_path / "o"), decontam=decontam)

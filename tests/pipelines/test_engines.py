@@ -4,7 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.engines import run_job
-from pipelines.job import WebJobConfig
+from pipelines.jobs.web import WebJobConfig
 
 SAMPLES = [
     "dolma_sample-0000.warc.gz",

@@ -6,12 +6,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from corpusforge.errors import ConfigError, Drop
+from corpusforge.job import job_kinds
 from corpusforge.record import Record, to_table
-from pipelines.cli import job_kinds
 from pipelines.engines import run_job
-from pipelines.job import WebJobConfig
+from pipelines.jobs.label import LabelJobConfig
+from pipelines.jobs.web import WebJobConfig
 from pipelines.label import LabelConfig, LabelStage
-from pipelines.label_job import LabelJobConfig
 from tests.annotators.tiny_heads import class_words, train_all
 
 
@@ -99,7 +99,7 @@ def test_web_job_labels_are_off_by_default(models):
     assert job.labels is None and not any(s.name == "label" for s in job.build_stages())
     job = WebJobConfig.parse({"inputs": ["x"], "output": "y", "labels": {"models": models}})
     assert job.build_stages()[-1].name == "label"
-    assert job_kinds()["label"] == "pipelines.label_job:LabelJobConfig"
+    assert job_kinds()["label"] == "pipelines.jobs.label:LabelJobConfig"
 
 
 def _input(tmp_path):

@@ -17,8 +17,8 @@ import yaml
 
 from corpusforge.fs import BACKOFF_ENV, TRIES_ENV, exists, filesystem
 from pipelines.engines import run_job
-from pipelines.job import WebJobConfig
-from pipelines.shards.run import ShardJobConfig
+from pipelines.jobs.shard import ShardJobConfig
+from pipelines.jobs.web import WebJobConfig
 from tests.pipelines.warc_factory import Page, good_html, write_warc
 from tests.s3_server import free_port
 

@@ -18,7 +18,7 @@ import yaml
 
 from corpusforge.errors import ConfigError
 from pipelines.engines import run_job
-from pipelines.job import WebJobConfig
+from pipelines.jobs.web import WebJobConfig
 from tests.pipelines import warc_factory as wf
 
 N_FILES = 8

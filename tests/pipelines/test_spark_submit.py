@@ -26,7 +26,7 @@ import yaml
 
 from corpusforge.errors import ConfigError
 from pipelines.engines import run_job
-from pipelines.job import WebJobConfig
+from pipelines.jobs.web import WebJobConfig
 from tests.pipelines.warc_factory import Page, good_html, write_warc
 
 REPO = Path(__file__).resolve().parents[2]

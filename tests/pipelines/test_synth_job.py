@@ -11,8 +11,8 @@ import pytest
 
 from corpusforge.errors import ConfigError
 from pipelines.engines import run_job
+from pipelines.jobs.shard import ShardConfig, ShardJobConfig
 from pipelines.shards.cells import CellsConfig
-from pipelines.shards.run import ShardConfig, ShardJobConfig
 from pipelines.synth_job import SynthJobConfig
 from tests.chat_server import ChatServer
 

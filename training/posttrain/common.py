@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field
 
 from corpusforge.config import Config
+from corpusforge.errors import ConfigError
+from corpusforge.job import DriverJob
 from training.pretrain import OptimizerSettings
 from training.schedule import ScheduleConfig
 from training.trainer import Callback, TensorBoardCallback
@@ -28,7 +30,7 @@ class RunSettings(Config):
     tensorboard: bool = True
 
 
-class PostTrainRecipe(Config):
+class PostTrainRecipe(DriverJob):
     """The fields every post-training kind shares (sft, grpo, distill); each adds its own settings."""
 
     name: str
@@ -38,6 +40,12 @@ class PostTrainRecipe(Config):
     data: str = Field(description="JSON lines of {messages, reference}.")
     seq_length: int = Field(512, ge=8, description="Prompt + completion; longer prompts are counted skips.")
     train: RunSettings
+
+    def input_files(self) -> list[str]:
+        """The data file, checked before any work (and before --overwrite clears the output)."""
+        if not Path(self.data).is_file():
+            raise ConfigError("data", f"no such file: {self.data}")
+        return [self.data]
 
 
 class PostTrainTensorBoard(TensorBoardCallback):

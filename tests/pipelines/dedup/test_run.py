@@ -19,8 +19,8 @@ import pytest
 
 from corpusforge.errors import ConfigError
 from corpusforge.record import Record, to_table
-from pipelines.dedup.run import DedupJobConfig
 from pipelines.engines import run_job
+from pipelines.jobs.dedup import DedupJobConfig
 
 _rng = random.Random(7)
 VOCAB = ["".join(_rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(_rng.randint(3, 9))) for _ in range(3000)]

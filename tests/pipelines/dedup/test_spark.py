@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from corpusforge.record import Record, to_table
-from pipelines.dedup.run import DedupJobConfig
 from pipelines.dedup.spark import connected_components
 from pipelines.engines import run_job
+from pipelines.jobs.dedup import DedupJobConfig
 
 pytestmark = pytest.mark.spark
 

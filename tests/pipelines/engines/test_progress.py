@@ -2,7 +2,7 @@
 
 from pipelines.engines import run_job
 from pipelines.engines.local import _progress
-from pipelines.job import WebJobConfig
+from pipelines.jobs.web import WebJobConfig
 from tests.pipelines.warc_factory import Page, good_html, write_warc
 
 

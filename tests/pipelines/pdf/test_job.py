@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.engines import run_job
-from pipelines.job import WebJobConfig
-from pipelines.pdf.job import PdfJobConfig
+from pipelines.jobs.pdf import PdfJobConfig
+from pipelines.jobs.web import WebJobConfig
 from pipelines.pdf.source import PdfSource
 from pipelines.pdf.stage import PAGE_BREAK, PdfConfig, split_pages
 from tests.pipelines import warc_factory as wf

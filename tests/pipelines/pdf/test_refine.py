@@ -171,7 +171,7 @@ def _answer(chunk: str) -> str:
 
 
 def _refine_job(tmp_path, server, kind: str):
-    from pipelines.pdf.job import PdfJobConfig
+    from pipelines.jobs.pdf import PdfJobConfig
     from tests.pipelines.pdf.test_job import make_pdf
 
     src = tmp_path / "in"

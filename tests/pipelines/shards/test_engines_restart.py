@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from pipelines.engines import run_job
-from pipelines.shards.run import ShardJobConfig
+from pipelines.jobs.shard import ShardJobConfig
 from tests.pipelines.shards import factory
 
 NOT_COMPARED = {"config.yaml", "funnel.json"}

@@ -5,8 +5,8 @@ import json
 from annotators.bars import record_evaluation
 from corpusforge.record import Record
 from pipelines.engines import run_job
+from pipelines.jobs.shard import ShardConfig, ShardJobConfig, shard_records
 from pipelines.shards.cells import CellsConfig, gate_keys
-from pipelines.shards.run import ShardConfig, ShardJobConfig, shard_records
 from pipelines.shards.tokenizer import TokenizerConfig
 from tests.pipelines.shards.test_tokenizer import tiny_tokenizer
 

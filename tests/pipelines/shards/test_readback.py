@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from pipelines.engines import run_job
+from pipelines.jobs.shard import ShardConfig, ShardJobConfig
 from pipelines.shards.cells import CellsConfig
 from pipelines.shards.manifest import blend, load_manifest
-from pipelines.shards.run import ShardConfig, ShardJobConfig
 from pipelines.shards.tokenizer import Tokenizer
 from tests.pipelines.shards import factory
 

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from corpusforge.record import Record
 from pipelines.engines import run_job
+from pipelines.jobs.shard import ShardConfig, ShardJobConfig, shard_records
 from pipelines.shards.cells import CellsConfig, merge_cells
 from pipelines.shards.manifest import blend, build_manifest, load_manifest, same_tokenizer
-from pipelines.shards.run import ShardConfig, ShardJobConfig, shard_records
 from pipelines.shards.tokenizer import Tokenizer, TokenizerConfig, TokenizerError
 from tests.pipelines.shards import factory
 from tests.pipelines.shards.test_tokenizer import tiny_tokenizer

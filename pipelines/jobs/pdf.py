@@ -1,4 +1,4 @@
-"""The PDF job: PDF files and web-routed PDFs → per-page text layer or OCR → documents, on any engine."""
+"""``kind: pdf``: PDF files and web-routed PDFs → per-page text layer or OCR → documents, on any engine."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import Field
 from corpusforge.errors import ConfigError
 from corpusforge.fs import expand
 from pipelines.decontam import DecontamConfig, DecontamStage
-from pipelines.job import JobConfig
+from pipelines.jobs.base import JobConfig
 from pipelines.label import LangIdConfig, LanguageStage
 from pipelines.pdf.refine import RefineConfig, RefineStage
 from pipelines.pdf.source import PdfSource
@@ -55,8 +55,3 @@ class PdfJobConfig(JobConfig):
         if self.decontam is not None and self.decontam.enabled:
             stages.append(DecontamStage(self.decontam))
         return stages
-
-    def execute(self, files: list[str], progress: bool = False):
-        from pipelines.engines import run_engine
-
-        return run_engine(self, files, progress=progress)

@@ -1,4 +1,4 @@
-"""The dedup job: fingerprint every input part, decide globally, then file every record by the decision.
+"""``kind: dedup``: fingerprint every input part, decide globally, then file every record by the decision.
 
 Three steps with their own completion markers, so a killed run redoes only what is unfinished:
 
@@ -29,17 +29,19 @@ import xxhash
 from pydantic import Field, field_validator
 
 from corpusforge.errors import ConfigError, InputError
-from corpusforge.fs import atomic_open, exists, expand, filesystem, join, open_input, write_text
+from corpusforge.fs import atomic_open, exists, expand, filesystem, join, write_text
+from corpusforge.job import JobResult, Once, PerFile, Task
 from corpusforge.ledger import KEPT
-from corpusforge.record import RECORD_SCHEMA, Record, from_table
+from corpusforge.parquet import check_record_parquet
+from corpusforge.parquet import read_records as read_parquet_records
+from corpusforge.record import Record
 from pipelines.dedup.config import DedupConfig, SortKey
 from pipelines.dedup.decide import DECISION_SCHEMA, DUP_EXACT, DUP_FUZZY, DUP_ID, DUP_URL, decide
 from pipelines.dedup.keys import Fingerprinter, fingerprint_schema
 from pipelines.dedup.minhash import MinHasher, jaccard
-from pipelines.engines import JobResult, summarize
-from pipelines.job import DocumentsJobConfig, check_record_parquet
+from pipelines.jobs.base import DocumentsJobConfig
 from pipelines.stage import Outcome
-from pipelines.task import TaskWriter, clean_temporaries, completion_marker, part_name, read_summaries
+from pipelines.task import TaskWriter, completion_marker, part_name
 
 STAGE = "dedup"
 WORK = "_work"
@@ -96,20 +98,40 @@ class DedupJobConfig(DocumentsJobConfig):
         full = f"{reason}_reference" if kept_is_reference else reason
         return self.reasons.get(full, full)
 
-    def execute(self, files: list[str], progress: bool = False) -> JobResult:
-        return run_dedup(self, files, progress=progress)
+    @classmethod
+    def after(cls, job, **fields) -> DedupJobConfig:
+        """The dedup of ``job``'s kept documents into OUTPUT/dedup, chained after a web or synth job."""
+        return cls(
+            name=f"{job.name}.dedup",
+            inputs=[join(job.output, "documents")],
+            output=join(job.output, "dedup"),
+            engine=job.engine,
+            dedup=job.dedup,
+            write=job.write,
+            **fields,
+        )
+
+    def prepare(self) -> DedupJobConfig:
+        return with_reference_key(self)
+
+    def tasks(self, files: list[str]) -> list[Task]:
+        """Fingerprint the inputs and references, decide over all of them, then file the inputs' records. The
+        step functions are looked up here, not bound at import, so a profiler can wrap them (benchmarks/dedup.py)."""
+        every = files + self.reference_files()  # references are tasks len(files)...: fingerprinted, never written
+        fingerprint = update_wrapper(partial(fingerprint_task, first_reference=len(files)), fingerprint_task)
+        return [
+            PerFile(fingerprint, "fingerprints", files=tuple(every)),
+            Once(decide_step, done=f"{WORK}/decisions/_SUCCESS"),
+            PerFile(apply_task, "dedup"),
+        ]
+
+    def finish(self, files: list[str], result: JobResult) -> None:
+        write_review(self, files)
 
 
 def read_records(path: str) -> Iterator[list[Record]]:
     """Batches of records from one Parquet part; a file in another schema is refused, naming the column."""
-    with open_input(path) as f:
-        parquet = pq.ParquetFile(f)
-        missing = [c for c in ("id", "text", "source") if c not in parquet.schema_arrow.names]
-        if missing:
-            raise InputError(path, f"not in the record schema: no column {', '.join(missing)}")
-        columns = [c for c in RECORD_SCHEMA.names if c in parquet.schema_arrow.names]
-        for batch in parquet.iter_batches(batch_size=READ_ROWS, columns=columns):
-            yield list(from_table(batch))
+    return read_parquet_records(path, READ_ROWS)
 
 
 def _fingerprint_dir(output: str) -> str:
@@ -252,42 +274,16 @@ def decide_local(job: DedupJobConfig, files: list[str]) -> dict:
     return stats
 
 
-def run_dedup(job: DedupJobConfig, files: list[str], progress: bool = False) -> JobResult:
-    """Fingerprint the inputs and references, decide over all of them, then file the inputs' records."""
-    from pipelines.engines.local import run_tasks
-
-    clean_temporaries(job.output)
-    job = with_reference_key(job)
-    every = files + job.reference_files()  # references are tasks len(files)...: fingerprinted, never written
-    fingerprint = update_wrapper(partial(fingerprint_task, first_reference=len(files)), fingerprint_task)
-    spark = job.engine.kind == "spark"
-    if spark:
+def decide_step(job: DedupJobConfig, files: list[str], engine) -> None:
+    """Step 2, once, over the inputs and references: Spark DataFrames on Spark, numpy and union-find elsewhere."""
+    every = files + job.reference_files()
+    if engine.kind == "spark":
         from pipelines.dedup.spark import decide_spark
-        from pipelines.engines.spark import run_tasks_spark
 
-        session = _session(job)
-        run_tasks_spark(session, fingerprint, job, every)
+        stats = decide_spark(engine.session, job, len(every))
     else:
-        run_tasks(fingerprint, job, every, progress=progress, label="fingerprints")
-    decided = join(job.output, WORK, "decisions", "_SUCCESS")
-    if not exists(decided):
-        stats = decide_spark(session, job, len(every)) if spark else decide_local(job, every)
-        write_text(join(job.output, WORK, "decide.json"), json.dumps(stats, indent=2, sort_keys=True))
-        write_text(decided, "done\n")
-    if spark:
-        ran = run_tasks_spark(session, apply_task, job, files)
-    else:
-        ran = run_tasks(apply_task, job, files, progress=progress, label="dedup")
-    write_review(job, files)
-    result = summarize(job.name, read_summaries(job.output))
-    result.tasks_run, result.tasks_skipped = ran, len(files) - ran
-    return result
-
-
-def _session(job: DedupJobConfig):
-    from pipelines.engines.spark import spark_session
-
-    return spark_session(job.engine.spark)
+        stats = decide_local(job, every)
+    write_text(join(job.output, WORK, "decide.json"), json.dumps(stats, indent=2, sort_keys=True))
 
 
 # -- audit: a cluster sample for people, and the summary ------------------------------------------------------
@@ -389,4 +385,4 @@ def _clusters(job: DedupJobConfig, files: list[str], sample: dict[str, tuple]) -
     return out
 
 
-__all__ = ["DUP_FUZZY", "DECISION_SCHEMA", "DedupJobConfig", "run_dedup"]
+__all__ = ["DUP_FUZZY", "DECISION_SCHEMA", "DedupJobConfig"]

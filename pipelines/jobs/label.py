@@ -1,4 +1,4 @@
-"""The label job: a previous job's documents (Parquet, record schema) → the same documents with label columns.
+"""``kind: label``: a previous job's documents (Parquet, record schema) → the same documents with label columns.
 
 One task per input part file, on any engine, filed by the standard `TaskWriter`: documents/, audit/ (dropped
 by a threshold or quarantined), ledger/ and completion markers, so the ledger balances and reruns resume.
@@ -10,14 +10,13 @@ import os
 from collections.abc import Iterator
 from typing import Literal
 
-import pyarrow.parquet as pq
 from pydantic import Field
 
-from corpusforge.errors import InputError
-from corpusforge.fs import open_input
+from corpusforge.job import JobResult
 from corpusforge.ledger import QUARANTINED
-from corpusforge.record import RECORD_SCHEMA, Record, from_table, record_id
-from pipelines.job import RECORD_COLUMNS, DocumentsJobConfig
+from corpusforge.parquet import read_batches
+from corpusforge.record import Record, from_table, record_id
+from pipelines.jobs.base import DocumentsJobConfig
 from pipelines.label import LabelConfig, LabelStage, LangIdConfig, LanguageStage, failing_heads
 from pipelines.stage import Outcome, Stage
 
@@ -32,16 +31,9 @@ class DocumentSource:
     def read(self, path: str) -> Iterator[Outcome]:
         basename = os.path.basename(path)
         try:
-            with open_input(path) as f:
-                parquet = pq.ParquetFile(f)
-                names = parquet.schema_arrow.names
-                missing = [c for c in RECORD_COLUMNS if c not in names]
-                if missing:
-                    raise InputError(path, f"not in the record schema: no column {', '.join(missing)}")
-                columns = [c for c in RECORD_SCHEMA.names if c in names]
-                for batch in parquet.iter_batches(batch_size=READ_ROWS, columns=columns):
-                    for record in from_table(batch):
-                        yield Outcome(record)
+            for batch in read_batches(path, batch_rows=READ_ROWS):
+                for record in from_table(batch):
+                    yield Outcome(record)
         except Exception as exc:  # noqa: BLE001 - a truncated or foreign file must not stop the job
             record = Record(id=record_id("label", f"{basename}:unreadable"), text="", source="unknown")
             yield Outcome(record, QUARANTINED, self.name, type(exc).__name__, str(exc)[:2000])
@@ -70,13 +62,9 @@ class LabelJobConfig(DocumentsJobConfig):
             stages.append(LabelStage(self.labels))
         return stages
 
-    def execute(self, files: list[str], progress: bool = False):
-        from pipelines.engines import run_engine
-
-        result = run_engine(self, files, progress=progress)
+    def finish(self, files: list[str], result: JobResult) -> None:
         failing = failing_heads(self.labels) if self.labels.enabled else []
         if failing:  # the funnel says it too: these labels exist but nothing should be keyed on them
             result.notes.append(
                 f"heads below their bar (meta labels.failing; `corpusforge annotate report`): {', '.join(failing)}"
             )
-        return result

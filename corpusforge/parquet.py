@@ -1,0 +1,96 @@
+"""Record Parquet, read and written in one place: the footer check, batched reading, an atomic row-group writer.
+
+Every job that reads a previous job's ``documents/`` (dedup, label, shard, synth seeds) reads through here, so
+a file in another schema fails the same way everywhere, naming the file and the missing column.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from corpusforge.errors import ConfigError, InputError
+from corpusforge.fs import atomic_open, open_input
+from corpusforge.record import RECORD_SCHEMA, Record, from_table, to_table
+
+#: the columns a Parquet file needs to be read as records (a previous job's ``documents/``)
+RECORD_COLUMNS = ("id", "text", "source")
+
+
+def _missing(names: list[str]) -> list[str]:
+    return [c for c in RECORD_COLUMNS if c not in names]
+
+
+def check_record_parquet(path: str) -> None:
+    """A readable Parquet footer with the record columns, or a ConfigError naming the file (no rows are read)."""
+    try:
+        with open_input(path) as f:
+            names = pq.ParquetFile(f).schema_arrow.names
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a broken footer
+        raise ConfigError("inputs", f"{path} is not a readable Parquet file: {exc}") from None
+    if missing := _missing(names):
+        raise ConfigError("inputs", f"{path} is not in the record schema: no column {', '.join(missing)}")
+
+
+def read_batches(path: str, columns: list[str] | None = None, batch_rows: int = 2048) -> Iterator[pa.RecordBatch]:
+    """Batches of a record Parquet file, with the wanted ``columns`` it has (default: the record schema's);
+    a file without the record columns is an `InputError` naming the column."""
+    with open_input(path) as f:
+        parquet = pq.ParquetFile(f)
+        names = parquet.schema_arrow.names
+        if missing := _missing(names):
+            raise InputError(path, f"not in the record schema: no column {', '.join(missing)}")
+        present = [c for c in (columns or RECORD_SCHEMA.names) if c in names]
+        yield from parquet.iter_batches(batch_size=batch_rows, columns=present)
+
+
+def read_records(path: str, batch_rows: int = 2048) -> Iterator[list[Record]]:
+    """Batches of records from one Parquet part, in file order."""
+    for batch in read_batches(path, batch_rows=batch_rows):
+        yield list(from_table(batch))
+
+
+class ParquetSink:
+    """Buffers rows and writes row groups to one Parquet file under a temporary name, renamed at close."""
+
+    def __init__(self, path: str, schema: pa.Schema, batch_rows: int, compression: str):
+        self.path, self.schema, self.batch_rows = path, schema, batch_rows
+        self.compression = None if compression == "none" else compression
+        self.rows: list = []
+        self._ctx = self._file = self._writer = None
+
+    def add(self, row) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.batch_rows:
+            self.flush()
+
+    def _table(self) -> pa.Table:
+        if self.schema is RECORD_SCHEMA:
+            return to_table(self.rows)
+        return pa.Table.from_pylist(self.rows, schema=self.schema)
+
+    def flush(self) -> None:
+        if self._writer is None:
+            self._ctx = atomic_open(self.path, "wb")
+            self._file = self._ctx.__enter__()
+            self._writer = pq.ParquetWriter(self._file, self.schema, compression=self.compression)
+        if self.rows:
+            self._writer.write_table(self._table())
+            self.rows = []
+
+    def close(self, keep_empty: bool = True) -> None:
+        if self._writer is None and not self.rows and not keep_empty:
+            return
+        self.flush()
+        self._writer.close()
+        self._ctx.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        if self._ctx is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            with contextlib.suppress(Exception):
+                self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
