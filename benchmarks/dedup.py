@@ -229,8 +229,8 @@ def run_datatrove(files: list[Path], out: Path, seed: int | None = None, hashing
 
 class Phases:
     """Wall time and peak RSS of each step of our job: the per-task steps (what one worker holds) apart from
-    the global decision (what the machine running it holds). The steps are wrapped where `run_dedup` looks
-    them up, and a thread samples this process's RSS every 20 ms."""
+    the global decision (what the machine running it holds). The steps are wrapped where the dedup job's
+    `tasks()` looks them up, and a thread samples this process's RSS every 20 ms."""
 
     STEPS = ("fingerprint_task", "decide_local", "apply_task", "write_review")
 

@@ -20,10 +20,6 @@ ALLOWED = {
 }
 #: (importer module, imported module) pairs tolerated until their owner moves them; empty when none
 KNOWN_EXCEPTIONS: set[tuple[str, str]] = {
-    # training reads the shard manifest and tokenizer facts: moving to a small corpusforge module (issue 19)
-    ("training.data", "pipelines.shards.megatron"),
-    ("training.hf", "pipelines.shards.tokenizer"),
-    ("training.pretrain", "pipelines.shards.tokenizer"),
     # the teacher LLM is synth's backend: either DESIGN lets annotators use synth.llm, or the LLM backends
     # move to corpusforge (open question, see CHANGELOG)
     ("annotators.teacher", "synth.llm"),

@@ -21,7 +21,8 @@ pytest.importorskip("warcio")
 from warcio.archiveiterator import ArchiveIterator  # noqa: E402
 
 from corpusforge.errors import ConfigError, InputError  # noqa: E402
-from pipelines.crawl import CrawlConfig, crawl, crawl_command  # noqa: E402
+from pipelines.crawl import CrawlConfig  # noqa: E402
+from pipelines.jobs.crawl import crawl, crawl_command  # noqa: E402
 
 PAGE = b"<html><body><p>hello from the test server</p></body></html>"
 CAP = 4096

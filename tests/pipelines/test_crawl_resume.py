@@ -21,8 +21,9 @@ pytest.importorskip("warcio")
 from warcio.archiveiterator import ArchiveIterator  # noqa: E402
 
 from corpusforge.errors import InputError  # noqa: E402
-from pipelines.crawl import CrawlConfig, crawl  # noqa: E402
+from pipelines.crawl import CrawlConfig  # noqa: E402
 from pipelines.crawl_state import STATE_DIR  # noqa: E402
+from pipelines.jobs.crawl import crawl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DELAY = 2.0  # well above the time a restart takes, so a forgotten last request shows

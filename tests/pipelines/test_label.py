@@ -150,9 +150,9 @@ def test_an_unreadable_part_is_quarantined_not_fatal(models, tmp_path):
     job = _job(models, folder, tmp_path / "out", "local")
     files = job.input_files()
     (folder / "part-00001.parquet").write_bytes(b"PAR1 not really")  # broken after validation
-    from pipelines.engines.local import run_local
+    from pipelines.engines import run_tasks
 
-    result = run_local(job, files)
+    result = run_tasks(job, files)
     assert result.ledger.quarantined_total == 1 and result.ledger.inputs == 5
 
 
