@@ -3,7 +3,7 @@
 The server (a separate process, so its CPU is not counted against the crawler) listens on 127.0.0.1 and serves a
 robots.txt that allows everything and, at ``/p/<n>``, a 20 KB HTML page. Every URL is on that one host, so the
 per-host settings bound the rate: ``per_host_delay_s`` d spaces requests (at most 1/d pages/s whatever the CPU),
-``per_host_concurrency`` caps requests in flight. Each setting runs `pipelines.crawl.crawl` (WARC output, ledger,
+``per_host_concurrency`` caps requests in flight. Each setting runs `pipelines.jobs.crawl.crawl` (WARC output, ledger,
 resume journal) in a child pinned to one CPU through `benchmarks/harness.py`; the peer is a plain loop of
 ``httpx.Client.get`` writing the same responses with warcio, no robots.txt, no politeness, no journal.
 
@@ -95,7 +95,8 @@ def urls(port: int, n: int) -> list[str]:
 
 
 def side_ours(port: int, pages: int, out: str, delay: float, concurrency: int) -> dict:
-    from pipelines.crawl import CrawlConfig, crawl
+    from pipelines.crawl import CrawlConfig
+    from pipelines.jobs.crawl import crawl
 
     cfg = CrawlConfig(per_host_delay_s=delay, per_host_concurrency=concurrency, concurrency=max(16, concurrency))
     start = time.perf_counter()

@@ -40,7 +40,7 @@ PART_ROWS = 1000
 def side_label_job(parts: str, out: str) -> dict:
     """The label job (default `LabelConfig`) on the record Parquet parts in ``parts``; units = documents in."""
     from pipelines.engines import run_job
-    from pipelines.label_job import LabelJobConfig
+    from pipelines.jobs.label import LabelJobConfig
 
     job = LabelJobConfig.parse({"inputs": [parts], "output": out, "engine": {"kind": "local", "workers": 1}})
     result = run_job(job, overwrite=True)
