@@ -9,31 +9,21 @@ worker processes.
 
 from __future__ import annotations
 
-import importlib.util
 from abc import ABC, abstractmethod
 from typing import Any
 
-from corpusforge.errors import DependencyError
+from corpusforge.plugin import Plugin
 
 #: reserved key of `Annotator.annotate`'s result: one ``dict[str, str]`` per text, merged into the record's meta
 META = "meta"
 
 
-class Annotator(ABC):
+class Annotator(Plugin, ABC):
+    """Name, version, ``requires`` and ``setup`` come from `corpusforge.plugin.Plugin` (shared with `Stage`)."""
+
     name: str = "annotator"
-    version: str = "1"
     #: record columns this annotator fills, in the order `annotate` returns them
     columns: tuple[str, ...] = ()
-    #: (module, extra) pairs checked at construction, so a missing package fails with an install hint
-    requires: tuple[tuple[str, str], ...] = ()
-
-    def __init__(self) -> None:
-        for module, extra in self.requires:
-            if importlib.util.find_spec(module) is None:
-                raise DependencyError(type(self).__name__, module, extra)
-
-    def setup(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
-        """Load models now (once per worker) rather than on the first record."""
 
     @abstractmethod
     def annotate(self, texts: list[str]) -> dict[str, list[Any]]:

@@ -6,13 +6,13 @@ engines only decide where `apply` is called.
 
 from __future__ import annotations
 
-import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from corpusforge.errors import DependencyError, Drop
+from corpusforge.errors import Drop
 from corpusforge.ledger import DROPPED, KEPT, QUARANTINED
+from corpusforge.plugin import Plugin
 from corpusforge.record import Record
 
 
@@ -28,21 +28,11 @@ class Outcome:
     payload: bytes | None = None  # a side output's bytes, e.g. a PDF routed to the OCR stage
 
 
-class Stage(ABC):
-    """A per-document step. Raise `Drop(reason)` to drop; any other exception quarantines the record."""
+class Stage(Plugin, ABC):
+    """A per-document step. Raise `Drop(reason)` to drop; any other exception quarantines the record. Name,
+    version, ``requires`` and ``setup`` (called before the first `apply`) come from `corpusforge.plugin.Plugin`."""
 
     name: str = "stage"
-    version: str = "1"
-    #: (module, extra) pairs checked at construction so a missing package fails early with a hint
-    requires: tuple[tuple[str, str], ...] = ()
-
-    def __init__(self) -> None:
-        for module, extra in self.requires:
-            if importlib.util.find_spec(module) is None:
-                raise DependencyError(type(self).__name__, module, extra)
-
-    def setup(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
-        """Load models once per worker process; called before the first `apply`."""
 
     @abstractmethod
     def apply(self, record: Record) -> Record: ...

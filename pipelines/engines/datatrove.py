@@ -136,57 +136,35 @@ class TaskFunction(PipelineStep):
 def build_executor(job, pipeline: list[PipelineStep], tasks: int, logging_dir: str):
     """The executor ``engine.datatrove.executor`` names, with its options."""
     options = job.engine.datatrove
-    workers = min(job.engine.workers, tasks)
+    common = {
+        "pipeline": pipeline,
+        "tasks": tasks,
+        "workers": min(job.engine.workers, tasks),
+        "logging_dir": logging_dir,
+        "skip_completed": True,
+    }
     if options.executor == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
 
-        slurm = options.slurm
-        if slurm is None:
+        if options.slurm is None:
             raise ConfigError("engine.datatrove.slurm", "the slurm executor needs its options (at least partition)")
-        return SlurmPipelineExecutor(
-            pipeline=pipeline,
-            tasks=tasks,
-            workers=workers,
-            time=slurm.time,
-            partition=slurm.partition,
-            cpus_per_task=slurm.cpus_per_task,
-            mem_per_cpu_gb=slurm.mem_per_cpu_gb,
-            job_name=slurm.job_name or job.name,
-            qos=slurm.qos or "normal",
-            env_command=slurm.env_command,
-            sbatch_args=dict(slurm.sbatch_args),
-            logging_dir=logging_dir,
-            skip_completed=True,
-            max_array_launch_parallel=slurm.max_array_launch_parallel,
-            stagger_max_array_jobs=slurm.stagger_max_array_jobs,
-        )
+        slurm = options.slurm.model_dump()
+        slurm["job_name"] = slurm["job_name"] or job.name
+        slurm["qos"] = slurm["qos"] or "normal"
+        return SlurmPipelineExecutor(**common, **slurm)
     if options.executor == "ray":
         try:
             from datatrove.executor import RayPipelineExecutor
         except ImportError as exc:  # ray itself is imported when the executor runs
             raise ConfigError("engine.datatrove.executor", f"ray: {exc}") from None
-        return RayPipelineExecutor(
-            pipeline=pipeline,
-            tasks=tasks,
-            workers=workers,
-            logging_dir=logging_dir,
-            skip_completed=True,
-            cpus_per_task=options.ray.cpus_per_task,
-            mem_per_cpu_gb=options.ray.mem_per_cpu_gb,
-            tasks_per_job=options.ray.tasks_per_job,
-        )
-    return LocalPipelineExecutor(
-        pipeline=pipeline,
-        tasks=tasks,
-        workers=workers,
-        logging_dir=logging_dir,
-        skip_completed=True,
-        start_method="spawn",
-    )
+        ray = options.ray.model_dump(exclude={"address"})
+        return RayPipelineExecutor(**common, **ray)
+    return LocalPipelineExecutor(**common, start_method="spawn")
 
 
-def _ray_started(options) -> bool:
-    """Connect to ``ray.address`` or start a one-machine Ray here; True when this call started it."""
+def _ray_started(options, workers: int) -> bool:
+    """Connect to ``ray.address`` or start a one-machine Ray here (``workers`` tasks at once); True when this
+    call started it or connected, so the engine stops it after the run."""
     try:
         import ray
     except ImportError:
@@ -196,7 +174,7 @@ def _ray_started(options) -> bool:
     if options.ray.address:
         ray.init(address=options.ray.address, log_to_driver=False)
     else:
-        ray.init(num_cpus=options.ray.cpus_per_task, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=options.ray.cpus_per_task * workers, include_dashboard=False, log_to_driver=False)
     return True
 
 
@@ -225,7 +203,7 @@ class DatatroveEngine:
             return 0
         executor = build_executor(job, pipeline, tasks, logging_dir)
         done = sum(executor.is_rank_completed(rank) for rank in range(tasks))
-        started = self.options.executor == "ray" and _ray_started(self.options)
+        started = self.options.executor == "ray" and _ray_started(self.options, min(job.engine.workers, tasks))
         try:
             executor.run()
         finally:
