@@ -1,7 +1,8 @@
 """Training past one process on the CPU, and the data loader against the trainer's consumption.
 
 1. Trainer tokens/s at DP=1 and DP=2 (``torchrun --nproc-per-node N``, gloo, the same global batch): the real
-   ``pretrain`` path (Megatron schedule, DDP, distributed optimizer), median over the steps after a warm-up.
+   ``pretrain`` path (Megatron schedule, DDP, distributed optimizer), median over the steps after a warm-up;
+   and tokens per CPU-second over all ranks (steadier than wall time on a shared machine).
 2. The loader: shards put in a real S3-compatible server (moto on 127.0.0.1), fetched into the local shard
    cache (MB/s), then ``GlobalBatchStream`` reading global batches from the cached shards (tokens/s), against
    the trainer's DP=1 consumption: the ratio is how far ahead of the trainer the loader runs.
@@ -54,7 +55,10 @@ def worker(spec: str) -> None:
     if torch.distributed.get_rank() == 0:
         rows = [json.loads(x) for x in (Path(r.output) / "s1" / "metrics.jsonl").read_text().splitlines()]
         steady = rows[job["warmup"]:]
+        world = torch.distributed.get_world_size()
+        cpu = sum(m["step_cpu_s"] for m in steady) * world  # every rank does the same work as rank 0
         print("RESULT " + json.dumps({"tokens_per_s": statistics.median(m["tokens_per_s"] for m in steady),
+                                      "tokens_per_cpu_s": sum(m["tokens"] for m in steady) / cpu,
                                       "loss": rows[-1]["loss"], "steps": len(rows)}))  # fmt: skip
     torch.distributed.destroy_process_group()
 
@@ -139,7 +143,8 @@ def main() -> None:
         loader = loader_rate(shards, work, args)
     print(f"model {args.preset}, seq {args.seq}, global batch {args.gbs} (micro {args.mbs}), {args.steps} steps")
     for n, r in rates.items():
-        print(f"trainer DP={n}: {r['tokens_per_s']:.0f} tokens/s (median after {args.warmup} warm-up steps)")
+        print(f"trainer DP={n}: {r['tokens_per_s']:.0f} tokens/s wall (median after {args.warmup} warm-up steps), "
+              f"{r['tokens_per_cpu_s']:.0f} tokens per CPU-second")  # fmt: skip
     print(f"shard cache fill from S3 (moto, 127.0.0.1): {loader['fetch_mb_per_s']:.1f} MB/s "
           f"({loader['fetched_bytes'] / 2**20:.2f} MiB)")  # fmt: skip
     ratio = loader["tokens_per_s"] / rates[1]["tokens_per_s"]

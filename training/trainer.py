@@ -304,7 +304,7 @@ class Trainer:
         fpt = flops_per_token(model_cfg, self.seq_length) if model_cfg is not None else 0.0
         end = self.max_steps if self.stop_at is None else min(self.max_steps, self.stop_at)
         while self.step < end:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             if hasattr(self.data, "next_step"):  # this data-parallel rank's share of the global batch
                 batches = self.data.next_step()
             else:
@@ -312,7 +312,9 @@ class Trainer:
             metrics = self.module.train_step(batches, self.step)
             dt = time.perf_counter() - t0
             tokens = sum(int(b["tokens"].numel()) for b in batches) * getattr(self.data, "dp_size", 1)
-            metrics |= {"step": self.step + 1, "tokens": tokens, "tokens_per_s": tokens / dt, "step_time": dt}
+            cpu = time.process_time() - c0  # this process's CPU seconds: steadier than wall time on a busy machine
+            metrics |= {"step": self.step + 1, "tokens": tokens, "tokens_per_s": tokens / dt, "step_time": dt,
+                        "step_cpu_s": cpu}  # fmt: skip
             if self.peak_flops:
                 metrics["mfu"] = fpt * tokens / dt / self.peak_flops
             self.step += 1
