@@ -4,9 +4,11 @@ Megatron's fully reshardable form), so a run saved at DP=2 resumes at DP=1, one 
 
 A checkpoint folder ``step_N/`` holds Megatron's files (``*.distcp``, ``.metadata``, ``common.pt`` with the
 trainer state: step, data position, resolved config), ``config.yaml``, and ``COMPLETE``: written by rank 0
-after every rank finished, listing every file and its size. It is written as ``.tmp-step_N`` and renamed, and
+after every rank finished, listing every file, its size and its CRC-32 (each rank checksums the files it
+wrote; loading ranks verify a share each). It is written as ``.tmp-step_N`` and renamed, and
 ``latest`` (a one-line pointer) is then replaced atomically; so a killed save leaves the previous checkpoint
-the latest, and a folder without ``COMPLETE``, or with a file missing or of another size, is refused by name.
+the latest, and a folder without ``COMPLETE``, or with a file missing, of another size or with another CRC-32, is refused by
+name.
 
 Loading is strict: a weight the model has and the checkpoint lacks, or the reverse, is an error
 (``StrictHandling.RAISE_ALL``), as is a checkpoint of another model shape or another tokenizer (checked
@@ -31,7 +33,7 @@ from pathlib import Path
 import torch
 
 from corpusforge.errors import InputError
-from training.parallel import barrier, is_logging_rank
+from training.parallel import barrier, is_logging_rank, rank
 
 FORMAT = "corpusforge.dist-checkpoint/1"
 COMPLETE = "COMPLETE"
@@ -115,10 +117,17 @@ def _finish(tmp: Path, final: Path, folder: Path, keep: int, config: dict, step:
     """After every rank's part is written: ``COMPLETE`` (files and sizes), the rename, then ``latest``."""
     import yaml
 
+    # every rank checksums the data files it wrote (``__<rank>_<n>.distcp``), rank 0 the shared ones
+    mine = {p.name: _crc32(p) for p in sorted(tmp.glob(f"__{rank()}_*.distcp"))}
+    crcs = _gather(mine)
     if is_logging_rank():
         (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
-        (tmp / COMPLETE).write_text(json.dumps({"format": FORMAT, "step": step, "files": files}, indent=1))
+        for name in files:
+            if name not in crcs:
+                crcs[name] = _crc32(tmp / name)
+        record = {"format": FORMAT, "step": step, "files": files, "crc32": dict(sorted(crcs.items()))}
+        (tmp / COMPLETE).write_text(json.dumps(record, indent=1))
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
         (folder / "latest.tmp").write_text(final.name)
@@ -127,6 +136,27 @@ def _finish(tmp: Path, final: Path, folder: Path, keep: int, config: dict, step:
         for old in steps[:-keep] if keep else []:
             shutil.rmtree(old, ignore_errors=True)
     barrier()
+
+
+def _crc32(path: Path) -> str:
+    import zlib
+
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            crc = zlib.crc32(chunk, crc)
+    return f"{crc:08x}"
+
+
+def _gather(part: dict) -> dict:
+    """Every rank's ``part`` merged (on every rank)."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return dict(part)
+    parts: list = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, part)
+    return {k: v for p in parts for k, v in p.items()}
 
 
 def async_queue():
@@ -140,8 +170,10 @@ def is_sharded(path: str | Path) -> bool:
     return (Path(path) / COMPLETE).is_file() or (Path(path) / "metadata.json").is_file()
 
 
-def check(path: str | Path) -> dict:
-    """The checkpoint's ``COMPLETE`` record, after checking every listed file is there at its size."""
+def check(path: str | Path, contents: bool = True) -> dict:
+    """The checkpoint's ``COMPLETE`` record, after checking every listed file is there at its size and, with
+    ``contents``, its CRC-32 (the files split over the ranks that call this together; every rank then raises
+    the same error)."""
     path = Path(path)
     if (path / LEGACY).is_file():
         raise InputError(
@@ -166,6 +198,19 @@ def check(path: str | Path) -> dict:
             raise InputError(str(f), "partial checkpoint: file missing")
         if f.stat().st_size != size:
             raise InputError(str(f), f"corrupted checkpoint: {f.stat().st_size} bytes, {size} when saved")
+    if contents and record.get("crc32"):
+        import torch.distributed as dist
+
+        world = dist.get_world_size() if dist.is_initialized() else 1
+        names = sorted(record["crc32"])
+        bad = {n: _crc32(path / n) for n in names[rank() % world :: world]}
+        bad = {n: crc for n, crc in bad.items() if crc != record["crc32"][n]}
+        bad = _gather(bad) if world > 1 else bad
+        if bad:
+            name = sorted(bad)[0]
+            raise InputError(
+                str(path / name), f"corrupted checkpoint: CRC-32 {bad[name]}, {record['crc32'][name]} when saved"
+            )
     return record
 
 

@@ -163,3 +163,27 @@ def test_async_checkpoints_resume_the_same(shards, tmp_path):
     pretrain(part)
     assert losses(tmp_path / "async") == losses(tmp_path / "sync")
     assert (ckpts / "latest").read_text() == "step_6" and not list(ckpts.glob(".tmp-*"))
+
+
+def test_global_batches_are_the_same_samples_at_every_data_parallel_size():
+    """Each rank reads its slice; the ranks' slices of a step together are the DP=1 step's samples, in order."""
+    from training.data import GlobalBatchStream
+
+    data = [{"tokens": [i], "labels": [i], "loss_mask": [1.0], "position_ids": [0]} for i in range(50)]
+
+    def step_samples(dp: int, mbs: int, steps: int = 3) -> list[list[int]]:
+        streams = [GlobalBatchStream(data, mbs, 8, r, dp) for r in range(dp)]
+        out = []
+        for _ in range(steps):
+            per_rank = [s.next_step() for s in streams]
+            assert {len(p) for p in per_rank} == {8 // (mbs * dp)}  # gradient accumulation per rank
+            # micro-batch m: rank 0's samples, then rank 1's, ... (Megatron's pretraining sampler order)
+            out.append([int(t) for m in range(len(per_rank[0])) for p in per_rank for t in p[m]["tokens"][:, 0]])
+        assert {s.position for s in streams} == {8 * steps}
+        return out
+
+    one = step_samples(1, 1)
+    assert one[0] == list(range(8)) and one[2] == list(range(16, 24))
+    assert step_samples(2, 1) == step_samples(2, 2) == step_samples(4, 2) == one
+    with pytest.raises(ConfigError, match="train.global_batch_size"):
+        GlobalBatchStream(data, 3, 8, 0, 2)

@@ -233,6 +233,12 @@ def test_partial_and_corrupted_checkpoints_are_named(runs, tmp_path):
     ckpt = _copy(runs, tmp_path)
     check(ckpt)
     victim = next(p for p in ckpt.iterdir() if p.suffix == ".distcp")
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte inside the tensor data: same size
+    victim.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="corrupted checkpoint: CRC-32") as err:
+        check(ckpt)
+    assert victim.name in str(err.value)
     victim.write_bytes(victim.read_bytes()[:-7])
     with pytest.raises(InputError, match="corrupted checkpoint") as err:
         check(ckpt)
