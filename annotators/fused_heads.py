@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from annotators.fasttext_head import call_on_line
+from annotators.base import Annotator
+from annotators.fasttext_head import FastTextHead, call_on_line, normalize
 from corpusforge.errors import InputError
 
 _MAGIC = 793712314
@@ -252,4 +253,57 @@ class FusedHeads:
             exps = [math.exp((x - top) / n) for x in logits]
             z = sum(exps)
             out.append([e / z + _LOG_EPS for e in exps])
+        return out
+
+
+class HeadGroup(Annotator):
+    """fastText heads scored together: one `FusedHeads` pass when they fuse, each head's own model otherwise; the
+    text is normalised once for all of them (they read the same prefix)."""
+
+    def __init__(self, heads: list[FastTextHead], fuse: bool = True):
+        super().__init__()
+        self.heads, self.fuse = heads, fuse
+        self.name = "+".join(h.name for h in heads)
+        self.columns = tuple(c for h in heads for c in h.columns)
+        self._scorers: list | None = None  # built per worker in setup
+
+    def setup(self) -> None:
+        self._scorers = self._fused() if self.fuse else [(None, [h]) for h in self.heads]
+        for scorer, heads in self._scorers:
+            if scorer is None:  # a fused head's own model is never loaded
+                heads[0].setup()
+
+    def _fused(self) -> list[tuple[FusedHeads | None, list[FastTextHead]]]:
+        """The heads in fusable sets, each scored by one `FusedHeads`; the rest (None) by their own model."""
+        weights = [read_fasttext(head.model_path) for head in self.heads]
+        groups = FusedHeads.group(weights)
+        fused = {i for group in groups for i in group}
+        scorers: list[tuple[FusedHeads | None, list[FastTextHead]]] = []
+        for group in groups:
+            scorer = FusedHeads([weights[i] for i in group])
+            scorer.setup()
+            scorers.append((scorer, [self.heads[i] for i in group]))
+        scorers += [(None, [head]) for i, head in enumerate(self.heads) if i not in fused]
+        return scorers
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_scorers": None}  # fastText models do not pickle; setup rebuilds them
+
+    def annotate(self, texts: list[str]) -> dict[str, list]:
+        if self._scorers is None:
+            self.setup()
+        out: dict[str, list] = {c: [] for c in self.columns}
+        for text in texts:
+            cleaned = normalize(text, self.heads[0].max_chars)
+            for scorer, heads in self._scorers:
+                if scorer is None:
+                    rows = [heads[0].values(cleaned)]
+                else:
+                    rows = [
+                        head.columns_from(labels, probs)
+                        for head, labels, probs in zip(heads, scorer.labels, scorer.scores(cleaned), strict=True)
+                    ]
+                for head, row in zip(heads, rows, strict=True):
+                    for column, value in zip(head.columns, row, strict=True):
+                        out[column].append(value)
         return out

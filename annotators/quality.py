@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from annotators.base import Annotator
+from annotators.base import NOTES, Annotator
 from corpusforge.text import _UNSPACED_CHARS
 
 DEFAULT_MAX_CHARS = 100_000
@@ -215,4 +215,5 @@ class QualitySignals(Annotator):
         _stop_hashes()
 
     def annotate(self, texts: list[str]) -> dict[str, list[Any]]:
-        return {"quality": [quality_signals(t, self.max_chars) for t in texts]}
+        notes = [["label_quality_truncated"] if len(t) > self.max_chars else [] for t in texts]
+        return {"quality": [quality_signals(t, self.max_chars) for t in texts], NOTES: notes}

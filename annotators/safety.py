@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from annotators.base import META, Annotator
+from annotators.base import META, NOTES, TEXT, Annotator
 
 KINDS = ("email", "iban", "card", "ipv6", "ipv4", "phone")
 PLACEHOLDERS = {kind: f"<{kind.upper()}>" for kind in KINDS} | {"ipv4": "<IP>", "ipv6": "<IP>"}
@@ -272,9 +272,13 @@ class PiiAnnotator(Annotator):
         return ",".join(sorted(counts)), meta, text
 
     def annotate(self, texts: list[str]) -> dict[str, list[Any]]:
-        kinds, metas = [], []
+        """``pii`` and its meta counts; with ``redact``, the redacted text (None: unchanged) and its note."""
+        kinds, metas, rewritten, notes = [], [], [], []
         for text in texts:
-            kind, meta, _ = self.label(text)
+            kind, meta, redacted = self.label(text)
             kinds.append(kind)
             metas.append(meta)
-        return {"pii": kinds, META: metas}
+            changed = redacted is not text
+            rewritten.append(redacted if changed else None)
+            notes.append(["pii_redacted"] if changed else [])
+        return {"pii": kinds, META: metas, TEXT: rewritten, NOTES: notes}

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from annotators.bars import Bar, head_status
-from annotators.base import META, Annotator
-from annotators.fasttext_head import DEFAULT_MAX_CHARS, RECORD_HEADS, FastTextHead, normalize, resolve_model_path
-from annotators.fused_heads import FusedHeads, read_fasttext
+from annotators.base import Annotator, write_values
+from annotators.fasttext_head import DEFAULT_MAX_CHARS, RECORD_HEADS, FastTextHead, resolve_model_path
+from annotators.fused_heads import HeadGroup
 from annotators.langid import DEFAULT_MAX_CHARS as LID_MAX_CHARS
 from annotators.langid import FastTextLanguageID
-from annotators.quality import QualitySignals, quality_signals
+from annotators.quality import QualitySignals
 from annotators.safety import KINDS as PII_KINDS
 from annotators.safety import PiiAnnotator
 from corpusforge.config import Config
-from corpusforge.errors import Drop, InputError
-from corpusforge.ledger import add_note
+from corpusforge.errors import ConfigError, Drop, InputError
 from corpusforge.record import Record
 from pipelines.stage import Stage
+
+#: entry-point group of annotators a label pass can run by name (``labels.annotators``)
+ANNOTATORS_GROUP = "corpusforge.annotators"
 
 
 class LangIdConfig(Config):
@@ -42,11 +44,7 @@ class AnnotateStage(Stage):
         self.version = annotator.version
 
     def apply(self, record: Record) -> Record:
-        values = self.annotator.annotate([record.text])
-        for column in self.annotator.columns:
-            setattr(record, column, values[column][0])
-        if META in values:
-            record.meta.update(values[META][0])
+        write_values(record, self.annotator, self.annotator.annotate([record.text]))
         record.meta[f"annotator.{self.annotator.name}"] = self.annotator.version
         return record
 
@@ -112,6 +110,11 @@ class LabelConfig(Config):
     bars: dict[str, list[Bar]] | None = Field(
         None, description="Bars each head's card must clear (annotators/bars.py); null: the defaults."
     )
+    annotators: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="More annotators, run after the heads and quality signals and before PII: an entry-point name "
+        "(group corpusforge.annotators) or 'package.module:Class', mapped to its constructor arguments.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -127,7 +130,33 @@ class LabelConfig(Config):
                     resolve_model_path(head, self.models.get(head))
                 except InputError as exc:
                     raise ValueError(f"models.{head}: {exc}") from None
+        for name, kwargs in self.annotators.items():  # an unknown name or a bad argument fails before any work
+            try:
+                build_annotator(name, kwargs)
+            except (ConfigError, TypeError, ValueError) as exc:
+                raise ValueError(f"annotators.{name}: {exc}") from None
         return self
+
+
+def build_annotator(name: str, kwargs: dict[str, Any]) -> Annotator:
+    """An annotator by entry-point name (group ``corpusforge.annotators``) or ``package.module:Class``."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(name, f"cannot import: {exc}") from None
+    else:
+        found = {ep.name: ep for ep in entry_points(group=ANNOTATORS_GROUP)}
+        if name not in found:
+            raise ConfigError(name, f"no such annotator; registered: {', '.join(sorted(found)) or 'none'}")
+        cls = found[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, Annotator)):
+        raise ConfigError(name, "is not an Annotator class")
+    return cls(**kwargs)
 
 
 #: meta key listing (comma-separated) the heads that wrote a label although they fail their bar
@@ -144,11 +173,13 @@ def failing_heads(config: LabelConfig) -> list[str]:
 
 
 class LabelStage(Stage):
-    """All label annotators in one pass per record: fastText heads, PII, quality signals, then thresholds.
+    """The label annotators in one pass per record, each through the `Annotator` interface: the fastText heads
+    (scored together, `HeadGroup`), the quality signals, any ``annotators:`` of the config, PII last (its
+    redaction replaces the text after the others read the original); then the drop thresholds.
 
-    Heads read the original text; PII redaction (when on) replaces the text last. Each annotator's version
-    goes into meta as ``annotator.<name>``, so a labelled corpus says which models labelled it; heads that fail
-    their bar are named under ``labels.failing``, so nothing downstream mistakes their labels for good ones.
+    Each annotator's version goes into meta as ``annotator.<name>``, so a labelled corpus says which models
+    labelled it; heads that fail their bar are named under ``labels.failing``, so nothing downstream mistakes
+    their labels for good ones.
     """
 
     name = "label"
@@ -156,72 +187,29 @@ class LabelStage(Stage):
     def __init__(self, config: LabelConfig):
         super().__init__()
         self.config = config
-        self.heads = [FastTextHead(h, config.models.get(h), config.max_chars) for h in config.heads]
-        self.pii = PiiAnnotator(config.pii.kinds, redact=config.pii.redact) if config.pii.enabled else None
-        self.quality = QualitySignals(config.quality_max_chars) if config.quality else None
-        annotators: list[Annotator] = [*self.heads, *(a for a in (self.pii, self.quality) if a is not None)]
-        self.versions = {f"annotator.{a.name}": a.version for a in annotators}
-        self.failing = failing_heads(config) if self.heads else []
+        heads = [FastTextHead(h, config.models.get(h), config.max_chars) for h in config.heads]
+        self.annotators: list[Annotator] = [HeadGroup(heads, fuse=config.fuse)] if heads else []
+        if config.quality:
+            self.annotators.append(QualitySignals(config.quality_max_chars))
+        self.annotators += [build_annotator(name, kwargs) for name, kwargs in config.annotators.items()]
+        if config.pii.enabled:
+            self.annotators.append(PiiAnnotator(config.pii.kinds, redact=config.pii.redact))
+        named = [*heads, *(a for a in self.annotators if not isinstance(a, HeadGroup))]
+        self.versions = {f"annotator.{a.name}": a.version for a in named}
+        self.failing = failing_heads(config) if heads else []
         if self.failing:
             self.versions[FAILING_KEY] = ",".join(self.failing)
-        self.annotators = annotators
-        self._scorers: list | None = None  # built per worker in setup
 
     def setup(self) -> None:
-        for annotator in (self.pii, self.quality):
-            if annotator is not None:
-                annotator.setup()
-        self._scorers = self._fuse() if self.config.fuse else [(None, [h]) for h in self.heads]
-        for scorer, heads in self._scorers:
-            if scorer is None:  # a fused head's own model is never loaded
-                heads[0].setup()
-
-    def _fuse(self) -> list[tuple[FusedHeads | None, list[FastTextHead]]]:
-        """The heads in fusable sets, each scored by one `FusedHeads`; the rest (None) by their own model."""
-        weights = [read_fasttext(head.model_path) for head in self.heads]
-        groups = FusedHeads.group(weights)
-        fused = {i for group in groups for i in group}
-        scorers: list[tuple[FusedHeads | None, list[FastTextHead]]] = []
-        for group in groups:
-            scorer = FusedHeads([weights[i] for i in group])
-            scorer.setup()
-            scorers.append((scorer, [self.heads[i] for i in group]))
-        scorers += [(None, [head]) for i, head in enumerate(self.heads) if i not in fused]
-        return scorers
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_scorers": None}  # fastText models do not pickle; setup rebuilds them
+        for annotator in self.annotators:
+            annotator.setup()
 
     def apply(self, record: Record) -> Record:
-        text = record.text
-        if self.config.drop_empty and not text.strip():
+        if self.config.drop_empty and not record.text.strip():
             raise Drop("empty_text")
-        if self.heads:  # one normalisation for every head: they all read the same prefix
-            cleaned = normalize(text, self.config.max_chars)
-            if self._scorers is None:
-                self.setup()
-            for scorer, heads in self._scorers:
-                if scorer is None:
-                    values = [heads[0].values(cleaned)]
-                else:
-                    values = [
-                        head.columns_from(labels, probs)
-                        for head, labels, probs in zip(heads, scorer.labels, scorer.scores(cleaned), strict=True)
-                    ]
-                for head, row in zip(heads, values, strict=True):
-                    for column, value in zip(head.columns, row, strict=True):
-                        setattr(record, column, value)
-        if self.quality is not None:
-            record.quality = {**record.quality, **quality_signals(text, self.quality.max_chars)}
-            if len(text) > self.quality.max_chars:
-                add_note(record.meta, "label_quality_truncated")
+        for annotator in self.annotators:
+            write_values(record, annotator, annotator.annotate([record.text]))
         record.meta.update(self.versions)
-        if self.pii is not None:
-            record.pii, meta, redacted = self.pii.label(text)
-            record.meta.update(meta)
-            if redacted is not text:
-                record.text = redacted
-                add_note(record.meta, "pii_redacted")
         self._thresholds(record)
         return record
 

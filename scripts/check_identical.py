@@ -6,8 +6,9 @@
 
 Runs on the local engine: web-sample (labels, chained dedup), dedup, a label job over web-sample's documents,
 shard-sample, pdf-sample. Every output file is compared byte for byte (funnel.json and the ledgers carry counts
-only, no times), with one exception: ``config.yaml`` is compared with its ``engine.datatrove:`` block cut out
-(the datatrove executor choice, a config field added by the job-contract change; an older checkout has none).
+only, no times), with one exception: ``config.yaml`` is compared with the two fields the job-contract change
+added cut out, as an older checkout has neither: the ``engine.datatrove:`` block (the datatrove executor choice)
+and the line ``  annotators: {}`` (``labels.annotators``, more annotators by name; empty by default).
 """
 
 from __future__ import annotations
@@ -40,9 +41,12 @@ RUNS = [
 
 
 def _without_datatrove_block(text: bytes) -> bytes:
-    """The resolved config without ``engine.datatrove`` (two-space indented under ``engine:``)."""
+    """The resolved config without ``engine.datatrove`` (two-space indented under ``engine:``) and without an
+    empty ``labels.annotators``."""
     out, skipping = [], False
     for line in text.decode().splitlines(keepends=True):
+        if line == "  annotators: {}\n":
+            continue
         if line.startswith("  datatrove:"):
             skipping = True
             continue

@@ -357,3 +357,26 @@ def test_cli(server, tmp_path):
     empty.write_text("# nothing\n")
     none = CliRunner().invoke(app, [str(empty), str(tmp_path / "out2"), "-q"])
     assert isinstance(none.exception, InputError) and str(empty) in str(none.exception)
+
+
+def test_crawl_is_a_job_kind_run_like_every_other(server, tmp_path):
+    """``kind: crawl`` through `corpusforge run`'s loader and runner: inputs checked first, the config saved."""
+    from corpusforge.job import load_job
+    from pipelines.engines import run_job
+
+    (tmp_path / "urls.txt").write_text(f"{url(server, '/page1')}\n{url(server, '/missing')}\n")
+    recipe = tmp_path / "crawl.yaml"
+    settings = fast().model_dump(mode="json")
+    recipe.write_text(
+        f"kind: crawl\nurls: {tmp_path / 'urls.txt'}\noutput: {tmp_path / 'out'}\ncrawl: {json.dumps(settings)}\n"
+    )
+    job = load_job(recipe)
+    ledger = run_job(job).value
+    assert ledger.kept == 1 and ledger.dropped == Counter({"http_404": 1})
+    assert (tmp_path / "out" / "config.yaml").read_text() == job.to_yaml()
+    with pytest.raises(InputError, match="overwrite"):  # a finished crawl's WARCs are not mixed with a new one's
+        run_job(job)
+    assert run_job(job, overwrite=True).value.to_dict() == ledger.to_dict()
+    with pytest.raises(InputError, match="none.txt"):
+        run_job(load_job(recipe, {"urls": str(tmp_path / "none.txt")}))
+    assert (tmp_path / "out" / "ledger.json").is_file()  # the bad list failed before the output was touched

@@ -5,6 +5,7 @@ import pickle
 import pyarrow.parquet as pq
 import pytest
 
+from annotators.base import META, NOTES, Annotator
 from corpusforge.errors import ConfigError, Drop
 from corpusforge.job import job_kinds
 from corpusforge.record import Record, to_table
@@ -55,7 +56,7 @@ def test_fused_heads_write_the_columns_each_model_writes_alone(models):
     fused, alone = (LabelStage(LabelConfig(models=models, fuse=f, pii={"enabled": False})) for f in (True, False))
     fused.setup()
     alone.setup()
-    assert [len(heads) for scorer, heads in fused._scorers] == [6]  # one pass for every head
+    assert [len(heads) for scorer, heads in fused.annotators[0]._scorers] == [6]  # one pass for every head
     columns = ("domain", "domain_score", "doc_format", "academic_field", "edu_score", "toxicity", "adult")
     for a, b in zip(_records(), _records(), strict=True):
         try:
@@ -207,3 +208,31 @@ def test_heads_below_their_bar_are_flagged(models, tmp_path):
     run_job(job)
     funnel = (tmp_path / "out" / "funnel.json").read_text()
     assert "heads below their bar" in funnel and "toxicity" in funnel
+
+
+class ShoutCount(Annotator):
+    """An annotator the label stage has never heard of: counts upper-case letters into meta, notes shouting."""
+
+    name = "shout"
+    version = "test-1"
+
+    def __init__(self, min_upper: int = 3):
+        super().__init__()
+        self.min_upper = min_upper
+
+    def annotate(self, texts: list[str]) -> dict[str, list]:
+        counts = [sum(c.isupper() for c in t) for t in texts]
+        return {META: [{"shout.upper": str(n)} for n in counts], NOTES: [["shouting"] if n >= self.min_upper else []
+                                                                        for n in counts]}  # fmt: skip
+
+
+def test_a_new_annotator_runs_by_config_alone(models):
+    """No LabelStage or LabelConfig edit: the config names the class (or its corpusforge.annotators entry point)."""
+    config = LabelConfig(models=models, annotators={f"{__name__}:ShoutCount": {"min_upper": 2}}, pii={"redact": True})
+    stage = LabelStage(config)
+    rec = stage.apply(Record(id="s", text="HELLO there, mail me at a.b@example.com", source="t"))
+    assert rec.meta["shout.upper"] == "5" and rec.meta["annotator.shout"] == "test-1"
+    assert rec.meta["ledger_notes"].split(",") == ["shouting", "pii_redacted"]  # in the order the annotators ran
+    assert "a.b@example.com" not in rec.text  # PII runs last: the others read the original text
+    with pytest.raises(ConfigError, match="annotators.nope"):
+        LabelConfig.parse({"models": models, "annotators": {"nope": {}}})
