@@ -283,3 +283,20 @@ def test_loading_is_strict(runs, tmp_path):
     module = PretrainModule(m, build_model(m, backend="sdpa"), OptimConfig(), ScheduleConfig().build(4))
     with pytest.raises(InputError, match="weights there and not in the model.*q_layernorm"):
         load_into(module, ckpt, optimizer=False)
+
+
+def test_a_tp2_checkpoint_reads_whole_on_one_process(runs):
+    """Export and post-training read a sharded checkpoint into a one-piece model: the TP=2 run's last
+    checkpoint gives (within float tolerance) the weights of the DP=1 run at the same step."""
+    import torch
+
+    from training.checkpoint import read_weights
+
+    root, _ = runs
+    cfg_tp, tp = read_weights(root / "tp2" / "s1" / "checkpoints" / "step_6")
+    cfg_dp, dp = read_weights(root / "dp1" / "s1" / "checkpoints" / "step_6")
+    assert cfg_tp["layout"].startswith("TP=2") and cfg_dp["layout"].startswith("TP=1")
+    tensors = [k for k in dp if isinstance(dp[k], torch.Tensor) and not k.endswith("_extra_state")]
+    assert tensors and set(tensors) <= set(tp)
+    for k in tensors:
+        assert torch.allclose(tp[k], dp[k], atol=1e-5), k
