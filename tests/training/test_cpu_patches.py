@@ -67,3 +67,29 @@ def test_megatron_optimizer_step_decreases_loss():
         assert losses[-1] < losses[0] - 1.0, losses
         if m.is_moe:
             assert mod.train_step([batch], 12)["moe_load_imbalance"] >= 1.0
+
+
+def test_patches_for_the_distributed_optimizer_and_sequence_parallel_norms():
+    """Patches 7-9: the distributed optimizer builds over CPU parameters (their ``type()`` answers the CUDA name
+    only during that call), a resumed Adam keeps its restored step, torch norms accept sequence parallelism."""
+    import copy
+
+    if torch.cuda.is_available():
+        return
+    from megatron.core.transformer.torch_norm import WrappedTorchNorm
+
+    from training.parallel import Layout
+    from training.schedule import ScheduleConfig
+    from training.trainer import OptimConfig, PretrainModule
+
+    m = preset("tiny")
+    gpt = build_model(m, backend="sdpa", seed=1)
+    mod = PretrainModule(m, gpt, OptimConfig(), ScheduleConfig().build(4), layout=Layout(distributed_optimizer=True))
+    assert type(mod.optimizer).__name__ in ("DistributedOptimizer", "ChainedOptimizer")
+    assert all(p.type() == "torch.FloatTensor" for p in gpt.parameters())  # the answer was only for that call
+    sp = copy.copy(gpt.config)
+    sp.sequence_parallel = True  # as a TP > 1 config has it (a fresh one at TP=1 is refused by Megatron)
+    norm = WrappedTorchNorm(sp, 64, normalization="RMSNorm")
+    assert all(getattr(p, "sequence_parallel", False) for p in norm.parameters())
+    plain = WrappedTorchNorm(gpt.config, 64, normalization="RMSNorm")
+    assert not any(getattr(p, "sequence_parallel", False) for p in plain.parameters())
