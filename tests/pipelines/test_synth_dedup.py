@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.engines import run_job
-from pipelines.synth_job import SynthJobConfig
+from pipelines.jobs.synth import SynthJobConfig
 from tests.chat_server import ChatServer
 
 WORDS = [

@@ -12,8 +12,8 @@ import pytest
 from corpusforge.errors import ConfigError
 from pipelines.engines import run_job
 from pipelines.jobs.shard import ShardConfig, ShardJobConfig
+from pipelines.jobs.synth import SynthJobConfig
 from pipelines.shards.cells import CellsConfig
-from pipelines.synth_job import SynthJobConfig
 from tests.chat_server import ChatServer
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the code verifier's sandbox needs root")

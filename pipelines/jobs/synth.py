@@ -1,4 +1,4 @@
-"""The synth job (``kind: synth``): seeds in, verified synthetic documents out, on any engine.
+"""``kind: synth``: seeds in, verified synthetic documents out, on any engine.
 
 One task per seed file: record Parquet (a previous job's documents/, multilingual as they are), ``.jsonl``
 (objects with ``text``, optional ``id`` and ``lang``) or ``.txt`` (one topic a line). The source generates
