@@ -9,6 +9,9 @@ Layout of ``output``::
                                      position; every rank its part) + config.yaml + COMPLETE
     <stage>/tensorboard/, <stage>/metrics.jsonl, <stage>/DONE
     hf/                              the exported Hugging Face model (export.enabled)
+
+Over 400 lines: the recipe's typed sections, the stage runner and the export sit together because the recipe
+is the job (``kind: pretrain``) and each section is read by exactly one of them.
 """
 
 from __future__ import annotations
