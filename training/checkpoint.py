@@ -16,6 +16,13 @@ against the saved config before any tensor is read). The trainer's single-file c
 (``checkpoint.pt``) are still read for their weights (export, post-training's start); resuming a run from one
 is refused with a message naming the format.
 
+The optimizer state is saved in Megatron's ``fully_reshardable`` form (one tensor per parameter, readable
+under any TP/PP/EP/DP): to build it, each data-parallel group gathers its distributed optimizer's shards onto
+its DP rank 0 over gloo (``distrib_optim_fully_reshardable_mem_efficient``), which holds, for the save, the
+unsharded optimizer state of its model-parallel part in host memory (12 bytes per local parameter: 8B at TP=2,
+about 46 GiB). Megatron's ``dp_reshardable`` form avoids the gather but reshards only across DP; it is not used
+here because resuming at another TP/PP/EP size is part of the contract.
+
 Saving is synchronous by default; ``train.async_save`` uses Megatron's asynchronous save (``async_sharded_save``
 with an ``AsyncCallsQueue``): each rank forks a writer (on the CPU the fork's copy-on-write memory is the
 snapshot; on GPU Megatron first copies the tensors to host memory) and training goes on; ``COMPLETE`` and
