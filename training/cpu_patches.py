@@ -38,6 +38,10 @@ real ``torch``):
    the norm is built as before and its parameters marked. So TP with sequence parallelism (and MoE with TP,
    which needs it) runs on the CPU.
 
+10. With tied embeddings and PP > 1, ``LanguageModule.setup_embeddings_and_output_layer`` moves the last
+    stage's copy of the embedding to ``.cuda()`` before all-reducing it with the first stage's: wrapped so that,
+    during that call only, ``Tensor.cuda()`` leaves a CPU tensor where it is (it would raise without CUDA).
+
 ``apply()`` is idempotent and does nothing when CUDA is available.
 """
 
@@ -224,6 +228,20 @@ def _sequence_parallel_norm(new):
     return make
 
 
+def _cuda_is_cpu_during(method):
+    """``method`` run with ``Tensor.cuda()`` returning the tensor itself (this machine has no CUDA device)."""
+
+    def wrapped(*args, **kwargs):
+        real = torch.Tensor.cuda
+        torch.Tensor.cuda = lambda self, *a, **k: self
+        try:
+            return method(*args, **kwargs)
+        finally:
+            torch.Tensor.cuda = real
+
+    return wrapped
+
+
 def _tracker_class():
     from megatron.core.tensor_parallel import random as tpr
 
@@ -304,6 +322,12 @@ def apply(force: bool = False) -> bool:
     from megatron.core.transformer.torch_norm import WrappedTorchNorm
 
     WrappedTorchNorm.__new__ = _sequence_parallel_norm(WrappedTorchNorm.__new__)
+
+    from megatron.core.models.common.language_module.language_module import LanguageModule
+
+    LanguageModule.setup_embeddings_and_output_layer = _cuda_is_cpu_during(
+        LanguageModule.setup_embeddings_and_output_layer
+    )
 
     if not hasattr(moe_utils, "te_general_gemm"):
         moe_utils.te_general_gemm = None

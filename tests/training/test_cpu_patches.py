@@ -93,3 +93,7 @@ def test_patches_for_the_distributed_optimizer_and_sequence_parallel_norms():
     assert all(getattr(p, "sequence_parallel", False) for p in norm.parameters())
     plain = WrappedTorchNorm(gpt.config, 64, normalization="RMSNorm")
     assert not any(getattr(p, "sequence_parallel", False) for p in plain.parameters())
+    real = torch.Tensor.cuda
+    wrapped = cpu_patches._cuda_is_cpu_during(lambda t: t.cuda())
+    t = torch.ones(2)
+    assert wrapped(t) is t and torch.Tensor.cuda is real  # only during the call

@@ -8,7 +8,8 @@ measured differences are below 4e-6: only the order of floating-point sums chang
   1 x 2 per rank at DP=2).
 - TP=2 builds the same weights as TP=1 (initialised whole on the CPU, then split): the same logits; resumed
   from the DP=1 run's step-3 checkpoint, the same losses afterwards; with sequence parallelism too.
-- PP=2 (1F1B schedule over two stages) resumed from that checkpoint: the same losses.
+- PP=2 (1F1B schedule over two stages) resumed from that checkpoint: the same losses; also with tied
+  embeddings (the tiny-tied preset), resumed from its own PP=1 checkpoint.
 - EP=2 on the tiny MoE (8 experts, 4 per rank) resumed from the EP=1 run's checkpoint: the same losses; TP=2
   with sequence parallelism on the same MoE too.
 - Gradient reduction overlapped with the backward pass (the default) in every run but one (TP=2+SP without).
@@ -92,13 +93,14 @@ def runs(tmp_path_factory):
 
     launches = [
         (1, [{"kind": "logits", "preset": "tiny", "out": str(root / "logits_tp1.npy")}, job("dp1"),
-             job("moe_ep1", "tiny-moe")]),
+             job("moe_ep1", "tiny-moe"), job("tied_pp1", "tiny-tied")]),
         (2, [{"kind": "logits", "preset": "tiny", "parallel": {"tensor": 2}, "out": str(root / "logits_tp2.npy")},
              job("dp2", async_save=True), job("tp2", parallel={"tensor": 2}, resume="dp1", export=True),
              job("tp2_sp", parallel={"tensor": 2, "sequence_parallel": True, "overlap_grad_reduce": False},
                  resume="dp1"),
              job("moe_tp2_sp", "tiny-moe", parallel={"tensor": 2, "sequence_parallel": True}, resume="moe_ep1"),
              job("pp2", parallel={"pipeline": 2}, resume="dp1"),
+             job("tied_pp2", "tiny-tied", parallel={"pipeline": 2}, resume="tied_pp1"),
              job("moe_ep2", "tiny-moe", parallel={"expert": 2}, resume="moe_ep1")]),
         (1, [job("dp1_from_dp2", resume="dp2")]),
     ]  # fmt: skip
@@ -146,6 +148,12 @@ def test_tp2_with_sequence_parallelism_gives_the_same_losses(runs):
 def test_pp2_gives_the_same_losses(runs):
     _, losses = runs
     _close(losses("pp2"), losses("dp1")[3:])
+
+
+def test_pp2_with_tied_embeddings(runs):
+    """The embedding on the first stage and its copy on the last start equal and stay equal (Qwen3 0.6B-4B)."""
+    _, losses = runs
+    _close(losses("tied_pp2"), losses("tied_pp1")[3:])
 
 
 def test_ep2_on_the_tiny_moe_resumes_an_ep1_checkpoint(runs):
