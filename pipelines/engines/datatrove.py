@@ -168,7 +168,8 @@ def _ray_started(options, workers: int) -> bool:
     try:
         import ray
     except ImportError:
-        raise ConfigError("engine.datatrove.executor", "ray is not installed (pip install 'ray[default]')") from None
+        hint = "ray is not installed (the ray extra: pip install 'corpusforge[ray]')"
+        raise ConfigError("engine.datatrove.executor", hint) from None
     if ray.is_initialized():
         return False
     if options.ray.address:
