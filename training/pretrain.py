@@ -49,9 +49,14 @@ class OptimizerSettings(Config):
 
 class TrainSettings(Config):
     micro_batch_size: int = Field(4, ge=1)
-    grad_accum: int = Field(1, ge=1, description="Micro-batches per step at one data-parallel rank (null gbs).")
+    grad_accum: int = Field(
+        1, ge=1, description="With global_batch_size null, the global batch is micro_batch_size x grad_accum."
+    )
     global_batch_size: int | None = Field(
-        None, ge=1, description="Samples per optimizer step over all ranks; null: micro_batch_size x grad_accum."
+        None,
+        ge=1,
+        description="Samples per optimizer step over all ranks, whatever their number; each data-parallel rank "
+        "accumulates global_batch_size / (micro_batch_size x DP) micro-batches. Null: micro_batch_size x grad_accum.",
     )
     parallel: ParallelSettings = Field(default_factory=ParallelSettings)
     shard_cache: ShardCacheSettings | None = Field(
