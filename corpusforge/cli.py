@@ -23,15 +23,15 @@ def _attach(parent: typer.Typer, group: str) -> None:
     for ep in sorted(entry_points(group=group), key=lambda e: e.name):
         try:
             target = ep.load()
-        except ImportError as exc:  # one broken plugin must not take the whole command down
-            target = _unavailable(ep.name, exc)
+        except (ImportError, AttributeError) as exc:  # one broken plugin (or a stale install's entry point
+            target = _unavailable(ep.name, exc)  # naming a moved object) must not take the whole command down
         if isinstance(target, typer.Typer):
             parent.add_typer(target, name=ep.name)
         else:
             parent.command(ep.name)(target)
 
 
-def _unavailable(name: str, exc: ImportError):
+def _unavailable(name: str, exc: Exception):
     def command() -> None:
         raise CorpusForgeError(f"'{name}' cannot load: {exc}; is its extra installed?")
 

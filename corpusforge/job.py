@@ -248,4 +248,8 @@ def load_job(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -
     if kind not in kinds:
         raise ConfigError("kind", f"{kind!r} is not one of {', '.join(sorted(kinds))}", source=str(path))
     module, name = kinds[kind].split(":")
-    return getattr(importlib.import_module(module), name).load(path, overrides)
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:  # an extra not installed, or an install older than the code
+        raise ConfigError("kind", f"{kind!r} cannot load ({kinds[kind]}: {exc}); is its extra installed?") from None
+    return cls.load(path, overrides)
