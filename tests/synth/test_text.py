@@ -53,3 +53,18 @@ def test_short_kinds_have_their_own_minimum(verifier):
 def test_language_is_not_judged_without_a_seed_language(verifier):
     assert verifier.check(EN, None) is None
     assert verifier.check(EN, "de", language=False) is None
+
+
+JA = (
+    "植物は葉緑素で光を受け止め、そのエネルギーを使って二酸化炭素と水から糖を作ります。"
+    "その途中で私たちが吸う酸素が放出されるので、森は空気にとって大切なのです。"
+)
+
+
+def test_scripts_without_spaces_are_measured_by_characters(verifier):
+    """Japanese has no spaces: counted as whitespace words it was one 'word' (too_short) and its loops were never
+    seen; measured by characters, a clean passage passes and a loop is repetitive."""
+    assert verifier.check(JA, "ja") is None
+    assert verifier.check("植物は光を受け止めます。", "ja") == "too_short"
+    loop = "ベルトのサックは、ベルトのサックがサックできないです。" * 4
+    assert verifier.check(loop, "ja") == "repetitive"
