@@ -142,7 +142,7 @@ class SynthJobConfig(JobConfig):
         return stages
 
     def chained(self, files: list[str], result: JobResult) -> dict[str, DedupJobConfig]:
-        if self.dedup is None or not self.dedup.enabled or not result.ledger.kept:
+        if self.dedup is None or not self.dedup.enabled:  # even with nothing kept: OUTPUT/dedup/documents exists
             return {}
         return {"dedup": self.dedup_job(files)}
 

@@ -125,3 +125,13 @@ def test_spark_dedups_like_local(tmp_path, seeds, spark):
     with ChatServer(answer=answer) as server:
         rows = {e: check(tmp_path, e, run_job(job(tmp_path, server, seeds, e))) for e in ("local", "spark")}
     assert rows["spark"] == rows["local"]
+
+
+def test_nothing_admitted_still_leaves_a_dedup_output_for_the_shard_job(tmp_path, seeds):
+    """A run that admits nothing (a tiny model's bad day) still writes OUTPUT/dedup/documents, so a shard job that
+    reads it (the main job's) runs on the other inputs instead of failing on a missing folder."""
+    with ChatServer(answer=lambda prompt: "?") as server:
+        result = run_job(job(tmp_path, server, seeds, "local"))
+    assert result.ledger.kept == 0 and result.ledger.dropped["too_short"] == 7
+    assert result.then["dedup"].ledger.inputs == 0
+    assert pq.read_table(tmp_path / "out-local" / "dedup" / "documents").num_rows == 0
