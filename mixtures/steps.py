@@ -154,18 +154,62 @@ def validate_step(job: MixtureJobConfig, progress: bool = True, run: bool = True
     return result
 
 
+def natural_blends(job: MixtureJobConfig, space: Space, note: str) -> dict:
+    """Nothing to optimize (one group, or too few ablations to fit): every stage gets the natural mixture, by
+    tokens, with ``note`` in its blend meta, ``optimum.json`` and ``funnel.json`` instead of a failed run."""
+    out = {}
+    for spec in job.stages:
+        folder = job.blend_dir / spec.name
+        meta = {"stage": spec.name, "family": "natural", "note": note}
+        path = write_blend(space, space.natural, spec.tokens, folder, kind=spec.kind, meta=meta)
+        doc = {**meta, "blend": str(path), "groups": space.groups, "weights": [float(w) for w in space.natural],
+               "natural": [float(w) for w in space.natural]}  # fmt: skip
+        (folder / "optimum.json").write_text(json.dumps(doc, indent=1))
+        out[spec.name] = doc
+    return out
+
+
+def degenerate(job: MixtureJobConfig, space: Space) -> str | None:
+    """Why this space cannot be optimized (a note), or None: a single group has only one mixture."""
+    if len(space.groups) < 2:
+        return f"natural blend: {len(space.groups)} group in the shards, nothing to mix"
+    return None
+
+
 def run_all_steps(job: MixtureJobConfig, progress: bool = True) -> dict:
     from mixtures.report import write_report
 
-    plan_step(job)
-    counts = run_step(job, progress=progress)
+    Path(job.output).mkdir(parents=True, exist_ok=True)
     space = _space(job)
+    note = degenerate(job, space)
+    counts = {"ok": 0, "skipped": 0, "failed": 0}
+    if note is None:
+        plan_step(job)
+        counts = run_step(job, progress=progress)
+        space = _space(job)
+        ok = sum(r["role"] in ("fit", "baseline") for r in collect(job.plan_dir)[0])
+        if ok < max(job.folds, 4):  # the fit's minimum: a few ablations failed, or the plan is tiny
+            note = f"natural blend: {ok} successful ablations ({counts['failed']} failed), the fit needs {max(job.folds, 4)}"
+    if note is not None:
+        blends = natural_blends(job, space, note)
+        result = {"ablations": counts, "family": "natural", "notes": [note],
+                  "blends": {k: v["blend"] for k, v in blends.items()}}  # fmt: skip
+        (Path(job.output) / "funnel.json").write_text(json.dumps(result, indent=1))
+        if progress:
+            from rich.console import Console
+
+            c = Console()
+            c.print(f"mixture {job.name}: [yellow]note: {note}[/yellow]")
+            for name, path in result["blends"].items():
+                c.print(f"  {name}: {path}")
+        return result
     report = fit_step(job, space)
     blends = optimize_step(job, space, report)
     result = {"ablations": counts, "family": report.family, "blends": {k: v["blend"] for k, v in blends.items()}}
     if job.validate_run is not None:
         result["validate"] = validate_step(job, progress)
     result["report"] = str(write_report(job))
+    (Path(job.output) / "funnel.json").write_text(json.dumps(result, indent=1, default=str))
     if progress:
         from rich.console import Console
 

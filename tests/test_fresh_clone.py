@@ -36,7 +36,7 @@ def test_the_clone_holds_every_recipe_input(clone):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # ~3 minutes of CPU on 2 idle cores; far more on a shared, loaded machine
+@pytest.mark.timeout(1800)  # ~4 minutes of CPU on 2 idle cores; far more on a shared, loaded machine
 def test_the_readme_main_job_runs_from_a_clean_clone(clone):
     env = {
         **os.environ,
@@ -63,8 +63,20 @@ def check_main_outputs(out: Path, stdout: str) -> None:
     assert web["tasks_run"] == 8
     assert 0 < web["dedup"]["ledger"]["kept"] <= web["ledger"]["kept"]
     assert (out / "web-sample" / "dedup" / "summary.json").is_file()
+    synth = json.loads((out / "synth-main" / "funnel.json").read_text())
+    generated, admitted = synth["ledger"]["inputs"], synth["dedup"]["ledger"]["kept"]
+    assert generated == 4 and synth["ledger"]["quarantined"] == {} and (out / "synth-main" / "synth_report.json").is_file()
     manifest = json.loads((out / "shard-sample" / "manifest.json").read_text())
     assert manifest["totals"]["tokens"] > 0 and manifest["shards"]
+    assert manifest["totals"]["documents"] == web["dedup"]["ledger"]["kept"] + admitted  # synthetic ones joined
+    synthetic = sum(v["documents"] for s in manifest["shards"] for k, v in s["sources"].items() if k.startswith("synthetic/"))
+    assert synthetic == admitted
+    mixture = json.loads((out / "mixture-main" / "funnel.json").read_text())
+    assert mixture["ablations"]["failed"] == 0 and (mixture.get("notes") or mixture["ablations"]["ok"] >= 4)
+    pretrain = (out / "pretrain-tiny" / "config.yaml").read_text()
+    for stage in ("s1-general", "s2-reasoning", "s3-long"):  # the trainer read the mixture step's blends
+        assert (out / "mixture-main" / "blends" / stage / "blend.yaml").is_file()
+        assert f"out/mixture-main/blends/{stage}/blend.yaml" in pretrain
     hf = out / "pretrain-tiny" / "hf"
     assert (hf / "config.json").is_file() and (hf / "model.safetensors").is_file()
     for stage in ("s1-general", "s2-reasoning", "s3-long"):

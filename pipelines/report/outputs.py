@@ -41,6 +41,18 @@ def kinds_of(path: Path) -> frozenset[str]:
     return frozenset(kinds)
 
 
+def is_synthetic(output: Output) -> bool:
+    """A synth job's output (or its chained dedup/): its documents are generated, not the corpus itself."""
+    for folder in (output.path, output.path.parent):
+        config = folder / "config.yaml"
+        if config.is_file():
+            try:
+                return (yaml.safe_load(config.read_text()) or {}).get("kind") == "synth"
+            except (OSError, yaml.YAMLError, AttributeError):
+                return False
+    return False
+
+
 def mixture_files(path: Path) -> list[Path]:
     """A mixture optimizer's JSON outputs: blend files (``corpusforge.blend/1``), per-stage optima
     (``blends/<stage>/optimum.json``: groups, weights, natural) and predicted-vs-measured (``validate.json``)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from corpusforge import __version__
 from pipelines.report import collect
-from pipelines.report.outputs import DEDUP, MIXTURE, RECORDS, SHARDS, TRAINING, Output
+from pipelines.report.outputs import DEDUP, MIXTURE, RECORDS, SHARDS, TRAINING, Output, is_synthetic
 from pipelines.report.plots import Figures
 
 CSS = """
@@ -45,7 +45,8 @@ def build(outputs: list[Output], title: str = "CorpusForge report", max_rows: in
     records = [o for o in outputs if RECORDS in o.kinds]
     if records:
         sections.append(("funnel", "Funnel", "".join(_funnel(figs, o, path) for o in records)))
-        corpus = records[-1]  # the last record output of a run is its corpus (after dedup)
+        # the last record output of a run is its corpus (after dedup); a synth step's samples only join it
+        corpus = next((o for o in reversed(records) if not is_synthetic(o)), records[-1])
         sections.append(("distributions", "Labels and lengths", _distributions(figs, corpus, max_rows)))
     for o in outputs:
         if DEDUP in o.kinds:

@@ -99,3 +99,16 @@ def test_mixture_weights_and_predicted_vs_measured(run_dir):
     s2 = m["weights"]["s2-reasoning"]
     assert next(iter(s2.values())) == 0.7 and abs(sum(s2.values()) - 1) < 1e-9
     assert set(m["natural"]["s2-reasoning"]) == set(s2)
+
+
+def test_a_synth_steps_output_is_not_taken_for_the_corpus(tmp_path):
+    """A pipeline with a synth step (the main job): its samples join the corpus, they are not it, so the report's
+    label distributions come from the last non-synthetic output."""
+    from pipelines.report.outputs import Output, is_synthetic
+
+    (tmp_path / "synth" / "dedup").mkdir(parents=True)
+    (tmp_path / "synth" / "config.yaml").write_text("kind: synth\nname: s\n")
+    (tmp_path / "web" / "dedup").mkdir(parents=True)
+    (tmp_path / "web" / "config.yaml").write_text("name: web\n")
+    assert is_synthetic(Output(tmp_path / "synth")) and is_synthetic(Output(tmp_path / "synth" / "dedup"))
+    assert not is_synthetic(Output(tmp_path / "web" / "dedup")) and not is_synthetic(Output(tmp_path / "elsewhere"))
