@@ -15,7 +15,7 @@ from mixtures.fit import FitReport, fit
 from mixtures.optimize import StageSpec, cell_uniform, from_cells, optimize
 from mixtures.plan import write_plan
 from mixtures.proxy import build_vocab
-from mixtures.run import run_all, write_result
+from mixtures.run import collect, run_all, write_result
 from mixtures.space import CellView, Space, build_space
 from mixtures.table import training_table
 
@@ -189,7 +189,8 @@ def run_all_steps(job: MixtureJobConfig, progress: bool = True) -> dict:
         space = _space(job)
         ok = sum(r["role"] in ("fit", "baseline") for r in collect(job.plan_dir)[0])
         if ok < max(job.folds, 4):  # the fit's minimum: a few ablations failed, or the plan is tiny
-            note = f"natural blend: {ok} successful ablations ({counts['failed']} failed), the fit needs {max(job.folds, 4)}"
+            need = max(job.folds, 4)
+            note = f"natural blend: {ok} successful ablations ({counts['failed']} failed), the fit needs {need}"
     if note is not None:
         blends = natural_blends(job, space, note)
         result = {"ablations": counts, "family": "natural", "notes": [note],
