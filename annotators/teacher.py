@@ -14,7 +14,8 @@ Two ways to ask, same labels out:
 
 Answers are cached in a sqlite file keyed by (model identity, prompt version, mode, label, text hash): a rerun
 pays only for what it has not seen. Unparseable answers are cached too (greedy decoding would repeat them);
-timeouts and errors are not, so a rerun retries them.
+timeouts and errors are not, so a rerun retries them. Just over 400 lines: both ways of asking share the
+prompts, the cache and the failure bookkeeping.
 """
 
 from __future__ import annotations
