@@ -74,13 +74,15 @@ def throughputs(scaling: Path) -> dict:
 
 
 def model(tokens: float, keep: dict, shard: dict, rates: dict, warc_bytes_per_page: float,
-          parquet_per_doc: float, chars_per_token: float | None = None) -> dict:  # fmt: skip
+          parquet_per_doc: float) -> dict:  # fmt: skip
     final_docs = tokens / shard["tokens_per_doc"]
     filtered_docs = final_docs / keep["dedup_keep"]
     pages = filtered_docs / keep["page_keep"]
     # documents each stage reads: extraction every page; label and dedup the filtered documents; shard the survivors
     work = {"extract": pages, "label": filtered_docs, "dedup": filtered_docs, "shard": final_docs}
     hours = {s: work[s] / rates[s]["docs_per_cpu_s"] / 3600 for s in work}
+    if rates["shard"].get("tokens_per_cpu_s"):  # tokenizing costs by the token, not by the document
+        hours["shard"] = tokens / rates["shard"]["tokens_per_cpu_s"] / 3600
     total = sum(hours.values())
     return {
         "tokens": tokens,
@@ -105,12 +107,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--web", type=Path, required=True, help="A web job's output (funnel.json, documents/).")
     ap.add_argument("--shards", type=Path, required=True, help="A shard job's output (manifest.json, .bin/.idx).")
     ap.add_argument("--warc", type=Path, required=True, help="A WARC of real pages and its .json stamp (records).")
+    ap.add_argument("--shard-run", type=Path, default=None,
+                    help="The scaling run's shard output (manifest.json): its tokens per document turn the shard "
+                         "stage's docs per CPU second into tokens per CPU second.")  # fmt: skip
     ap.add_argument("--tokens", type=float, default=36e12)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     keep = keep_ratios(args.web)
     shard = shard_ratios(args.shards)
     rates = throughputs(args.scaling)
+    if args.shard_run:
+        run = shard_ratios(args.shard_run)
+        rates["shard"]["tokens_per_doc"] = run["tokens_per_doc"]
+        rates["shard"]["tokens_per_cpu_s"] = rates["shard"]["docs_per_cpu_s"] * run["tokens_per_doc"]
     stamp = json.loads(args.warc.with_name(args.warc.name.removesuffix(".gz").removesuffix(".warc") + ".warc.json")
                        .read_text())  # fmt: skip
     warc_per_page = args.warc.stat().st_size / stamp["records"]

@@ -130,6 +130,7 @@ def plot(stage: str, unit: str, points: list[dict], path: Path) -> None:
     a.set(xscale="log", xticks=scale, xticklabels=[f"{s:g}×" for s in scale], xlabel=f"input (1× = {points[0]['size']:,} {unit})",
           ylabel="docs per CPU second (1 core)", title=f"{stage}: throughput")  # fmt: skip
     a.set_ylim(bottom=0)
+    a.minorticks_off()
     a.legend(fontsize=7)
     rss = [p["worker_rss_mb"]["median"] for p in points]
     b.plot(scale, rss, marker="o")
@@ -137,6 +138,7 @@ def plot(stage: str, unit: str, points: list[dict], path: Path) -> None:
     b.set(xscale="log", xticks=scale, xticklabels=[f"{s:g}×" for s in scale], xlabel="input",
           ylabel="peak RSS per worker (MB)", title=f"{stage}: memory")  # fmt: skip
     b.set_ylim(bottom=0)
+    b.minorticks_off()
     b.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +170,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workdir", type=Path, default=ROOT / "out" / "bench-scaling")
     ap.add_argument("--plots", type=Path, default=ROOT / "docs")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--replot", type=Path, default=None, help="Only redraw the PNGs from a --json file of a run.")
     args = ap.parse_args(argv)
+    if args.replot:
+        for stage, points in json.loads(args.replot.read_text()).items():
+            plot(stage, BASE[stage][1], points, args.plots / f"scaling-{stage}.png")
+        return
     bases = {k: v[0] for k, v in BASE.items()}
     for item in filter(None, (args.base or "").split(",")):
         k, _, v = item.partition("=")
