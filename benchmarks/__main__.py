@@ -42,8 +42,8 @@ SIZES = {
     "label": (Sizes(200, None), Sizes(3000, 300), Sizes(10000, 500)),
     "dedup": (Sizes(500, None), Sizes(4000, 500), Sizes(50000, 2000)),
     "tokenize": (Sizes(1, None), Sizes(4, 1), Sizes(40, 2)),
-    "pdf": (Sizes(1, None), Sizes(6, 1), Sizes(24, 2)),
-    "crawl": (Sizes(20, None), Sizes(200, 20), Sizes(1000, 50)),
+    "pdf": (Sizes(1, None), Sizes(3, 1), Sizes(24, 2)),
+    "crawl": (Sizes(20, None), Sizes(100, 10), Sizes(1000, 50)),
 }
 
 
