@@ -127,19 +127,26 @@ def measure(side: Side, size: int, run: int, workdir: Path, cpu: int, poll_s: fl
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
         root = psutil.Process(proc.pid)
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # this child alone, its reaped descendants included
-            if pid:
-                break
+        try:
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # this child alone, reaped descendants included
+                if pid:
+                    break
+                with contextlib.suppress(psutil.Error):
+                    total = 0
+                    for p in [root, *root.children(recursive=True)]:
+                        with contextlib.suppress(psutil.Error):  # a process may exit between listing and reading
+                            rss = p.memory_info().rss
+                            total += rss
+                            worker = max(worker, rss)
+                    peak = max(peak, total)
+                time.sleep(poll_s)
+        except BaseException:  # Ctrl-C or an error here: leave no child running
             with contextlib.suppress(psutil.Error):
-                total = 0
-                for p in [root, *root.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):  # a process may exit between listing and reading
-                        rss = p.memory_info().rss
-                        total += rss
-                        worker = max(worker, rss)
-                peak = max(peak, total)
-            time.sleep(poll_s)
+                for p in [*root.children(recursive=True), root]:
+                    p.kill()
+            proc.wait()
+            raise
         proc.returncode = rc = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
     if rc != 0 or not result.is_file():
