@@ -138,14 +138,15 @@ def ag_news_rows(csv_path: Path) -> Iterator[dict]:
             yield {"text": text, "label": AG_NEWS_CLASSES[row[0]]}
 
 
-def html_rows(html_dir: Path, max_chars: int | None = None) -> Iterator[dict]:
-    """Main text of each ``*.html[.gz]`` page (trafilatura), one row per page with text; ``id`` = file stem."""
+def html_rows(html_dir: Path, max_chars: int | None = None, component: str = "annotate convert html") -> Iterator[dict]:
+    """Main text of each ``*.html[.gz]`` page (trafilatura), one row per page with text; ``id`` = the file name
+    before its first dot (so the probe's labelled pages and the held-out split name a page alike)."""
     try:
         import trafilatura
     except ImportError as exc:
         from corpusforge.errors import DependencyError
 
-        raise DependencyError("annotate convert html", "trafilatura", "web") from exc
+        raise DependencyError(component, "trafilatura", "web") from exc
     files = sorted(p for p in html_dir.iterdir() if p.name.endswith((".html", ".html.gz", ".htm")))
     if not files:
         raise InputError(str(html_dir), "no .html or .html.gz files")

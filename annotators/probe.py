@@ -14,7 +14,6 @@ import hashlib
 import importlib
 import importlib.util
 import pickle
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,8 @@ from pydantic import Field
 
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError, DependencyError
-from corpusforge.gguf import load_local
+from corpusforge.gguf import load_local, packaged_gguf
+from corpusforge.sqlite import open_cache
 
 #: bump when pooling changes: cached features of older versions are not reused
 FEATURE_VERSION = "1"
@@ -59,16 +59,12 @@ def resolve_model(name: str | None) -> Path:
             raise ConfigError("probe.model", f"{name!r} is neither a model name ({', '.join(MODELS)}) nor a path")
         return path
     local = MODELS[name]
-    spec = importlib.util.find_spec(local.package)
-    if spec is None:
-        raise DependencyError(f"probe teacher (model {name})", local.install)
+    component = f"probe teacher (model {name})"
     if local.assemble:
+        if importlib.util.find_spec(local.package) is None:
+            raise DependencyError(component, local.install)
         return Path(importlib.import_module(local.package).assemble())
-    for location in spec.submodule_search_locations or []:
-        found = sorted(Path(location).glob("*.gguf"))
-        if found:
-            return found[0]
-    raise DependencyError(f"probe teacher (model {name})", local.install)
+    return packaged_gguf(local.package, component, local.install)
 
 
 def default_layers(name: str | None) -> list[int]:
@@ -101,9 +97,7 @@ class FeatureCache:
     """float32 vectors in sqlite, keyed by a hash; one writer (the caller's thread)."""
 
     def __init__(self, path: str | Path):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS features (key TEXT PRIMARY KEY, shape TEXT, value BLOB)")
+        self._db = open_cache(path, "CREATE TABLE IF NOT EXISTS features (key TEXT PRIMARY KEY, shape TEXT, value BLOB)")
         self._lock = threading.Lock()
 
     def get(self, key: str) -> np.ndarray | None:

@@ -1,42 +1,24 @@
 """The probe teacher labels a larger sample of real pages for the fastText students (FineWeb-Edu's recipe).
 
-Pages come from HTML directories (main text by trafilatura; id = file name without ``.html[.gz]``) or from a
-job's documents (Parquet / JSONL). Held-out reference pages are never labelled (matched by id and by text), so
-a student trained on the output can still be scored on the held-out split; with ``reference``, train-split
-pages carry their reference labels instead of the probe's (``label_source``: reference or probe).
+Pages come from HTML directories (`annotators.convert.html_rows`: main text by trafilatura, id = the file name
+before its first dot) or from a job's documents (Parquet / JSONL). Held-out reference pages are never labelled
+(matched by id and by text), so a student trained on the output can still be scored on the held-out split; with
+``reference``, train-split pages carry their reference labels instead of the probe's (``label_source``: reference
+or probe).
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-from annotators.convert import iter_documents, write_jsonl
-from corpusforge.errors import DependencyError, InputError
+from annotators.convert import html_rows, iter_documents, write_jsonl
 
 #: reference field of each probe head, for rows that carry reference labels
 FIELD_OF = {"domain": "topic", "format": "format", "edu": "edu"}
-
-
-def html_pages(directory: Path, max_chars: int) -> Iterator[dict]:
-    try:
-        import trafilatura
-    except ImportError as exc:
-        raise DependencyError("probe-label (html)", "trafilatura", "web") from exc
-    files = sorted(p for p in directory.iterdir() if p.name.endswith((".html", ".html.gz", ".htm")))
-    if not files:
-        raise InputError(str(directory), "no .html or .html.gz files")
-    for path in files:
-        raw = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
-        text = (trafilatura.extract(raw.decode("utf-8", "replace"), include_comments=False) or "").strip()
-        if text:
-            yield {"id": path.name.removesuffix(".gz").removesuffix(".html").removesuffix(".htm"),
-                   "text": text[:max_chars]}
 
 
 def _key(text: str) -> str:
@@ -47,7 +29,7 @@ def gather(data: list[Path], max_chars: int) -> list[dict]:
     docs = []
     for path in data:
         if path.is_dir() and any(p.name.endswith((".html", ".html.gz")) for p in path.iterdir()):
-            docs.extend(html_pages(path, max_chars))
+            docs.extend(html_rows(path, max_chars, "probe-label (html)"))
         else:
             docs.extend({"id": d["id"], "text": d["text"][:max_chars]} for d in iter_documents(path))
     return docs

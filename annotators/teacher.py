@@ -24,7 +24,6 @@ import copy
 import hashlib
 import json
 import re
-import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -37,6 +36,7 @@ from pydantic import Field
 from annotators.taxonomy import EDU_RUBRIC, FIELDS, FORMATS, TOPICS
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError
+from corpusforge.sqlite import open_cache
 from synth.llm import LLM, LLMConfig, LLMError, LocalLLM, build_llm
 
 #: bump when a prompt, an answer set or the scoring changes: cached answers of older versions are not reused
@@ -152,9 +152,7 @@ class AnswerCache:
     """sqlite answers keyed by a hash; one writer (the teacher's thread), committed per document."""
 
     def __init__(self, path: str | Path):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._db = open_cache(path, "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         self._lock = threading.Lock()
 
     def get(self, key: str) -> dict | None:

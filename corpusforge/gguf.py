@@ -20,6 +20,19 @@ from typing import Any
 from corpusforge.errors import DependencyError
 
 
+def packaged_gguf(package: str, component: str, install: str, extra: str | None = None) -> Path:
+    """The first .gguf file inside an installed model package (``package``, the importable name), found by its
+    module spec and never imported: such a package's ``__init__`` may need what we do not install."""
+    spec = importlib.util.find_spec(package)
+    if spec is None:
+        raise DependencyError(component, install, extra)
+    for location in spec.submodule_search_locations or []:
+        found = sorted(Path(location).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise DependencyError(f"{component}: no .gguf file in {package}", install, extra)
+
+
 def gguf_cache_dir(gguf: Path) -> Path:
     """Where a .gguf file's de-quantised Hugging Face copy is kept."""
     stat = gguf.stat()

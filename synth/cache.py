@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from corpusforge.sqlite import open_cache
 from synth.llm import LLM, Completion, Messages
 
 
@@ -39,15 +39,13 @@ class Usage:
 
 class RequestCache:
     def __init__(self, path: str | Path):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=120, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
+        table = (
             "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, text TEXT, prompt_tokens INT,"
             " completion_tokens INT)"
         )
+        self._db = open_cache(path, table, timeout=120, wal=True)
         self._db.commit()
 
     def get(self, key: str) -> Completion | None:

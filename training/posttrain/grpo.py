@@ -182,7 +182,7 @@ KEYS = ("loss", "reward", "kl", "clip_frac", "response_len", "zero_var_groups", 
 
 
 def grpo(recipe: GRPORecipe, stop_at: int | None = None) -> dict:
-    from training.posttrain.models import load_policy, save_tokenizer
+    from training.posttrain.models import load_policy, run_config
     from training.posttrain.rewards import RewardRunner, load_reward
     from training.posttrain.tasks import read_prompts
 
@@ -210,13 +210,7 @@ def grpo(recipe: GRPORecipe, stop_at: int | None = None) -> dict:
         micro_batch_size=ts.micro_batch_size,
         attention=ts.attention,
     )
-    config = {
-        "name": recipe.name,
-        "recipe": recipe.model_dump(mode="json"),
-        "model": policy.model_cfg.model_dump(mode="json"),
-        "tokenizer": policy.tokenizer_dir or save_tokenizer(policy.tokenizer, out / "tokenizer"),
-        "seq_length": recipe.seq_length,
-    }
+    config = run_config(recipe, policy, out)
     data = PromptStream(fit, recipe.grpo.prompts_per_step, seed=ts.seed)
     try:
         trainer, ckpt, done = run_trainer(module, data, ts, out, config, KEYS, stop_at)

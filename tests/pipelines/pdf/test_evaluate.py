@@ -11,6 +11,15 @@ from pipelines.pdf.evaluate import cer, choose_reference, find_expected, normali
 runner = CliRunner()
 
 
+def _linked_pdfs(tmp_path, folder, names):
+    """A folder of links to some of the shared data's PDFs: an evaluation reads a whole folder."""
+    pdfs = tmp_path / "pdfs"
+    pdfs.mkdir()
+    for name in names:
+        (pdfs / f"{name}.pdf").symlink_to(folder / f"{name}.pdf")
+    return pdfs
+
+
 def test_error_rates_on_known_strings():
     assert cer("sitting", "kitten") == pytest.approx(3 / 6)
     assert cer("kitten", "kitten") == 0.0
@@ -75,10 +84,7 @@ def test_several_references_without_a_choice_are_refused_not_guessed(tmp_path):
 @pytest.mark.slow
 def test_rapidocr_on_real_scans(shared_data, tmp_path):
     docling = shared_data / "pdf" / "docling"
-    pdfs = tmp_path / "pdfs"
-    pdfs.mkdir()
-    for name in ("ocr_test", "ocr_test_rotated_180"):
-        (pdfs / f"{name}.pdf").symlink_to(docling / "ocr_scanned" / f"{name}.pdf")
+    pdfs = _linked_pdfs(tmp_path, docling / "ocr_scanned", ("ocr_test", "ocr_test_rotated_180"))
     result = evaluate.evaluate(pdfs, docling / "ocr_groundtruth_md", ["rapidocr"], "ocr", prefer="tesseract")
     docs = {d["document"]: d for d in result["runs"][0]["documents"]}
     assert docs["ocr_test.pdf"]["reference"] == "ocr_test.tesseract.full_page.md"
@@ -91,10 +97,7 @@ def test_rapidocr_on_real_scans(shared_data, tmp_path):
 
 def test_cli_text_layer_run_writes_json(shared_data, tmp_path):
     docling = shared_data / "pdf" / "docling"
-    pdfs = tmp_path / "pdfs"
-    pdfs.mkdir()
-    for name in ("multi_page", "code_and_formula"):
-        (pdfs / f"{name}.pdf").symlink_to(docling / "pdf" / f"{name}.pdf")
+    pdfs = _linked_pdfs(tmp_path, docling / "pdf", ("multi_page", "code_and_formula"))
     out = tmp_path / "r.json"
     args = ["eval", "ocr", "--pdfs", str(pdfs), "--expected", str(docling / "groundtruth_md"), "--routing", "text"]
     result = runner.invoke(build_app(), [*args, "--json", str(out)])
@@ -110,9 +113,7 @@ def test_cli_text_layer_run_writes_json(shared_data, tmp_path):
 
 def test_cli_auto_routing_reads_text_pages_without_ocr(shared_data, tmp_path):
     docling = shared_data / "pdf" / "docling"
-    pdfs = tmp_path / "pdfs"
-    pdfs.mkdir()
-    (pdfs / "multi_page.pdf").symlink_to(docling / "pdf" / "multi_page.pdf")
+    pdfs = _linked_pdfs(tmp_path, docling / "pdf", ("multi_page",))
     args = ["eval", "ocr", "--pdfs", str(pdfs), "--expected", str(docling / "groundtruth_md"), "--routing", "auto"]
     result = runner.invoke(build_app(), args)
     assert result.exit_code == 0, result.output

@@ -258,16 +258,12 @@ def test_a_job_over_a_directory_of_pdfs_balances_its_ledger(tmp_path):
     assert audit == {(reason, "pdf") for _, reason in BAD.values()}
 
 
-def test_local_and_datatrove_write_byte_identical_part_files(tmp_path):
+def test_local_and_datatrove_write_byte_identical_part_files(tmp_path, assert_same_part_files):
     pytest.importorskip("datatrove")
     src = _pdf_dir(tmp_path)
     for kind in ("local", "datatrove"):
         run_job(_job(src, tmp_path / kind, kind))
-    for sub in ("documents", "audit", "ledger"):
-        names = sorted(p.name for p in (tmp_path / "local" / sub).iterdir())
-        assert names == sorted(p.name for p in (tmp_path / "datatrove" / sub).iterdir())
-        for name in names:
-            assert (tmp_path / "local" / sub / name).read_bytes() == (tmp_path / "datatrove" / sub / name).read_bytes()
+    assert_same_part_files(tmp_path / "local", tmp_path / "datatrove")
 
 
 @pytest.mark.spark

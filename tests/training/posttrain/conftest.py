@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from tests.training.factory import TINY_HF, perturb_norms
+
 pytest.importorskip("transformers")
 
 
@@ -24,22 +26,15 @@ def tiny_llama(smollm2, tmp_path_factory):
     _, tok = smollm2
     torch.manual_seed(0)
     cfg = LlamaConfig(
+        **TINY_HF,
         vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
         max_position_embeddings=2048,
         tie_word_embeddings=True,
         eos_token_id=tok.eos_token_id,
         bos_token_id=tok.bos_token_id,
     )
     model = LlamaForCausalLM(cfg).eval()
-    with torch.no_grad():
-        for k, v in model.named_parameters():
-            if "norm" in k:
-                v.add_(torch.randn_like(v) * 0.1)
+    perturb_norms(model)
     out = tmp_path_factory.mktemp("tiny-llama")
     model.save_pretrained(out)
     tok.save_pretrained(out)

@@ -4,35 +4,16 @@ import pytest
 import torch
 
 from corpusforge.errors import ConfigError
+from tests.training.posttrain.factory import recipe_dict
 from training.posttrain.distill import DistillRecipe, distill
 from training.posttrain.tasks import arithmetic, write_jsonl
 
 
 def recipe(tmp_path, student, teacher, out, mode="on_policy", layers=None, steps=2):
-    return DistillRecipe.parse(
-        {
-            "name": "distill-test",
-            "output": str(tmp_path / out),
-            "init": str(student),
-            "data": str(tmp_path / "prompts.jsonl"),
-            "seq_length": 128,
-            "distill": {
-                "mode": mode,
-                "teacher": str(teacher),
-                "student_layers": layers,
-                "max_new_tokens": 6,
-                "thinking_budget": 5,
-                "prompts_per_step": 2,
-            },
-            "train": {
-                "steps": steps,
-                "micro_batch_size": 4,
-                "attention": "sdpa",
-                "lr": {"peak": 1e-3, "min": 1e-4, "warmup_fraction": 0.0},
-                "progress": False,
-            },
-        }
-    )
+    base = recipe_dict(tmp_path, "distill-test", student, out, "prompts.jsonl", 128, 4, (1e-3, 1e-4), steps=steps)
+    settings = {"mode": mode, "teacher": str(teacher), "student_layers": layers, "max_new_tokens": 6,
+               "thinking_budget": 5, "prompts_per_step": 2}  # fmt: skip
+    return DistillRecipe.parse({**base, "distill": settings})
 
 
 def test_on_policy_kl_is_zero_for_the_teacher_itself_and_trains_a_smaller_student(tmp_path, tiny_llama):

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from corpusforge.errors import ConfigError
+from tests.training.posttrain.factory import recipe_dict
 from training.posttrain.grpo import GRPORecipe, grpo
 from training.posttrain.models import load_policy, megatron_logits, sync_weights
 from training.posttrain.rewards import RewardRunner, load_reward
@@ -37,30 +38,10 @@ def test_reward_errors_and_timeouts_are_counted():
 
 
 def recipe(tmp_path, init, out, reward="length_reward"):
-    return GRPORecipe.parse(
-        {
-            "name": "grpo-test",
-            "output": str(tmp_path / out),
-            "init": str(init),
-            "data": str(tmp_path / "prompts.jsonl"),
-            "seq_length": 64,
-            "grpo": {
-                "group_size": 2,
-                "prompts_per_step": 2,
-                "max_new_tokens": 6,
-                "updates_per_batch": 2,
-                "reward": f"{FNS}:{reward}",
-            },
-            "train": {
-                "steps": 3,
-                "micro_batch_size": 4,
-                "attention": "sdpa",
-                "lr": {"peak": 1e-3, "min": 1e-4, "warmup_fraction": 0.0},
-                "save_every": 1,
-                "progress": False,
-            },
-        }
-    )
+    base = recipe_dict(tmp_path, "grpo-test", init, out, "prompts.jsonl", 64, 4, (1e-3, 1e-4), steps=3, save_every=1)
+    settings = {"group_size": 2, "prompts_per_step": 2, "max_new_tokens": 6, "updates_per_batch": 2,
+            "reward": f"{FNS}:{reward}"}  # fmt: skip
+    return GRPORecipe.parse({**base, "grpo": settings})
 
 
 def test_grpo_runs_logs_and_resumes(tmp_path, tiny_llama):

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from corpusforge.errors import ConfigError
+from tests.training.posttrain.factory import recipe_dict
 from training.posttrain.sft import SFTRecipe, sft
 
 
@@ -28,21 +29,7 @@ def write_data(path, n=12):
 
 def recipe(tmp_path, init, out, steps=4):
     return SFTRecipe.parse(
-        {
-            "name": "sft-test",
-            "output": str(tmp_path / out),
-            "init": str(init),
-            "data": str(tmp_path / "data.jsonl"),
-            "seq_length": 96,
-            "train": {
-                "steps": steps,
-                "micro_batch_size": 2,
-                "attention": "sdpa",
-                "lr": {"peak": 3e-3, "min": 3e-4, "warmup_fraction": 0.0},
-                "save_every": 2,
-                "progress": False,
-            },
-        }
+        recipe_dict(tmp_path, "sft-test", init, out, "data.jsonl", 96, 2, (3e-3, 3e-4), steps=steps, save_every=2)
     )
 
 
