@@ -97,12 +97,15 @@ class Stages:
 
 @dataclass(frozen=True)
 class PerFile:
-    """``fn(job, task, path)`` once per input file; it writes its outputs and its marker and returns a falsy
-    value when a previous run finished the task. Every engine runs it."""
+    """``fn(job, task, path)`` once per input file; it writes its outputs. The engine keeps each task's
+    completion marker under ``done`` (a folder of the output; "" = the output itself): a task whose marker exists
+    is skipped, and the marker is written after ``fn`` returns unless the kind's writer wrote it. Every engine
+    runs it."""
 
     fn: Callable[[Any, int, str], Any]
     label: str = "files"
     files: tuple[str, ...] | None = None  # its own file list (e.g. inputs and references); None: the inputs
+    done: str = ""
 
 
 @dataclass(frozen=True)

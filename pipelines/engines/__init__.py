@@ -1,6 +1,6 @@
 """Engines run any job kind's tasks (`corpusforge.job`); what a run writes besides the kind's own outputs is
 done here once for every kind: the refusal of another config's or engine's output, ``--overwrite``, the
-resolved config, completion markers of global steps, the ledger check and ``funnel.json``.
+resolved config, completion markers (of per-file tasks and global steps), the ledger check and ``funnel.json``.
 
 Each engine module (local, spark, datatrove) has an engine class with ``run_stages`` (the kind's per-document
 stages over every input file) and ``run_files`` (a task function per input file); both return how many tasks
@@ -17,7 +17,7 @@ from corpusforge.errors import ConfigError
 from corpusforge.fs import exists, filesystem, join, makedirs, read_text, write_text
 from corpusforge.job import Job, JobResult, Once, PerFile, Stages, summarize
 from corpusforge.ledger import Ledger
-from pipelines.task import clean_temporaries, read_summaries
+from pipelines.task import clean_temporaries, completion_marker, read_summaries
 
 
 def _defining(config: dict) -> dict:
@@ -61,6 +61,24 @@ def run_job(job: Job, progress: bool = False, overwrite: bool = False) -> JobRes
     return result
 
 
+class MarkedTask:
+    """A per-file task function with its completion marker kept by the engine (picklable: it travels to Spark
+    executors and datatrove workers as it is)."""
+
+    def __init__(self, fn, done: str):
+        self.fn, self.done = fn, done
+        self.__name__ = getattr(fn, "__name__", "task")
+
+    def __call__(self, job: Job, task: int, path: str) -> bool:
+        marker = completion_marker(join(job.output, self.done) if self.done else job.output, task)
+        if exists(marker):
+            return False
+        self.fn(job, task, path)
+        if not exists(marker):  # the standard writers (TaskWriter, ShardWriter) write it with their last file
+            write_text(marker, "done\n")
+        return True
+
+
 def open_engine(job: Job, progress: bool = False, overwrite: bool = False):
     """The engine ``job.engine.kind`` names; ``progress`` and ``overwrite`` reach global steps that run jobs of
     their own (a pipeline's steps)."""
@@ -88,7 +106,8 @@ def run_tasks(job: Job, files: list[str], progress: bool = False, overwrite: boo
         if isinstance(task, Stages):
             ran = engine.run_stages(job, files, task.label)
         elif isinstance(task, PerFile):
-            ran = engine.run_files(task.fn, job, files if task.files is None else list(task.files), task.label)
+            fn = MarkedTask(task.fn, task.done)
+            ran = engine.run_files(fn, job, files if task.files is None else list(task.files), task.label)
         elif isinstance(task, Once):
             marker = join(job.output, task.done) if task.done else None
             if marker is None or not exists(marker):

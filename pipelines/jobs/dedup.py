@@ -29,7 +29,7 @@ import xxhash
 from pydantic import Field, field_validator
 
 from corpusforge.errors import ConfigError, InputError
-from corpusforge.fs import atomic_open, exists, expand, filesystem, join, write_text
+from corpusforge.fs import atomic_open, expand, filesystem, join, write_text
 from corpusforge.job import JobResult, Once, PerFile, Task
 from corpusforge.ledger import KEPT
 from corpusforge.parquet import check_record_parquet
@@ -41,7 +41,7 @@ from pipelines.dedup.keys import Fingerprinter, fingerprint_schema
 from pipelines.dedup.minhash import MinHasher, jaccard
 from pipelines.jobs.base import DocumentsJobConfig
 from pipelines.stage import Outcome
-from pipelines.task import TaskWriter, completion_marker, part_name
+from pipelines.task import TaskWriter, part_name
 
 STAGE = "dedup"
 WORK = "_work"
@@ -120,7 +120,7 @@ class DedupJobConfig(DocumentsJobConfig):
         every = files + self.reference_files()  # references are tasks len(files)...: fingerprinted, never written
         fingerprint = update_wrapper(partial(fingerprint_task, first_reference=len(files)), fingerprint_task)
         return [
-            PerFile(fingerprint, "fingerprints", files=tuple(every)),
+            PerFile(fingerprint, "fingerprints", files=tuple(every), done=f"{WORK}/fingerprints"),
             Once(decide_step, done=f"{WORK}/decisions/_SUCCESS"),
             PerFile(apply_task, "dedup"),
         ]
@@ -142,12 +142,9 @@ def _decision_dir(output: str, task: int) -> str:
     return join(output, WORK, "decisions", f"task={task}")
 
 
-def fingerprint_task(job: DedupJobConfig, task: int, path: str, first_reference: int | None = None) -> bool:
-    """Step 1 for one file (an input, or a reference from task ``first_reference`` on); False when a previous
-    run finished it."""
+def fingerprint_task(job: DedupJobConfig, task: int, path: str, first_reference: int | None = None) -> None:
+    """Step 1 for one file (an input, or a reference from task ``first_reference`` on)."""
     out = _fingerprint_dir(job.output)
-    if exists(completion_marker(out, task)):
-        return False
     fingerprinter = Fingerprinter(job.dedup)
     reference = first_reference is not None and task >= first_reference
     with atomic_open(join(out, part_name(task)), "wb") as f, pq.ParquetWriter(f, fingerprinter.schema) as writer:
@@ -159,14 +156,10 @@ def fingerprint_task(job: DedupJobConfig, task: int, path: str, first_reference:
                     record.meta[REFERENCE_META] = "1"
             writer.write_table(fingerprinter.table(records, task, row))
             row += len(records)
-    write_text(completion_marker(out, task), "done\n")
-    return True
 
 
-def apply_task(job: DedupJobConfig, task: int, path: str) -> bool:
+def apply_task(job: DedupJobConfig, task: int, path: str) -> None:
     """Step 3 for one input file: every record kept (with its cluster) or dropped with the kept copy's id."""
-    if exists(completion_marker(job.output, task)):
-        return False
     decisions = _read_decisions(job.output, task)
     references = reference_ids(job, {d[2] for d in decisions if d[0] != KEPT and d[2]})
     writer = TaskWriter(job.output, task, job.name, job.write.batch_rows, job.write.compression)
@@ -191,7 +184,6 @@ def apply_task(job: DedupJobConfig, task: int, path: str) -> bool:
     except BaseException:
         writer.abort()
         raise
-    return True
 
 
 def reference_ids(job: DedupJobConfig, wanted: set[str]) -> set[str]:

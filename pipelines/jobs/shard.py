@@ -35,7 +35,7 @@ from pipelines.shards.cells import CellsConfig, cell_values, gate_keys, merge_ce
 from pipelines.shards.manifest import MANIFEST, build_manifest
 from pipelines.shards.tokenizer import Tokenizer, TokenizerConfig
 from pipelines.shards.writer import SIDECAR_LABELS, WORK, ShardWriter
-from pipelines.task import completion_marker, part_name, read_summaries
+from pipelines.task import part_name, read_summaries
 
 
 class LongDocsConfig(Config):
@@ -80,7 +80,7 @@ class ShardJobConfig(DocumentsJobConfig):
         return gate_job(self)[0]
 
     def tasks(self, files: list[str]) -> list[Task]:
-        return [PerFile(count_task, "cells"), Once(decide_step), PerFile(shard_task, "shards")]
+        return [PerFile(count_task, "cells", done=f"{WORK}/counts"), Once(decide_step), PerFile(shard_task, "shards")]
 
     def finish(self, files: list[str], result: JobResult) -> None:
         write_manifest(self, len(files), result.ledger)
@@ -112,16 +112,13 @@ def _counts_path(output: str, task: int) -> str:
     return join(output, WORK, "counts", part_name(task, "json"))
 
 
-def count_task(job: ShardJobConfig, task: int, path: str) -> bool:
+def count_task(job: ShardJobConfig, task: int, path: str) -> None:
     out = _counts_path(job.output, task)
-    if exists(out):
-        return False
     keys = job.shard.cells.keys
     counts: Counter = Counter()
     for cols in _batches(path, needed_columns(keys), 65536):
         counts.update(cell_values(keys, cols))
     write_text(out, json.dumps({"cells": sorted([list(c), n] for c, n in counts.items())}))
-    return True
 
 
 def decide_step(job: ShardJobConfig, files: list[str], engine) -> None:
@@ -147,10 +144,8 @@ def read_columns(keys: list[str]) -> list[str]:
     return sorted({"id", "text", "source", "url", "lang", *SIDECAR_LABELS, *needed_columns(keys)})
 
 
-def shard_task(job: ShardJobConfig, task: int, path: str) -> bool:
-    """Pass 2 for one input file; False when a previous run finished it."""
-    if exists(completion_marker(job.output, task)):
-        return False
+def shard_task(job: ShardJobConfig, task: int, path: str) -> None:
+    """Pass 2 for one input file (the engine skips it when a previous run finished it)."""
     cells = decide_cells_saved(job)
     writer = ShardWriter(job, task, cells, job_tokenizer(job.shard))
     try:
@@ -160,7 +155,6 @@ def shard_task(job: ShardJobConfig, task: int, path: str) -> bool:
     except BaseException:
         writer.abort()
         raise
-    return True
 
 
 def decide_cells_saved(job: ShardJobConfig) -> dict[tuple, tuple]:
