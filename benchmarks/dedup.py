@@ -40,6 +40,8 @@ still has a survivor.
 
     python benchmarks/dedup.py [--docs 50000] [--scale-max 8] [--shared ../shared/data] [--workdir DIR]
         [--json PATH] [--skip-datatrove] [--verify 0.7] [--worker-check 2] [--profile] [--minhash-seeds 1,2,3,4,5]
+Over 400 lines: both sides' set-ups, the planted-duplicate corpus, quality scoring and the scaling runs share
+one corpus and one result table; split, each part would re-read the same corpus definitions.
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ docs per CPU second, and peak RSS (the child's ``VmHWM`` and the polled peak of 
 
     python -m benchmarks.label [--docs 20000] [--runs 3] [--shared ../shared/data] [--workdir out/bench-label]
         [--models DIR] [--skip-datatrove] [--measurements target,full,datatrove] [--json PATH]
+Over 400 lines: the equal-characters, full-set and prefix sides share one corpus, the heads' loading and
+one table.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ Docker does not run here, so these tests read the file the way `docker compose` 
 ``$``, ``${NAME:-default}`` takes its default) and check that the services fit together: names referenced
 in URLs and ``depends_on`` exist, published ports line up with the ports the daemons listen on, and the
 mounts and volumes are declared.
+Over 400 lines: one static check per service and setting of the compose file, sharing its parsed form.
 """
 
 from __future__ import annotations
