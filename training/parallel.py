@@ -160,6 +160,19 @@ def _current() -> tuple[int, int, int, int]:
     )
 
 
+def _stale() -> bool:
+    """Megatron's groups belong to a process group destroyed since (another library or test made a new world):
+    asking them for a rank fails."""
+    from megatron.core import parallel_state as ps
+
+    try:
+        ps.get_pipeline_model_parallel_rank()
+        ps.get_data_parallel_rank()
+        return False
+    except (ValueError, RuntimeError):
+        return True
+
+
 def init_parallel(layout: Layout | None = None, seed: int = 1234) -> Layout:
     """The process group (torchrun's, else a world of one: gloo on CPU, nccl on GPU) and Megatron's model-parallel
     groups for ``layout`` (rebuilt when a different layout was set up before in this process), the CPU patches
@@ -184,7 +197,7 @@ def init_parallel(layout: Layout | None = None, seed: int = 1234) -> Layout:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     layout = layout or Layout(world=dist.get_world_size(), data=dist.get_world_size())
     want = (layout.tensor, layout.pipeline, layout.expert, layout.context)
-    if ps.model_parallel_is_initialized() and _current() != want:
+    if ps.model_parallel_is_initialized() and (_stale() or _current() != want):
         ps.destroy_model_parallel()
     if not ps.model_parallel_is_initialized():
         ps.initialize_model_parallel(
