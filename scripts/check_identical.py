@@ -9,6 +9,8 @@ shard-sample, pdf-sample. Every output file is compared byte for byte (funnel.js
 only, no times), with one exception: ``config.yaml`` is compared with the two fields the job-contract change
 added cut out, as an older checkout has neither: the ``engine.datatrove:`` block (the datatrove executor choice)
 and the line ``  annotators: {}`` (``labels.annotators``, more annotators by name; empty by default).
+Against a checkout older than the engine-kept per-file markers (``PerFile.done``), B also has the shard job's
+count-step markers ``shard-sample/_work/counts/_completions/*`` (new files; nothing else changes).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ RUNS = [
             "output=out/label",
         ],
     ),
-    ("shard-sample", ["recipes/shard-sample.yaml"]),
+    # web documents only: the recipe also reads the main job's synthetic documents (a generation step not run here)
+    ("shard-sample", ["recipes/shard-sample.yaml", "--set", "inputs=[out/web-sample/dedup/documents]"]),
     ("pdf-sample", ["recipes/pdf-sample.yaml"]),
 ]
 
