@@ -31,15 +31,14 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from benchmarks.measure import log_tail, run_measured
+
 ROOT = Path(__file__).resolve().parent.parent
-MB = 2**20
 ONE_THREAD = {
     "TOKENIZERS_PARALLELISM": "false",
     "RAYON_NUM_THREADS": "1",
@@ -112,8 +111,6 @@ def pick_cpu() -> int:
 
 def measure(side: Side, size: int, run: int, workdir: Path, cpu: int, poll_s: float = 0.02) -> Run:
     """Run one side once in a fresh pinned child; sample its process tree's RSS until it exits."""
-    import psutil
-
     workdir.mkdir(parents=True, exist_ok=True)
     tag = f"{side.name}-{size}-{run}".replace(" ", "_").replace("/", "_")
     result, log_path = workdir / f"result-{tag}.json", workdir / f"{tag}.log"
@@ -122,39 +119,14 @@ def measure(side: Side, size: int, run: int, workdir: Path, cpu: int, poll_s: fl
            "--result", str(result), "--cpu", str(cpu)]  # fmt: skip
     env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     load_start = os.getloadavg()[0]
-    peak = worker = 0
-    start = time.perf_counter()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
-        root = psutil.Process(proc.pid)
-        try:
-            while True:
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # this child alone, reaped descendants included
-                if pid:
-                    break
-                with contextlib.suppress(psutil.Error):
-                    total = 0
-                    for p in [root, *root.children(recursive=True)]:
-                        with contextlib.suppress(psutil.Error):  # a process may exit between listing and reading
-                            rss = p.memory_info().rss
-                            total += rss
-                            worker = max(worker, rss)
-                    peak = max(peak, total)
-                time.sleep(poll_s)
-        except BaseException:  # Ctrl-C or an error here: leave no child running
-            with contextlib.suppress(psutil.Error):
-                for p in [*root.children(recursive=True), root]:
-                    p.kill()
-            proc.wait()
-            raise
-        proc.returncode = rc = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - start
+    m = run_measured(cmd, log_path, cwd=ROOT, poll_s=poll_s, env=env)
+    rc, wall = m.rc, m.wall_s
     if rc != 0 or not result.is_file():
-        tail = log_path.read_text(errors="replace")[-3000:]
-        raise BenchmarkFailed(f"{side.name} at size {size} exited {rc}; log {log_path}:\n{tail}")
+        raise BenchmarkFailed(f"{side.name} at size {size} exited {rc}; log {log_path}:\n{log_tail(log_path, 3000)}")
     extra = json.loads(result.read_text())
     units = int(extra.pop("units"))
-    return Run(side.name, size, run, units, usage.ru_utime + usage.ru_stime, wall, peak / MB, worker / MB,
+    worker = max(m.driver_peak_rss_mb, m.worker_peak_rss_mb)  # the largest single process of the tree, polled
+    return Run(side.name, size, run, units, m.cpu_s, wall, m.peak_rss_mb, worker,
                load_start, os.getloadavg()[0], cpu, extra)  # fmt: skip
 
 

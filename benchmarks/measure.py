@@ -45,33 +45,43 @@ def _high_water_kb(pid: int) -> int:
     return 0
 
 
-def run_measured(cmd: list[str], log_path: Path, cwd: Path | None = None, poll_s: float = 0.05) -> Measurement:
-    """Run ``cmd`` with stdout and stderr to ``log_path``; wait for it while polling its process tree's RSS."""
+def run_measured(
+    cmd: list[str], log_path: Path, cwd: Path | None = None, poll_s: float = 0.05, env: dict | None = None
+) -> Measurement:
+    """Run ``cmd`` with stdout and stderr to ``log_path``; wait for it while polling its process tree's RSS.
+    An interrupt or error in the waiting kills the whole tree first, so no child outlives the benchmark."""
     import psutil
 
     start = time.perf_counter()
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
         root = psutil.Process(proc.pid)
         peak = driver_peak = worker_peak = high_water_kb = 0
-        while True:
-            # wait4 reaps this child alone and gives its own rusage (its reaped descendants included)
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
+        try:
+            while True:
+                # wait4 reaps this child alone and gives its own rusage (its reaped descendants included)
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                with contextlib.suppress(psutil.Error):
+                    total = 0
+                    for p in [root, *root.children(recursive=True)]:
+                        with contextlib.suppress(psutil.Error):  # a process may exit between listing and reading
+                            rss = p.memory_info().rss
+                            total += rss
+                            high_water_kb = max(high_water_kb, _high_water_kb(p.pid))
+                            if p.pid == root.pid:
+                                driver_peak = max(driver_peak, rss)
+                            else:
+                                worker_peak = max(worker_peak, rss)
+                    peak = max(peak, total)
+                time.sleep(poll_s)
+        except BaseException:  # Ctrl-C or an error here: leave no child running
             with contextlib.suppress(psutil.Error):
-                total = 0
-                for p in [root, *root.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):  # a process may exit between listing and reading
-                        rss = p.memory_info().rss
-                        total += rss
-                        high_water_kb = max(high_water_kb, _high_water_kb(p.pid))
-                        if p.pid == root.pid:
-                            driver_peak = max(driver_peak, rss)
-                        else:
-                            worker_peak = max(worker_peak, rss)
-                peak = max(peak, total)
-            time.sleep(poll_s)
+                for p in [*root.children(recursive=True), root]:
+                    p.kill()
+            proc.wait()
+            raise
         proc.returncode = rc = os.waitstatus_to_exitcode(status)
     return Measurement(
         rc=rc,
