@@ -112,43 +112,64 @@ class RemapStream:
         self.stream.load_state_dict(state)
 
 
+def spread_cap(lengths: list[int], budget: int) -> int:
+    """The per-document cap that spends ``budget`` tokens over every document (water-filling): short
+    documents are read whole, long ones cut at the cap, so no single document dominates a target."""
+    ls = sorted(lengths)
+    left, n = budget, len(ls)
+    for i, x in enumerate(ls):
+        if x * (n - i) >= left:
+            return max(1, -(-left // (n - i)))
+        left -= x
+    return ls[-1] if ls else 1
+
+
 def target_batches(space: Space, rows: np.ndarray, cfg: ProxyConfig, lut: np.ndarray | None) -> list[dict]:
-    """The held-out documents of a target, concatenated (each ends in its EOD) and cut into sequences."""
+    """A target's held-out documents, each read up to a common cap so that ``eval_tokens`` cover all of them
+    (`spread_cap`; a target read from its first documents only ranks mixtures by a handful of documents),
+    concatenated and cut into sequences. The prediction across a cut (a truncated document's last token to
+    the next document) is masked out."""
     import torch
 
     shard_col = space.docs.column("shard").to_pylist()
     idx_col = space.docs.column("doc_index").to_pylist()
     prefix = {s.path: s.prefix for s in space.manifest.shards}
     datasets: dict[str, object] = {}
-    need = cfg.eval_tokens + 1
-    parts, have = [], 0
+    docs = []
     for r in rows:
         sp = shard_col[int(r)]
         if sp not in datasets:
             datasets[sp] = _idx_dataset(prefix[sp])
-        doc = np.asarray(datasets[sp][int(idx_col[int(r)])], dtype=np.int64)
-        parts.append(doc)
-        have += len(doc)
-        if have >= need:
-            break
-    ids = np.concatenate(parts)[:need]
+        docs.append(np.asarray(datasets[sp][int(idx_col[int(r)])], dtype=np.int64))
+    cap = spread_cap([len(d) for d in docs], cfg.eval_tokens + 1)
+    parts, valid = [], []
+    for d in docs:
+        piece = d[:cap]
+        ok = np.ones(len(piece), dtype=np.float32)
+        if valid and len(parts[-1]) < len(docs[len(parts) - 1]):  # the previous document was cut
+            ok[0] = 0.0
+        parts.append(piece)
+        valid.append(ok)
+    ids, ok = np.concatenate(parts), np.concatenate(valid)
     if lut is not None:
         ids = lut[ids].astype(np.int64)
     L = cfg.seq_length
     n = max(1, (len(ids) - 1) // L)
-    batches, seqs = [], []
+    seqs = []
     for i in range(n):
         chunk = ids[i * L : i * L + L + 1]
         if len(chunk) < 2:
             break
-        seqs.append(chunk)
+        seqs.append((chunk, ok[i * L + 1 : i * L + L + 1]))
+    batches = []
     for i in range(0, len(seqs), cfg.micro_batch_size):
         group = seqs[i : i + cfg.micro_batch_size]
-        width = min(len(c) for c in group) - 1
-        toks = torch.as_tensor(np.stack([c[:width] for c in group]))
-        labs = torch.as_tensor(np.stack([c[1 : width + 1] for c in group]))
+        width = min(len(c) for c, _ in group) - 1
+        toks = torch.as_tensor(np.stack([c[:width] for c, _ in group]))
+        labs = torch.as_tensor(np.stack([c[1 : width + 1] for c, _ in group]))
+        mask = torch.as_tensor(np.stack([m[:width] for _, m in group]))
         batches.append({
-            "tokens": toks, "labels": labs, "loss_mask": torch.ones_like(toks, dtype=torch.float),
+            "tokens": toks, "labels": labs, "loss_mask": mask,
             "position_ids": torch.arange(width).unsqueeze(0).expand_as(toks).contiguous(),
         })  # fmt: skip
     return batches

@@ -119,21 +119,36 @@ def write_report(job) -> Path:
     return path
 
 
+def _f(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
 def _validation_lines(v: dict) -> list[str]:
-    lines = ["## Validation at the larger size", "", "| mixture | runs | mean target loss |", "|---|---|---|"]
+    seeds = [str(s) for s in v["seeds"]]
+    lines = ["## Validation at the larger size", "",
+             "| mixture | runs | mean target loss | " + " | ".join(f"seed {s}" for s in seeds) + " | seed std |",
+             "|---|---|---|" + "---|" * (len(seeds) + 1)]  # fmt: skip
     for name, m in v["mixtures"].items():
-        loss = f"{m['mean_target_loss']:.4f}" if m["mean_target_loss"] is not None else "-"
-        lines.append(f"| {name} | {m['runs']} | {loss} |")
+        per = m.get("per_seed", {})
+        cells = " | ".join(_f(per.get(s)) for s in seeds)
+        lines.append(f"| {name} | {m['runs']} | {_f(m['mean_target_loss'])} | {cells} | {_f(m.get('seed_std'))} |")
     sr = v["steps_ratio"]
-    lines += ["", f"- steps for optimized to reach uniform's final loss / uniform's steps: {sr['per_seed']} (goal <= 0.7)"]
+    per = ", ".join("not reached" if r is None else f"{r:.2f}" for r in sr["per_seed"])
+    lines += ["", f"- steps for optimized to reach uniform's final loss / uniform's steps, per seed: {per}; "
+              f"on the seed-mean curves: {_f(sr.get('seed_mean_curve'))} (goal <= 0.7)"]  # fmt: skip
+    for key, d in v.get("paired", {}).items():
+        lines.append(f"- {key}, per seed: " + ", ".join(f"{x:+.3f}" for x in d.values()))
     sh = v["spearman_heldout"]
     if sh["spearman"] is not None:
-        lines.append(f"- Spearman predicted vs measured, {sh['n']} held-out mixtures: {sh['spearman']:.3f} (goal >= 0.9)")
+        lines.append(f"- Spearman predicted vs measured, {sh['n']} held-out mixtures: {sh['spearman']:.3f} "
+                     f"(Pearson {_f(sh.get('pearson'))}; goal >= 0.9)")  # fmt: skip
     if "instance_vs_cells" in v:
         ic = v["instance_vs_cells"]
-        lines.append(f"- instance level {ic['instance']:.4f} vs cell level {ic['cells']:.4f}")
+        lines.append(f"- instance level {ic['instance']:.4f} vs cell level {ic['cells']:.4f} "
+                     f"(instance lower on {ic.get('seeds_instance_lower', '-')} of {len(ic.get('instance_minus_cells', {}))} seeds)")  # fmt: skip
     if "edu" in v:
         e = v["edu"]
-        lines.append(f"- {e['target']}: edu upweighted {e['edu_up']:.4f} vs natural {e['natural']:.4f}")
+        lines.append(f"- {e['target']}: edu upweighted {e['edu_up']:.4f} vs natural {e['natural']:.4f} "
+                     f"(lower on {e.get('seeds_edu_up_lower', '-')} of {len(e.get('edu_up_minus_natural', {}))} seeds)")  # fmt: skip
     lines.append(f"- larger-proxy runs: {v.get('runs', 0)}, {v.get('runs_wall_s', 0):.0f} s of worker wall time summed")
     return lines + [""]

@@ -55,23 +55,40 @@ def summarize(job, space, mixtures: list[str], held: list[str], wall_s: float) -
     for name in mixtures:
         runs = {s: _load(job, name, f"large-s{s}") for s in v.seeds}
         ok = {s: r for s, r in runs.items() if r}
+        per_seed = {str(s): _mean(r) for s, r in ok.items()}
         out["mixtures"][name] = {
             "runs": len(ok),
-            "mean_target_loss": float(np.mean([_mean(r) for r in ok.values()])) if ok else None,
+            "mean_target_loss": float(np.mean(list(per_seed.values()))) if ok else None,
+            "per_seed": per_seed,
+            "seed_std": float(np.std(list(per_seed.values()), ddof=1)) if len(ok) > 1 else None,
             "targets": {t: float(np.mean([r["targets"][t] for r in ok.values()])) for t in space.targets} if ok else {},
+            "targets_per_seed": {str(s): r["targets"] for s, r in ok.items()},
             "curves": {str(s): r.get("curve", []) for s, r in ok.items()},
             "params": next(iter(ok.values()))["params"] if ok else None,
             "tokens_per_s": float(np.median([r["tokens_per_s"] for r in ok.values()])) if ok else None,
             "peak_rss_mib": float(max(r["peak_rss_mib"] for r in ok.values())) if ok else None,
         }
-    ratios = []
+    ratios, curves_u, curves_o = [], [], []
     for s in v.seeds:
         u, o = _load(job, "uniform", f"large-s{s}"), _load(job, "optimized", f"large-s{s}")
         if u and o and u.get("curve") and o.get("curve"):
             reach = steps_to_reach(o["curve"], u["curve"][-1][1])
             ratios.append(None if reach is None else reach / u["curve"][-1][0])
-    out["steps_ratio"] = {"per_seed": ratios, "goal": 0.7,
+            curves_u.append(u["curve"])
+            curves_o.append(o["curve"])
+    mean_curve = None
+    if curves_u and len({len(c) for c in curves_u + curves_o}) == 1:  # the seeds' curves averaged point by point
+        cu, co = np.mean(np.array(curves_u), 0), np.mean(np.array(curves_o), 0)
+        reach = steps_to_reach(co.tolist(), float(cu[-1][1]))
+        mean_curve = None if reach is None else reach / float(cu[-1][0])
+    out["steps_ratio"] = {"per_seed": ratios, "goal": 0.7, "seed_mean_curve": mean_curve,
                           "mean": float(np.mean(ratios)) if ratios and None not in ratios else None}  # fmt: skip
+    out["paired"] = {  # per seed (same seed: same init, same sampler stream), mixture minus uniform / natural
+        f"{a}-{b}": {s: out["mixtures"][a]["per_seed"][s] - out["mixtures"][b]["per_seed"][s]
+                     for s in out["mixtures"][a]["per_seed"] if s in out["mixtures"][b]["per_seed"]}
+        for a in ("optimized", "optimized-cells", "edu-up") for b in ("uniform", "natural")
+        if a in out["mixtures"] and b in out["mixtures"]
+    }  # fmt: skip
     x, y, failed = training_table(job, space)
     report = fit(x, y, job.families, job.folds, failed)
     pred, meas, names = [], [], []
@@ -86,13 +103,20 @@ def summarize(job, space, mixtures: list[str], held: list[str], wall_s: float) -
     out["spearman_heldout"] = {
         "n": len(names), "goal": 0.9, "family": report.family, "mixtures": names, "predicted": pred, "measured": meas,
         "spearman": float(spearmanr(pred, meas).statistic) if len(names) >= 3 else None,
+        "pearson": float(np.corrcoef(pred, meas)[0, 1]) if len(names) >= 3 else None,
     }  # fmt: skip
     mix = out["mixtures"]
     if mix.get("optimized", {}).get("runs") and mix.get("optimized-cells", {}).get("runs"):
         a, b = mix["optimized"]["mean_target_loss"], mix["optimized-cells"]["mean_target_loss"]
-        out["instance_vs_cells"] = {"instance": a, "cells": b, "instance_lower": a < b}
+        pa, pb = mix["optimized"]["per_seed"], mix["optimized-cells"]["per_seed"]
+        per = {k: pa[k] - pb[k] for k in pa if k in pb}
+        out["instance_vs_cells"] = {"instance": a, "cells": b, "instance_lower": a < b, "instance_minus_cells": per,
+                                    "seeds_instance_lower": sum(d < 0 for d in per.values())}  # fmt: skip
     edu_t = next((t for t in space.targets if t.startswith("edu")), None)
     if edu_t and mix.get("edu-up", {}).get("runs") and mix.get("natural", {}).get("runs"):
         a, b = mix["edu-up"]["targets"][edu_t], mix["natural"]["targets"][edu_t]
-        out["edu"] = {"target": edu_t, "edu_up": a, "natural": b, "edu_up_lower": a < b}
+        ta, tb = mix["edu-up"]["targets_per_seed"], mix["natural"]["targets_per_seed"]
+        per = {k: ta[k][edu_t] - tb[k][edu_t] for k in ta if k in tb}
+        out["edu"] = {"target": edu_t, "edu_up": a, "natural": b, "edu_up_lower": a < b, "edu_up_minus_natural": per,
+                      "seeds_edu_up_lower": sum(d < 0 for d in per.values())}  # fmt: skip
     return out
