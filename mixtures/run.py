@@ -88,9 +88,11 @@ def worker_command(plan_dir: str | Path, ablation: str, tag: str = DEFAULT_TAG, 
 def pending(plan_dir: str | Path, tag: str = DEFAULT_TAG, ids: list[str] | None = None,
             roles: tuple[str, ...] | None = None) -> list[str]:  # fmt: skip
     out = []
-    for abl in ablation_dirs(plan_dir):
-        if ids is not None and abl.name not in ids:
-            continue
+    dirs = ablation_dirs(plan_dir)
+    if ids is not None:  # in the order asked (a run cut short has done the first ones)
+        rank = {name: k for k, name in enumerate(ids)}
+        dirs = sorted((d for d in dirs if d.name in rank), key=lambda d: rank[d.name])
+    for abl in dirs:
         if roles is not None and json.loads((abl / "mixture.json").read_text())["role"] not in roles:
             continue
         if not result_path(abl, tag).is_file():

@@ -108,11 +108,11 @@ def validation_mixtures(job: MixtureJobConfig, space: Space) -> dict[str, np.nda
     rep_c = fit(xc, yc, job.families, job.folds, failed)
     cell_space = CellView.of(space)
     opt_c = optimize(cell_space, rep_c, spec, job.constraints, explored=xc)
-    return {
-        "optimized": inst.weights,
-        "optimized-cells": from_cells(space, opt_c.weights),
-        **baseline_mixtures(job, space),
-    }
+    base = baseline_mixtures(job, space)
+    return {  # in the order they run: the steps-ratio comparison first
+        "optimized": inst.weights, "uniform": base["uniform"], "natural": base["natural"],
+        "optimized-cells": from_cells(space, opt_c.weights), "edu-up": base["edu-up"],
+    }  # fmt: skip
 
 
 def _top_bin(space: Space) -> str:
