@@ -18,7 +18,11 @@ def grpo(src, dest):
     rows = [json.loads(x) for x in Path(src).read_text().splitlines() if x.strip()]
     steps = [r["step"] for r in rows]
     fig, ax = plt.subplots(1, 3, figsize=(12, 3.2))
-    ax[0].plot(steps, [r["reward"] for r in rows], marker="o")
+    reward = [r["reward"] for r in rows]
+    ax[0].plot(steps, reward, marker="o", alpha=0.5, label="per step")
+    mean = [sum(reward[max(0, i - 9) : i + 1]) / len(reward[max(0, i - 9) : i + 1]) for i in range(len(reward))]
+    ax[0].plot(steps, mean, color="C3", label="mean of last 10")
+    ax[0].legend(fontsize=8)
     ax[0].set(title="mean reward per step", xlabel="step", ylim=(0, 1))
     ax[1].plot(steps, [r["kl"] for r in rows], marker="o", color="C1")
     ax[1].set(title="KL to reference (k3)", xlabel="step")

@@ -33,10 +33,11 @@ def check_tokenizers(student_tok, teacher_tok) -> None:
         raise ConfigError("distill.teacher", f"the teacher's tokenizer differs from the student's: {diff}")
 
 
-def teacher_sft_records(backend, records: list[dict], max_new_tokens: int, budget: int, seed: int = 0) -> tuple[list[dict], dict]:  # fmt: skip
-    """Off-policy data: each prompt answered by the teacher in both modes, as SFT conversations."""
+def teacher_sft_records(backend, records: list[dict], max_new_tokens: int, budget: int, seed: int = 0,
+                        modes: tuple[str, ...] = ("think", "no_think")) -> tuple[list[dict], dict]:  # fmt: skip
+    """Off-policy data: each prompt answered by the teacher in each of ``modes``, as SFT conversations."""
     out, skips = [], {"unclosed_think": 0}
-    for think in (True, False):
+    for think in [m == "think" for m in ("think", "no_think") if m in modes]:
         flag = "/think" if think else "/no_think"
         convs = [
             [*r["messages"][:-1], {**r["messages"][-1], "content": _reflag(r["messages"][-1]["content"], flag)}]
@@ -115,6 +116,9 @@ class DistillSettings(Config):
     temperature: float = Field(1.0, gt=0)
     direction: Literal["reverse", "forward"] = "reverse"
     prompts_per_step: int = Field(4, ge=1)
+    modes: list[Literal["think", "no_think"]] = Field(
+        ["think", "no_think"], min_length=1, description="Off-policy: the modes the teacher answers each prompt in."
+    )
 
 
 class DistillRecipe(PostTrainRecipe):
@@ -158,7 +162,7 @@ def distill(recipe: DistillRecipe, stop_at: int | None = None) -> dict:
     if d.mode == "off_policy":
         data = out / "teacher_sft.jsonl"
         if not data.is_file():
-            rows, skips = teacher_sft_records(TransformersBackend(teacher, teacher_tok), records, d.max_new_tokens, d.thinking_budget, ts.seed)  # fmt: skip
+            rows, skips = teacher_sft_records(TransformersBackend(teacher, teacher_tok), records, d.max_new_tokens, d.thinking_budget, ts.seed, tuple(d.modes))  # fmt: skip
             write_json(out / "teacher_skips.json", skips)
             write_jsonl(rows, data)
         student_dir = out / "student_init"

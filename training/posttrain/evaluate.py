@@ -30,7 +30,36 @@ def accuracy(backend, records: list[dict], reward, max_new_tokens: int = 32, bud
             "thinking_tokens": sum(r.thinking_tokens for r in res) / max(1, len(res)),
         }
     scores = reward.score(prompts, texts, [r["reference"] for r in records])
-    return {"n": len(records), "accuracy": sum(s >= 1.0 for s in scores) / max(1, len(records))} | extra
+    correct = [int(s >= 1.0) for s in scores]  # per prompt, in order: what a paired test between models needs
+    return {"n": len(records), "accuracy": sum(correct) / max(1, len(records))} | extra | {"correct": correct}
+
+
+def paired_test(before: list[int], after: list[int], resamples: int = 10_000, seed: int = 0) -> dict:
+    """Two models graded on the same prompts: the accuracy change, McNemar's exact two-sided p-value (binomial
+    on the discordant prompts) and a paired bootstrap 95% interval of the change."""
+    import math
+    import random
+
+    if len(before) != len(after) or not before:
+        raise ValueError(f"paired test needs two equal, non-empty gradings ({len(before)} vs {len(after)})")
+    n = len(before)
+    gained = sum(a and not b for b, a in zip(before, after, strict=True))
+    lost = sum(b and not a for b, a in zip(before, after, strict=True))
+    k, m = min(gained, lost), gained + lost
+    p = min(1.0, 2 * sum(math.comb(m, i) for i in range(k + 1)) / 2**m) if m else 1.0
+    rng = random.Random(seed)
+    diffs = [a - b for b, a in zip(before, after, strict=True)]
+    boot = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
+    return {
+        "n": n,
+        "before": sum(before) / n,
+        "after": sum(after) / n,
+        "change": sum(diffs) / n,
+        "gained": gained,
+        "lost": lost,
+        "mcnemar_exact_p": p,
+        "bootstrap_95": [boot[int(0.025 * resamples)], boot[int(0.975 * resamples) - 1]],
+    }
 
 
 def think_follow_set(pairs: list[dict], n: int, seed: int = 0, max_turns: int = 3) -> list[list[dict]]:

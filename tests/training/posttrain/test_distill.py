@@ -36,6 +36,15 @@ def test_off_policy_trains_on_teacher_answers_in_both_modes(tmp_path, tiny_llama
     assert all("/think" in r["messages"][0]["content"] or "/no_think" in r["messages"][0]["content"] for r in rows)
 
 
+def test_off_policy_in_one_mode_only(tmp_path, tiny_llama):
+    write_jsonl(arithmetic(3, seed=4), tmp_path / "prompts.jsonl")
+    r = recipe(tmp_path, tiny_llama, tiny_llama, "off1", mode="off_policy", steps=1)
+    r = DistillRecipe.parse({**r.model_dump(), "distill": {**r.distill.model_dump(), "modes": ["no_think"]}})
+    assert distill(r)["done"]
+    rows = [json.loads(x) for x in (tmp_path / "off1" / "teacher_sft.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all(r["messages"][0]["content"].endswith("/no_think") for r in rows)
+
+
 def test_teacher_with_another_tokenizer_is_refused(tmp_path, tiny_llama):
     from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
