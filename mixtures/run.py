@@ -104,40 +104,51 @@ def run_all(plan_dir: str | Path, workers: int = 2, tag: str = DEFAULT_TAG, ids:
             roles: tuple[str, ...] | None = None, seed: int | None = None, proxy_overrides: dict | None = None,
             progress: bool = True, env: dict | None = None) -> dict:  # fmt: skip
     """Every unfinished task of the plan across ``workers`` processes; counts of ok / failed / skipped."""
+    load_plan(plan_dir)
+    total = len(pending(plan_dir, "\0none", ids, roles))
+    tasks = [(name, tag, seed) for name in pending(plan_dir, tag, ids, roles)]
+    counts = run_queue(plan_dir, tasks, workers, proxy_overrides, progress, env, label=f"ablations ({tag})",
+                       total=total)  # fmt: skip
+    return counts
+
+
+def run_queue(plan_dir: str | Path, tasks: list[tuple[str, str, int | None]], workers: int = 2,
+              proxy_overrides: dict | None = None, progress: bool = True, env: dict | None = None,
+              label: str = "ablations", total: int | None = None) -> dict:  # fmt: skip
+    """``(ablation, tag, seed)`` tasks in order across ``workers`` processes, one queue (no worker waits for
+    another size or seed to finish); a task already marked done is skipped."""
     import os
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     plan_dir = Path(plan_dir)
-    load_plan(plan_dir)
-    todo = pending(plan_dir, tag, ids, roles)
-    total = len(pending(plan_dir, "\0none", ids, roles))
-    counts = {"ok": 0, "failed": 0, "skipped": total - len(todo)}
-    running: dict[str, tuple[subprocess.Popen, Path]] = {}
+    queue = [t for t in tasks if not result_path(plan_dir / "ablations" / t[0], t[1]).is_file()]
+    total = len(tasks) if total is None else total
+    counts = {"ok": 0, "failed": 0, "skipped": total - len(queue)}
+    running: dict[tuple[str, str], tuple[subprocess.Popen, Path]] = {}
     child_env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
     bar = Progress(
-        TextColumn(f"[bold]ablations ({tag})"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.fields[info]}"), disable=not progress,
     )  # fmt: skip
     with bar:
         task = bar.add_task("run", total=total, completed=counts["skipped"], info="")
-        queue = list(todo)
         while queue or running:
             while queue and len(running) < workers:
-                name = queue.pop(0)
+                name, tag, seed = queue.pop(0)
                 log = plan_dir / "ablations" / name / f"{tag}.log"
                 with log.open("wb") as f:
                     p = subprocess.Popen(
                         worker_command(plan_dir, name, tag, seed, proxy_overrides), stdout=f, stderr=subprocess.STDOUT,
                         env=child_env,
                     )  # fmt: skip
-                running[name] = (p, log)
+                running[(name, tag)] = (p, log)
             time.sleep(0.2)
-            for name, (p, log) in list(running.items()):
+            for (name, tag), (p, log) in list(running.items()):
                 rc = p.poll()
                 if rc is None:
                     continue
-                del running[name]
+                del running[(name, tag)]
                 done = result_path(plan_dir / "ablations" / name, tag)
                 if rc != 0 and not done.is_file():
                     why = f"killed by signal {-rc}" if rc < 0 else f"worker exited {rc}: {_tail(log)}"

@@ -15,7 +15,7 @@ from mixtures.fit import FitReport, fit
 from mixtures.optimize import StageSpec, cell_uniform, from_cells, optimize
 from mixtures.plan import write_plan
 from mixtures.proxy import build_vocab
-from mixtures.run import collect, run_all, write_result
+from mixtures.run import collect, run_all, run_queue, write_result
 from mixtures.space import CellView, Space, build_space
 from mixtures.table import training_table
 
@@ -142,9 +142,9 @@ def validate_step(job: MixtureJobConfig, progress: bool = True, run: bool = True
     held = sorted(p.name for p in (job.plan_dir / "ablations").iterdir() if p.name.startswith("h"))
     held = held[: v.holdout_count] if v.holdout_count else held
     if run:  # the first seed, then the held-out mixtures, then the other seeds: a cut-short run has every figure
-        for seed, ids in [(v.seeds[0], list(mixtures)), (v.holdout_seed, held)] + [(s, list(mixtures)) for s in v.seeds[1:]]:
-            run_all(job.plan_dir, workers, tag=f"large-s{seed}", ids=ids, seed=seed, proxy_overrides=over,
-                    progress=progress)  # fmt: skip
+        order = [(v.seeds[0], list(mixtures)), (v.holdout_seed, held)] + [(s, list(mixtures)) for s in v.seeds[1:]]
+        tasks = list(dict.fromkeys((name, f"large-s{seed}", seed) for seed, ids in order for name in ids))
+        run_queue(job.plan_dir, tasks, workers, over, progress, label="larger proxies")
     from mixtures.validate import summarize
 
     result = summarize(job, space, list(mixtures), held, time.perf_counter() - t0)
