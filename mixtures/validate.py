@@ -4,7 +4,8 @@
   over the uniform run's steps (per seed; from the loss curves, linearly interpolated); goal <= 0.70;
 - ``spearman_heldout``: predicted (fit on the small ablations) vs measured mean target loss of the plan's
   held-out mixtures at the larger size; goal >= 0.9;
-- ``instance_vs_cells``: measured mean target loss of the instance-level optimum vs the cell-level one;
+- ``instance_vs_cells``: measured mean target loss of the instance-level optimum vs the cell-level one, on the
+  seeds both ran;
 - ``edu``: the educational target's loss with the top edu_score bin upweighted vs natural, at equal tokens.
 """
 
@@ -107,16 +108,20 @@ def summarize(job, space, mixtures: list[str], held: list[str], wall_s: float) -
     }  # fmt: skip
     mix = out["mixtures"]
     if mix.get("optimized", {}).get("runs") and mix.get("optimized-cells", {}).get("runs"):
-        a, b = mix["optimized"]["mean_target_loss"], mix["optimized-cells"]["mean_target_loss"]
         pa, pb = mix["optimized"]["per_seed"], mix["optimized-cells"]["per_seed"]
-        per = {k: pa[k] - pb[k] for k in pa if k in pb}
-        out["instance_vs_cells"] = {"instance": a, "cells": b, "instance_lower": a < b, "instance_minus_cells": per,
-                                    "seeds_instance_lower": sum(d < 0 for d in per.values())}  # fmt: skip
+        common = [k for k in pa if k in pb]  # compared on the seeds both ran (same seed: same init and stream)
+        if common:
+            a, b = float(np.mean([pa[k] for k in common])), float(np.mean([pb[k] for k in common]))
+            out["instance_vs_cells"] = {"seeds": common, "instance": a, "cells": b, "instance_lower": a < b,
+                                        "instance_minus_cells": {k: pa[k] - pb[k] for k in common},
+                                        "seeds_instance_lower": sum(pa[k] < pb[k] for k in common)}  # fmt: skip
     edu_t = next((t for t in space.targets if t.startswith("edu")), None)
     if edu_t and mix.get("edu-up", {}).get("runs") and mix.get("natural", {}).get("runs"):
-        a, b = mix["edu-up"]["targets"][edu_t], mix["natural"]["targets"][edu_t]
         ta, tb = mix["edu-up"]["targets_per_seed"], mix["natural"]["targets_per_seed"]
-        per = {k: ta[k][edu_t] - tb[k][edu_t] for k in ta if k in tb}
-        out["edu"] = {"target": edu_t, "edu_up": a, "natural": b, "edu_up_lower": a < b, "edu_up_minus_natural": per,
-                      "seeds_edu_up_lower": sum(d < 0 for d in per.values())}  # fmt: skip
+        common = [k for k in ta if k in tb]
+        if common:
+            a, b = float(np.mean([ta[k][edu_t] for k in common])), float(np.mean([tb[k][edu_t] for k in common]))
+            out["edu"] = {"target": edu_t, "seeds": common, "edu_up": a, "natural": b, "edu_up_lower": a < b,
+                          "edu_up_minus_natural": {k: ta[k][edu_t] - tb[k][edu_t] for k in common},
+                          "seeds_edu_up_lower": sum(ta[k][edu_t] < tb[k][edu_t] for k in common)}  # fmt: skip
     return out
