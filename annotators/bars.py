@@ -53,6 +53,15 @@ def default_bars() -> dict[str, list[Bar]]:
             # real pages: one reference page in 400 is toxic, so the head must leave clean pages alone
             _bar(ref, "flagged_rate", max=0.05, beat_baseline=False),
         ],
+        # hate, offensive (annotators/safety_heads.py): the TweetEval goals, and clean real pages left alone
+        "hate": [
+            _bar("tweeteval_hate_val", "macro_f1", min=0.60),
+            _bar(ref, "flagged_rate", max=0.05, beat_baseline=False),
+        ],
+        "offensive": [
+            _bar("tweeteval_offensive_val", "macro_f1", min=0.75),
+            _bar(ref, "flagged_rate", max=0.05, beat_baseline=False),
+        ],
         # adult: no adult page among the reference pages; a head that flags clean real pages cannot be trusted
         "adult": [_bar(ref, "flagged_rate", max=0.02, beat_baseline=False)],
         # field: no reference labels for academic fields, so nothing can show it works

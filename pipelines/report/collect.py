@@ -25,7 +25,7 @@ STAGE_ORDER = (
     "gopher_repetition", "fineweb", "c4", "label", "ocr", "refine", "dedup", "shard",
 )  # fmt: skip
 CATEGORICAL = ("lang", "source", "domain", "doc_format", "academic_field")
-SCORES = ("edu_score", "toxicity", "adult", "lang_score")
+SCORES = ("edu_score", "toxicity", "adult", "hate", "offensive", "lang_score")
 #: quality signals plotted when present (annotators/quality.py)
 QUALITY_KEYS = ("words", "mean_word_len", "line_punct_frac", "dup_line_frac", "stop_words", "symbol_word_ratio")
 

@@ -130,3 +130,15 @@ def test_fused_heads_pickle_before_loading_only(tmp_path):
     assert clone.scores("hello")[0] == pytest.approx(fused.scores("hello")[0])
     with pytest.raises(TypeError, match="does not pickle"):
         pickle.dumps(fused)
+
+
+def test_unigram_models_fuse_with_bigram_models(tmp_path):
+    # hate and offensive heads may be unigram models: they have no n-gram rows, so they join the bigram heads' pass
+    rng = random.Random(1)
+    lines = [f"__label__{rng.choice('ab')} {' '.join(rng.sample(FILLER[:300], 10))}\n" for _ in range(400)]
+    bigram = _train(tmp_path, "bi", lines, True, dim=8, wordNgrams=2, bucket=997)
+    unigram = _train(tmp_path, "uni", lines, True, dim=8, wordNgrams=1)
+    weights = [read_fasttext(p) for p in (unigram, bigram)]
+    assert FusedHeads.group(weights) == [[0, 1]]
+    texts = [" ".join(rng.sample(FILLER[:400], 12)) for _ in range(20)] + TEXTS
+    assert_same_as_fasttext([unigram, bigram], texts)

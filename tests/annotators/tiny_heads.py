@@ -56,6 +56,6 @@ def train_head(head: str, path: Path, lines: int = 2400, quantize: bool = False,
     return path
 
 
-def train_all(folder: Path, heads=("domain", "format", "field", "edu", "toxicity", "adult")) -> dict[str, str]:
+def train_all(folder: Path, heads=("domain", "format", "field", "edu", "toxicity", "adult", "hate", "offensive")) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     return {h: str(train_head(h, folder / f"{h}.bin")) for h in heads}

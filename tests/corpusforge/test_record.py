@@ -65,7 +65,8 @@ def test_metadata_added_by_a_datatrove_step_is_kept_in_meta():
 def test_schema_is_fixed():
     assert [f.name for f in RECORD_SCHEMA] == [
         "id", "text", "source", "url", "lang", "lang_score",
-        "domain", "domain_score", "doc_format", "academic_field", "edu_score", "toxicity", "adult", "pii",
+        "domain", "domain_score", "doc_format", "academic_field", "edu_score", "toxicity", "adult", "hate", "offensive",
+        "pii",
         "quality", "meta",
     ]  # fmt: skip
     assert RECORD_SCHEMA.field("quality").type == pa.map_(pa.string(), pa.float64())

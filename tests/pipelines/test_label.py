@@ -56,8 +56,10 @@ def test_fused_heads_write_the_columns_each_model_writes_alone(models):
     fused, alone = (LabelStage(LabelConfig(models=models, fuse=f, pii={"enabled": False})) for f in (True, False))
     fused.setup()
     alone.setup()
-    assert [len(heads) for scorer, heads in fused.annotators[0]._scorers] == [6]  # one pass for every head
-    columns = ("domain", "domain_score", "doc_format", "academic_field", "edu_score", "toxicity", "adult")
+    passes = fused.annotators[0]._passes
+    assert [len(heads) for _, scorers in passes for _, heads in scorers] == [8]  # one pass for every head
+    columns = ("domain", "domain_score", "doc_format", "academic_field", "edu_score", "toxicity", "adult", "hate",
+               "offensive")  # fmt: skip
     for a, b in zip(_records(), _records(), strict=True):
         try:
             a, b = fused.apply(a), alone.apply(b)
@@ -82,6 +84,33 @@ def test_thresholds_drop_with_named_reasons(models):
         except Drop as drop:
             reasons.append(drop.reason)
     assert reasons == ["kept", "toxic", "adult", "empty_text"]
+    stage = LabelStage(LabelConfig(models=models, max_hate=0.5, max_offensive=0.5))
+    texts = [_records()[0].text, _text("hate", "hate"), _text("offensive", "offensive")]
+    reasons = []
+    for i, text in enumerate(texts):
+        try:
+            rec = stage.apply(Record(id=f"s{i}", text=text, source="test"))
+            reasons.append("kept")
+            assert rec.hate < 0.5 and rec.offensive < 0.5
+        except Drop as drop:
+            reasons.append(drop.reason)
+    assert reasons == ["kept", "hate", "offensive"]
+
+
+def test_each_head_reads_its_own_part_of_the_document(models):
+    from annotators.fasttext_head import FastTextHead, read_windows
+    from pipelines.label import DEFAULT_READS
+
+    text = f"{_text('domain', 'food_dining')} " + "filler1 " * 400 + _text("edu", "5")
+    reads = {"domain": {"chars": 64}, "edu": {"chars": 300, "windows": 3}}
+    stage = LabelStage(LabelConfig(models=models, reads=reads, quality=False, pii={"enabled": False}))
+    stage.setup()
+    rec = stage.apply(Record(id="r", text=text, source="test"))
+    assert rec.domain == "food_dining" and rec.edu_score > 4  # the edu words sit at the end, past every prefix
+    assert rec.edu_score == pytest.approx(FastTextHead("edu", models["edu"]).values(read_windows(text, 300, 3))[0])
+    assert set(DEFAULT_READS) >= {"domain", "format", "edu", "toxicity", "adult", "hate", "offensive"}
+    with pytest.raises(ConfigError, match="reads.nope"):
+        LabelConfig.parse({"models": models, "reads": {"nope": {"chars": 10}}})
 
 
 def test_invalid_config_fails_naming_the_field(models, tmp_path):
@@ -195,9 +224,9 @@ def test_heads_below_their_bar_are_flagged(models, tmp_path):
     # the tiny heads have no evaluated card: every one fails, and the records and the funnel say so
     stage = LabelStage(LabelConfig(models=models, pii={"enabled": False}, quality=False))
     rec = stage.apply(Record(id="a", text="some text", source="t"))
-    assert rec.meta["labels.failing"] == "domain,format,field,edu,toxicity,adult"
+    assert rec.meta["labels.failing"] == "domain,format,field,edu,toxicity,adult,hate,offensive"
     record_evaluation(models["domain"], "reference_heldout", {"accuracy": 0.9, "baseline": {"accuracy": 0.2}})
-    none = {h: [] for h in ("format", "field", "edu", "toxicity", "adult")}
+    none = {h: [] for h in ("format", "field", "edu", "toxicity", "adult", "hate", "offensive")}
     bar = [Bar(evaluation="reference_heldout", metric="accuracy", min=0.7)]
     stage = LabelStage(LabelConfig(models=models, pii={"enabled": False}, quality=False, bars={"domain": bar, **none}))
     assert "labels.failing" not in stage.apply(Record(id="b", text="some text", source="t")).meta

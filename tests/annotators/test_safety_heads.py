@@ -1,0 +1,86 @@
+import json
+import random
+
+import pytest
+
+from annotators.bars import head_status
+from annotators.fasttext_head import FastTextHead
+from annotators.metrics import classification_metrics
+from annotators.safety_heads import GridPoint, SafetyTrainConfig, best_threshold, page_figures, train_safety_head
+from corpusforge.errors import ConfigError
+
+HOSTILE = ["vermin", "scum", "filthy", "subhuman", "invaders", "disgusting"]
+FRIENDLY = ["lovely", "match", "weekend", "coffee", "concert", "garden"]
+FILLER = [f"word{i}" for i in range(200)]
+
+
+def _tweets(folder, split: str, n: int, seed: int) -> None:
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for i in range(n):
+        hateful = i % 3 == 0
+        words = rng.sample(HOSTILE if hateful else FRIENDLY, 2) + rng.sample(FILLER, 6)
+        rng.shuffle(words)
+        texts.append("@user " + " ".join(words))
+        labels.append("1" if hateful else "0")
+    (folder / f"{split}_text.txt").write_text("\n".join(texts) + "\n")
+    (folder / f"{split}_labels.txt").write_text("\n".join(labels) + "\n")
+
+
+def _reference(path, n: int = 40) -> None:
+    rng = random.Random(1)
+    rows = []
+    for i in range(n):
+        text = " ".join(rng.sample(FILLER, 30) + rng.sample(FRIENDLY, 3))
+        rows.append({"page": f"p{i}.html", "lang": "en", "text": text, "topic": "politics", "format": "article",
+                     "edu": 1, "toxic": i == 0})  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("safety")
+    (root / "tweeteval" / "hate").mkdir(parents=True)
+    _tweets(root / "tweeteval" / "hate", "train", 240, 0)
+    _tweets(root / "tweeteval" / "hate", "val", 60, 1)
+    _reference(root / "reference.jsonl")
+    config = SafetyTrainConfig(grid=[GridPoint(word_ngrams=1, epoch=15, lr=0.3), GridPoint(word_ngrams=2)],
+                               dim=8, bucket=1000, quantize=False, dev_fraction=0.25)  # fmt: skip
+    card = train_safety_head("hate", root / "tweeteval", root / "models", root / "reference.jsonl", config)
+    return root, card
+
+
+def test_a_trained_head_writes_the_figures_it_earned_into_its_card(trained):
+    root, card = trained
+    on_disk = json.loads((root / "models" / "hate.card.json").read_text())
+    assert on_disk["evaluations"] == card["evaluations"]
+    val = card["evaluations"]["tweeteval_hate_val"]
+    # recompute the validation figure from the saved model: the card holds what the model does
+    head = FastTextHead("hate", str(root / "models" / "hate.ftz"))
+    texts = (root / "tweeteval" / "hate" / "val_text.txt").read_text().splitlines()
+    gold = ["hate" if x == "1" else "ok" for x in (root / "tweeteval" / "hate" / "val_labels.txt").read_text().split()]
+    scores = head.annotate(texts)["hate"]
+    predicted = ["hate" if s >= val["threshold"] else "ok" for s in scores]
+    assert val["macro_f1"] == pytest.approx(classification_metrics(gold, predicted)["macro_f1"])
+    assert val["macro_f1"] > 0.9 > val["baseline"]["macro_f1"]
+    assert len(card["selection"]["tried"]) == 2 and card["selection"]["chosen_on"] == "train-internal dev split"
+    page = card["evaluations"]["reference_heldout"]
+    assert card["decision"]["page_threshold"] >= card["decision"]["tweet_threshold"]
+    assert page["clean"] + page["positives"] == page["examples"] and 0 <= page["flagged_rate"] <= 1
+    status = head_status("hate", root / "models" / "hate.ftz")
+    assert [c["bar"].split(" ")[0] for c in status.checks] == ["tweeteval_hate_val.macro_f1", "reference_heldout.flagged_rate"]
+    assert status.checks[0]["passed"]
+    assert "## Evaluation: tweeteval_hate_val" in (root / "models" / "hate.md").read_text()
+
+
+def test_threshold_and_page_figures():
+    gold = ["hate", "ok", "ok", "hate"]
+    f1, threshold = best_threshold(gold, [0.9, 0.2, 0.4, 0.6], "hate")
+    assert f1 == 1.0 and 0.4 < threshold <= 0.6
+    figures = page_figures([0.9, 0.1, 0.8], [True, False, False], 0.5)
+    assert figures["flagged_clean"] == 1 and figures["flagged_rate"] == 0.5 and figures["positives_caught"] == 1
+
+
+def test_unknown_task_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="task"):
+        train_safety_head("spam", tmp_path, tmp_path)  # type: ignore[arg-type]
