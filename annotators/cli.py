@@ -261,3 +261,24 @@ def train_safety(
             f"pages (held-out): {page['flagged_clean']}/{page['clean']} clean pages flagged at the page threshold "
             f"{page['threshold']:.3f}"
         )
+
+
+@app.command("page-threshold")
+def page_threshold_cmd(
+    head: str = typer.Option(..., help="A binary head: toxicity, adult, hate or offensive."),
+    reference: Path = typer.Option(..., exists=True, help="Reference pages (topic, format, edu, toxic per page)."),
+    model: str | None = typer.Option(None, help="Model file; default the shipped annotators/models/HEAD.ftz."),
+    quantile: float = typer.Option(0.99, min=0.5, max=1.0, help="Of the head's scores on clean train pages."),
+) -> None:
+    """Choose a binary head's page-level flag threshold on the reference train split (a false-positive budget on
+    clean pages) and record it with the held-out figures in the head's card."""
+    import sys
+
+    from annotators.safety_heads import calibrate_page_threshold
+
+    card = calibrate_page_threshold(head, reference, model, quantile, "corpusforge annotate " + " ".join(sys.argv[2:]))
+    page = card["evaluations"]["reference_heldout"]
+    Console().print(
+        f"{head}: page threshold {card['decision']['page_threshold']:.3f}; held-out clean pages flagged "
+        f"{page['flagged_clean']}/{page['clean']} ({page['flagged_rate']:.3f}; at 0.5: {page['flagged_rate_at_0.5']:.3f})"
+    )

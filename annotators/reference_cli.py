@@ -8,7 +8,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from annotators.reference_eval import HEAD_FIELDS, Predictor, card_entry, evaluate_predictors, fasttext_predictor
+from annotators.reference import REFERENCE_HEADS
+from annotators.reference_eval import (
+    HEAD_FIELDS,
+    Predictor,
+    card_entry,
+    evaluate_predictors,
+    fasttext_predictor,
+    page_threshold,
+)
 from corpusforge.errors import InputError
 
 #: the figures shown per reference field, the first one being the field's headline
@@ -24,7 +32,7 @@ SHOWN = {
 def parse_heads(spec: str | None) -> dict[str, str | None]:
     """``domain,edu=path/edu.ftz`` → {head: model path or None (the shipped one)}."""
     heads: dict[str, str | None] = {}
-    for part in (spec or ",".join(HEAD_FIELDS)).split(","):
+    for part in (spec or ",".join(REFERENCE_HEADS.values())).split(","):
         head, _, path = part.strip().partition("=")
         if head not in HEAD_FIELDS:
             raise InputError(head, f"no reference field for this head; heads with one: {', '.join(HEAD_FIELDS)}")
@@ -92,11 +100,13 @@ def run_reference_eval(
     elif teacher is not None:
         predictors, closer = teacher_predictors(teacher, list(heads), cache)
         name = f"generative teacher (SmolLM2-135M, {teacher} mode)"
-    else:
+    thresholds: dict[str, float] = {}
+    if probe is None and teacher is None:
         predictors = {h: fasttext_predictor(h, p) for h, p in heads.items()}
+        thresholds = {h: page_threshold(h, p) for h, p in heads.items() if HEAD_FIELDS[h] in ("toxic", "adult")}
         name = "fastText heads"
     try:
-        result = evaluate_predictors(reference, predictors, split, name, limit)
+        result = evaluate_predictors(reference, predictors, split, name, limit, thresholds)
     finally:
         if closer is not None:
             closer.close()

@@ -18,6 +18,8 @@ from annotators.reference import EDU_THRESHOLD, REFERENCE_HEADS, load_reference,
 from corpusforge.errors import InputError
 
 HEAD_FIELDS = {head: field for field, head in REFERENCE_HEADS.items()}
+#: heads scored against a reference field they share with another head (named explicitly, not in the default set)
+HEAD_FIELDS |= {"hate": "toxic", "offensive": "toxic"}
 #: a predictor: texts → one value per text (a class name, a 0-5 score, or a toxic probability)
 Predictor = Callable[[list[str]], list]
 
@@ -29,8 +31,9 @@ def binary_f1(gold: list[bool], predicted: list[bool]) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
-def field_metrics(field: str, gold: list, predicted: list) -> dict:
-    """The figures of one reference field: classes → accuracy, macro-F1; edu → Spearman, MAE, F1 at >= 3."""
+def field_metrics(field: str, gold: list, predicted: list, threshold: float = 0.5) -> dict:
+    """The figures of one reference field: classes → accuracy, macro-F1; edu → Spearman, MAE, F1 at >= 3;
+    toxic, adult → flags at ``threshold`` (a head's card may choose its page threshold)."""
     if field in ("topic", "format"):
         m = classification_metrics([str(g) for g in gold], [str(p) for p in predicted])
         return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "per_class": m["per_class"]}
@@ -41,10 +44,11 @@ def field_metrics(field: str, gold: list, predicted: list) -> dict:
         high_pred = [round(s) >= EDU_THRESHOLD for s in scores]
         return {**m, f"f1_at_{EDU_THRESHOLD}": binary_f1(high_gold, high_pred), "positives": sum(high_gold)}
     if field in ("toxic", "adult"):
-        flagged = [p is not None and float(p) >= 0.5 for p in predicted]
+        flagged = [p is not None and float(p) >= threshold for p in predicted]
         m = classification_metrics([str(g) for g in gold], [str(f) for f in flagged])
         return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], f"f1_{field}": binary_f1(gold, flagged),
-                "positives": sum(gold), "flagged": sum(flagged), "flagged_rate": sum(flagged) / max(len(gold), 1)}
+                "positives": sum(gold), "flagged": sum(flagged), "flagged_rate": sum(flagged) / max(len(gold), 1),
+                "threshold": threshold}
     raise InputError(field, f"not a reference field; one of {', '.join(REFERENCE_HEADS)}")
 
 
@@ -57,7 +61,7 @@ def baseline(field: str, train_gold: list, n: int) -> tuple[object, list]:
 
 def evaluate_predictors(
     reference: str | Path, predictors: dict[str, Predictor], split: str = "heldout", name: str = "",
-    limit: int | None = None,
+    limit: int | None = None, thresholds: dict[str, float] | None = None,
 ) -> dict:
     """``{head: {field, metrics, baseline, majority}}`` for each head predictor, on one split of the reference."""
     rows = load_reference(reference)
@@ -77,7 +81,7 @@ def evaluate_predictors(
         value, constant = baseline(field, [r[field] for r in train], len(chosen))
         result["heads"][head] = {
             "field": field,
-            "metrics": field_metrics(field, gold, predict(texts)),
+            "metrics": field_metrics(field, gold, predict(texts), (thresholds or {}).get(head, 0.5)),
             "baseline": {"majority": value, **field_metrics(field, gold, constant)},
         }
     return result
@@ -93,6 +97,15 @@ def fasttext_predictor(head: str, model_path: str | None = None) -> Predictor:
         return annotator.annotate(texts)[annotator.columns[0]]
 
     return predict
+
+
+def page_threshold(head: str, model_path: str | None = None) -> float:
+    """The page-level flag threshold a binary head's card chose (``decision.page_threshold``), else 0.5."""
+    from annotators.bars import read_card
+    from annotators.fasttext_head import resolve_model_path
+
+    card = read_card(resolve_model_path(head, model_path)) or {}
+    return float((card.get("decision") or {}).get("page_threshold", 0.5))
 
 
 def card_entry(result: dict, head: str, command: str) -> dict:

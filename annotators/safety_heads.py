@@ -171,7 +171,9 @@ def train_safety_head(
     }
     page: dict[str, Any] = {}
     if reference is not None:
-        page, evaluations["reference_heldout"] = _page_decision(task, model_file, reference, threshold, config)
+        page, evaluations["reference_heldout"] = page_decision(
+            task, model_file, reference, threshold, config.page_quantile, config.max_chars
+        )
         evaluations["reference_heldout"] |= {"date": now, "command": command}
     card = {
         "model": task,
@@ -204,23 +206,48 @@ def train_safety_head(
     return card
 
 
-def _page_decision(task: str, model_file: Path, reference: Path, threshold: float,
-                   config: SafetyTrainConfig) -> tuple[dict, dict]:  # fmt: skip
-    """(decision, held-out entry): the page threshold from the train split's clean pages, scored on held-out."""
+def page_decision(head: str, model_file: str | Path, reference: str | Path, min_threshold: float = 0.0,
+                  quantile: float = 0.99, max_chars: int = DEFAULT_MAX_CHARS) -> tuple[dict, dict]:  # fmt: skip
+    """(decision, held-out entry) of a binary head on real pages: the page threshold is the ``quantile`` of its
+    scores on the reference train split's clean pages (at least ``min_threshold``), then scored on held-out."""
     from annotators.reference import load_reference, split_reference
 
     train, held = split_reference(load_reference(reference))
-    head = FastTextHead(task, str(model_file), config.max_chars)
-    score = head.annotate
-    train_scores = score([r["text"] for r in train])[task]
-    clean = [s for s, r in zip(train_scores, train, strict=True) if not r["toxic"]]
-    page_threshold = max(threshold, _quantile(clean, config.page_quantile))
-    held_scores = score([r["text"] for r in held])[task]
-    gold = [r["toxic"] for r in held]
-    entry = {"data": str(reference), "split": "heldout", "field": "toxic",
-             **page_figures(held_scores, gold, page_threshold),
-             "flagged_rate_at_tweet_threshold": page_figures(held_scores, gold, threshold)["flagged_rate"],
+    field = "adult" if head == "adult" else "toxic"
+    score = FastTextHead(head, str(model_file), max_chars).annotate
+    train_scores = score([r["text"] for r in train])[head]
+    clean = [s for s, r in zip(train_scores, train, strict=True) if not r[field]]
+    threshold = max(min_threshold, _quantile(clean, quantile))
+    held_scores = score([r["text"] for r in held])[head]
+    gold = [r[field] for r in held]
+    entry = {"data": str(reference), "split": "heldout", "field": field, **page_figures(held_scores, gold, threshold),
+             "flagged_rate_at_0.5": page_figures(held_scores, gold, 0.5)["flagged_rate"],
              "baseline": {"majority": False, "flagged_rate": 0.0}}  # fmt: skip
-    decision = {"page_threshold": page_threshold, "page_quantile": config.page_quantile,
-                "page_train": page_figures(train_scores, [r["toxic"] for r in train], page_threshold)}  # fmt: skip
+    decision = {"page_threshold": threshold, "page_quantile": quantile,
+                "page_train": page_figures(train_scores, [r[field] for r in train], threshold)}  # fmt: skip
     return decision, entry
+
+
+def calibrate_page_threshold(head: str, reference: str | Path, model_path: str | None = None,
+                             quantile: float = 0.99, command: str = "") -> dict:  # fmt: skip
+    """Choose a shipped binary head's page threshold on the reference train split and write it, with the held-out
+    figures, into its card (``decision``, ``evaluations.reference_heldout``); returns the card."""
+    from annotators.bars import card_path, record_evaluation
+    from annotators.fasttext_head import HEADS, resolve_model_path
+    from annotators.student import render_card
+
+    if head not in HEADS or HEADS[head].kind != "binary":
+        raise ConfigError("head", f"{head!r} is not a binary head (toxicity, adult, hate, offensive)")
+    path = resolve_model_path(head, model_path)
+    card_file = card_path(path)
+    card = json.loads(card_file.read_text()) if card_file.is_file() else {}
+    floor = float((card.get("decision") or {}).get("tweet_threshold", 0.0))
+    decision, entry = page_decision(head, path, reference, floor, quantile)
+    entry |= {"date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command}
+    record_evaluation(path, "reference_heldout", entry)
+    card = json.loads(card_file.read_text())
+    card["decision"] = {**(card.get("decision") or {}), **decision}
+    card_file.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    if "validation" in card and "label_counts" in card:
+        card_file.with_name(f"{head}.md").write_text(render_card(card))
+    return card

@@ -84,3 +84,17 @@ def test_threshold_and_page_figures():
 def test_unknown_task_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="task"):
         train_safety_head("spam", tmp_path, tmp_path)  # type: ignore[arg-type]
+
+
+def test_a_page_threshold_is_chosen_on_train_pages_and_recorded(trained):
+    from annotators.safety_heads import calibrate_page_threshold
+
+    root, card = trained
+    model = str(root / "models" / "hate.ftz")
+    again = calibrate_page_threshold("hate", root / "reference.jsonl", model, quantile=0.5, command="test")
+    assert again["decision"]["page_quantile"] == 0.5
+    assert again["decision"]["page_threshold"] >= card["decision"]["tweet_threshold"]  # never below the tweet one
+    assert again["evaluations"]["reference_heldout"]["command"] == "test"
+    assert again["evaluations"]["tweeteval_hate_val"] == card["evaluations"]["tweeteval_hate_val"]
+    with pytest.raises(ConfigError, match="binary"):
+        calibrate_page_threshold("domain", root / "reference.jsonl")
