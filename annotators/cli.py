@@ -241,6 +241,9 @@ def train_safety(
         None, exists=True, help="Reference pages: the page threshold (train split) and held-out page figures."
     ),
     config: Path | None = typer.Option(None, exists=True, help="YAML SafetyTrainConfig (grid, dev split, quantile)."),
+    pages: list[Path] = typer.Option(
+        [], exists=True, help="Real pages (JSONL/Parquet with text) trained on as negatives; repeatable."
+    ),
 ) -> None:
     """Train a hate or offensive head: grid and threshold chosen on train alone; validation and held-out pages
     scored once, into the card."""
@@ -249,6 +252,8 @@ def train_safety(
     from annotators.safety_heads import SafetyTrainConfig, train_safety_head
 
     settings = SafetyTrainConfig.load(config) if config else SafetyTrainConfig()
+    if pages:
+        settings = settings.model_copy(update={"pages": [str(p) for p in pages]})
     command = "corpusforge annotate " + " ".join(sys.argv[2:])
     card = train_safety_head(task, tweeteval, out, reference, settings, command)  # type: ignore[arg-type]
     val = card["evaluations"][f"tweeteval_{task}_val"]

@@ -26,7 +26,13 @@ from typing import Any, Literal
 from pydantic import Field
 
 from annotators.convert import split_holdout, tweeteval_rows
-from annotators.fasttext_head import DEFAULT_MAX_CHARS, LABEL_PREFIX, FastTextHead, normalize
+from annotators.fasttext_head import (
+    DEFAULT_READ_CHARS,
+    DEFAULT_READ_WINDOWS,
+    LABEL_PREFIX,
+    FastTextHead,
+    normalize,
+)
 from annotators.metrics import classification_metrics
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError, DependencyError
@@ -53,8 +59,13 @@ class SafetyTrainConfig(Config):
     cutoff: int = Field(50_000, ge=0, description="Quantization keeps this many rows (0: all).")
     dev_fraction: float = Field(0.15, gt=0, lt=1, description="Train-internal dev split for the grid and threshold.")
     seed: int = 0
-    max_chars: int = Field(DEFAULT_MAX_CHARS, ge=1)
+    max_chars: int = Field(800, ge=1, description="Characters of each training text read (tweets are shorter).")
     page_quantile: float = Field(0.99, gt=0, le=1, description="Page threshold: this quantile of clean pages' scores.")
+    pages: list[str] = Field(
+        default_factory=list, description="JSONL/Parquet of real pages, trained on as negatives ('ok'): the page's "
+        "reading plus tweet-sized windows. Pages sharing text with the reference pages are left out.",
+    )
+    page_windows: int = Field(3, ge=0, description="Tweet-sized (300-character) windows per page, besides its reading.")
 
 
 def _positive_probs(model: Any, texts: list[str], max_chars: int, positive: str) -> list[float]:
@@ -107,6 +118,40 @@ def page_figures(scores: list[float], gold: list[bool], threshold: float) -> dic
             "positives_caught": sum(s >= threshold for s in toxic)}  # fmt: skip
 
 
+def _shingles(text: str, n: int = 8) -> set[str]:
+    words = text.lower().split()
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def page_negatives(sources: list[str], config: SafetyTrainConfig, reference: Path | None) -> list[dict]:
+    """Real pages as ``ok`` rows: each page's reading and ``page_windows`` 300-character windows spread over it.
+
+    A page sharing two or more 8-word shingles with any reference page is skipped, so neither the held-out pages
+    nor the train pages the page threshold is chosen on are trained on.
+    """
+    from annotators.convert import iter_documents
+    from annotators.fasttext_head import read_windows
+
+    seen: set[str] = set()
+    if reference is not None:
+        from annotators.reference import load_reference
+
+        for row in load_reference(reference):
+            seen |= _shingles(row["text"])
+    rows = []
+    for source in sources:
+        for doc in iter_documents(source):
+            text = doc["text"]
+            if not text.strip() or len(_shingles(text) & seen) >= 2:
+                continue
+            rows.append({"text": text[: config.max_chars], "label": NEGATIVE})
+            if config.page_windows and len(text) > config.max_chars:
+                spread = read_windows(text, 300 * config.page_windows, config.page_windows)
+                words, chunk = spread.split(), max(1, len(spread.split()) // config.page_windows)
+                rows += [{"text": " ".join(words[i : i + chunk]), "label": NEGATIVE} for i in range(0, len(words), chunk)]
+    return rows
+
+
 def _quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -136,6 +181,8 @@ def train_safety_head(
     rows = list(tweeteval_rows(src, "train", task))
     val = list(tweeteval_rows(src, "val", task))
     fit, dev = split_holdout(rows, config.dev_fraction, config.seed)
+    pages = page_negatives(config.pages, config, reference) if config.pages else []
+    fit += pages  # the dev split stays tweets: the grid and the threshold are chosen on the task itself
     dev_gold = [r["label"] for r in dev]
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="corpusforge-safety-") as tmp:
@@ -146,7 +193,7 @@ def train_safety_head(
             tried.append({**point.model_dump(), "dev_macro_f1": f1, "dev_threshold": threshold})
         chosen = max(tried, key=lambda t: t["dev_macro_f1"])
         point = GridPoint(**{k: chosen[k] for k in GridPoint.model_fields})
-        model = _fit(rows, point, config, tmp)  # the chosen point on the whole train split
+        model = _fit(rows + pages, point, config, tmp)  # the chosen point on the whole train split
     model_file = out / f"{task}.ftz"
     partial = out / f".{task}.ftz.tmp"
     model.save_model(str(partial))
@@ -171,9 +218,7 @@ def train_safety_head(
     }
     page: dict[str, Any] = {}
     if reference is not None:
-        page, evaluations["reference_heldout"] = page_decision(
-            task, model_file, reference, threshold, config.page_quantile, config.max_chars
-        )
+        page, evaluations["reference_heldout"] = page_decision(task, model_file, reference, threshold, config.page_quantile)
         evaluations["reference_heldout"] |= {"date": now, "command": command}
     card = {
         "model": task,
@@ -181,10 +226,12 @@ def train_safety_head(
         "size_bytes": model_file.stat().st_size,
         "kind": "class",
         "labels_from": "human",
-        "source": f"TweetEval {task} train split (human labels)",
-        "data": [str(src / "train_text.txt")],
-        "train_examples": len(rows),
-        "label_counts": dict(Counter(r["label"] for r in rows).most_common()),
+        "source": f"TweetEval {task} train split (human labels)"
+        + (f"; {len(pages)} real-page negatives (readings and windows) from {', '.join(config.pages)}" if pages else ""),
+        "data": [str(src / "train_text.txt"), *config.pages],
+        "train_examples": len(rows) + len(pages),
+        "page_negatives": len(pages),
+        "label_counts": dict(Counter(r["label"] for r in rows + pages).most_common()),
         "validation_source": str(src / "val_text.txt"),
         "validation": {"examples": len(val), **at},
         "hyperparameters": {**point.model_dump(), **config.model_dump(mode="json", exclude={"grid"})},
@@ -207,14 +254,16 @@ def train_safety_head(
 
 
 def page_decision(head: str, model_file: str | Path, reference: str | Path, min_threshold: float = 0.0,
-                  quantile: float = 0.99, max_chars: int = DEFAULT_MAX_CHARS) -> tuple[dict, dict]:  # fmt: skip
-    """(decision, held-out entry) of a binary head on real pages: the page threshold is the ``quantile`` of its
-    scores on the reference train split's clean pages (at least ``min_threshold``), then scored on held-out."""
+                  quantile: float = 0.99, chars: int = DEFAULT_READ_CHARS,
+                  windows: int = DEFAULT_READ_WINDOWS) -> tuple[dict, dict]:  # fmt: skip
+    """(decision, held-out entry) of a binary head on real pages, read as the label stage reads them: the page
+    threshold is the ``quantile`` of its scores on the reference train split's clean pages (at least
+    ``min_threshold``), then scored on held-out."""
     from annotators.reference import load_reference, split_reference
 
     train, held = split_reference(load_reference(reference))
     field = "adult" if head == "adult" else "toxic"
-    score = FastTextHead(head, str(model_file), max_chars).annotate
+    score = FastTextHead(head, str(model_file), chars, windows).annotate
     train_scores = score([r["text"] for r in train])[head]
     clean = [s for s, r in zip(train_scores, train, strict=True) if not r[field]]
     threshold = max(min_threshold, _quantile(clean, quantile))
@@ -223,7 +272,7 @@ def page_decision(head: str, model_file: str | Path, reference: str | Path, min_
     entry = {"data": str(reference), "split": "heldout", "field": field, **page_figures(held_scores, gold, threshold),
              "flagged_rate_at_0.5": page_figures(held_scores, gold, 0.5)["flagged_rate"],
              "baseline": {"majority": False, "flagged_rate": 0.0}}  # fmt: skip
-    decision = {"page_threshold": threshold, "page_quantile": quantile,
+    decision = {"page_threshold": threshold, "page_quantile": quantile, "page_reading": {"chars": chars, "windows": windows},
                 "page_train": page_figures(train_scores, [r[field] for r in train], threshold)}  # fmt: skip
     return decision, entry
 

@@ -98,3 +98,17 @@ def test_a_page_threshold_is_chosen_on_train_pages_and_recorded(trained):
     assert again["evaluations"]["tweeteval_hate_val"] == card["evaluations"]["tweeteval_hate_val"]
     with pytest.raises(ConfigError, match="binary"):
         calibrate_page_threshold("domain", root / "reference.jsonl")
+
+
+def test_real_pages_are_negatives_unless_they_share_text_with_the_reference(trained, tmp_path):
+    from annotators.safety_heads import page_negatives
+
+    root, _ = trained
+    reference_text = json.loads((root / "reference.jsonl").read_text().splitlines()[3])["text"]
+    other = " ".join(f"page{i}" for i in range(400))
+    pages = tmp_path / "pages.jsonl"
+    pages.write_text(json.dumps({"text": reference_text}) + "\n" + json.dumps({"text": other}) + "\n")
+    rows = page_negatives([str(pages)], SafetyTrainConfig(max_chars=500, page_windows=3), root / "reference.jsonl")
+    assert {r["label"] for r in rows} == {"ok"}
+    assert rows[0]["text"] == other[:500] and len(rows) == 4  # the reading and three windows; the reference page skipped
+    assert all("page" in r["text"] for r in rows)
