@@ -227,7 +227,8 @@ def train_safety_head(
         "kind": "class",
         "labels_from": "human",
         "source": f"TweetEval {task} train split (human labels)"
-        + (f"; {len(pages)} real-page negatives (readings and windows) from {', '.join(config.pages)}" if pages else ""),
+        + (f"; {len(pages)} real-page negatives ({'readings and windows' if config.page_windows else 'readings'}) from "
+           f"{', '.join(config.pages)}" if pages else ""),
         "data": [str(src / "train_text.txt"), *config.pages],
         "train_examples": len(rows) + len(pages),
         "page_negatives": len(pages),

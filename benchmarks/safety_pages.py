@@ -18,7 +18,13 @@ if sys.path[0].endswith("benchmarks"):  # see benchmarks/label.py: benchmarks/to
 import argparse  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from annotators.fasttext_head import FastTextHead, normalize  # noqa: E402
+from annotators.fasttext_head import (  # noqa: E402
+    DEFAULT_READ_CHARS,
+    DEFAULT_READ_WINDOWS,
+    FastTextHead,
+    normalize,
+    read_windows,
+)
 from annotators.reference import load_reference, split_reference  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +42,9 @@ def decisions(head: FastTextHead) -> dict:
     def one(text: str, chars: int) -> float:
         return head.values(normalize(text, chars))[0] or 0.0
 
+    reading = f"label stage reading ({DEFAULT_READ_CHARS} chars, {DEFAULT_READ_WINDOWS} windows)"
     return {
+        reading: lambda t: head.values(read_windows(t, DEFAULT_READ_CHARS, DEFAULT_READ_WINDOWS))[0] or 0.0,
         "prefix 800": lambda t: one(t, 800),
         "prefix 2400": lambda t: one(t, 2400),
         "max of 8 × 300-char windows": lambda t: max(one(w, 300) for w in windows(t, 300, 8)),
