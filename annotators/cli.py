@@ -167,10 +167,11 @@ def probe(
     )
     summary = fit_reference_probe(reference, config, out)
     table = Table(title=f"probe teacher → {out} (cross-validated on the reference train split)")
-    for col in ("head", "layer", "regularisation", "cv metric", "cv figure", "train pages"):
+    for col in ("head", "layer", "probe", "regularisation", "cv metric", "cv figure", "train pages"):
         table.add_column(col)
     for head, s in summary.items():
-        table.add_row(head, str(s["layer"]), str(s["reg"]), s["cv_metric"], f"{s['cv']:.3f}", str(s["train_examples"]))
+        table.add_row(head, str(s["layer"]), s["estimator"], str(s["reg"]), s["cv_metric"], f"{s['cv']:.3f}",
+                      str(s["train_examples"]))
     Console().print(table)
 
 

@@ -17,7 +17,7 @@ import pickle
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -75,6 +75,11 @@ def default_layers(name: str | None) -> list[int]:
     return list(local.layers)
 
 
+#: class probes the CV may choose: logistic regression over the C grid, and linear discriminant analysis with
+#: Ledoit-Wolf shrinkage (one shared covariance: steadier than 24 per-class weights when a class has 2-10 pages)
+CLASS_ESTIMATORS = ("logistic", "lda")
+
+
 class ProbeConfig(Config):
     model: str | None = Field(
         None, description=f"A model name ({', '.join(MODELS)}; default {DEFAULT_MODEL}), a .gguf file or a directory."
@@ -90,6 +95,10 @@ class ProbeConfig(Config):
         None, description="Layers the CV tries (a subset of layers; null: all); the cache keys on layers."
     )
     search_reg: list[float] | None = Field(None, description="Regularisation values tried; null: the module grids.")
+    estimators: list[Literal["logistic", "lda"]] = Field(
+        list(CLASS_ESTIMATORS), min_length=1, description="Class probes the CV tries (scores: ridge)."
+    )
+    concat: bool = Field(True, description="The CV also tries every searched layer concatenated.")
     seed: int = 0
 
 
@@ -211,15 +220,18 @@ def load_probe(path: str | Path) -> dict:
 #: regularisation grids searched by cross-validation (logistic: C; ridge: alpha)
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 ALPHA_GRID = (10.0, 100.0, 1000.0, 10000.0)
+#: the view a probe reads when it reads every pooled layer side by side
+ALL_LAYERS = "all"
 
 
-def _cv_score(kind: str, X: np.ndarray, y: np.ndarray, reg: float, folds: int, seed: int) -> float:
+def _cv_score(kind: str, estimator: str, X: np.ndarray, y: np.ndarray, reg: float | None, folds: int,
+              seed: int) -> float:
     from scipy.stats import spearmanr
     from sklearn.model_selection import KFold
 
     predictions = np.zeros(len(y), dtype=float if kind == "score" else object)
     for train, test in KFold(folds, shuffle=True, random_state=seed).split(X):
-        model = _estimator(kind, reg).fit(X[train], y[train])
+        model = _estimator(kind, estimator, reg).fit(X[train], y[train])
         predictions[test] = model.predict(X[test])
     if kind == "score":
         rho = spearmanr(y, predictions).statistic
@@ -227,41 +239,65 @@ def _cv_score(kind: str, X: np.ndarray, y: np.ndarray, reg: float, folds: int, s
     return float(np.mean(predictions == y))
 
 
-def _estimator(kind: str, reg: float) -> Any:
+def _estimator(kind: str, estimator: str, reg: float | None) -> Any:
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     if kind == "score":
         return make_pipeline(StandardScaler(), Ridge(alpha=reg))
+    if estimator == "lda":
+        return make_pipeline(StandardScaler(), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"))
     return make_pipeline(StandardScaler(), LogisticRegression(C=reg, max_iter=2000))
+
+
+def _view(features: np.ndarray, indices: list[int]) -> np.ndarray:
+    """The chosen layers' vectors side by side: ``(n, len(indices)·hidden)``."""
+    return features[:, indices, :].reshape(len(features), -1)
 
 
 def fit_probe(
     features: np.ndarray, labels: list, kind: str, layers: list[int], folds: int = 5, seed: int = 0,
     search: list[int] | None = None, reg_grid: list[float] | None = None,
+    estimators: list[str] | tuple[str, ...] = CLASS_ESTIMATORS, concat: bool = True,
 ) -> dict:
-    """Choose layer and regularisation by k-fold CV (accuracy, or Spearman for scores), refit on all rows."""
+    """Choose the view (one layer, or every searched layer concatenated), the estimator and its regularisation
+    by k-fold CV on these rows only (accuracy, or Spearman for scores); refit the winner on all rows."""
     y = np.asarray(labels, dtype=float if kind == "score" else object)
     grid = reg_grid or (ALPHA_GRID if kind == "score" else C_GRID)
+    searched = [layer for layer in layers if not search or layer in search]
+    views: list[list[int]] = [[layer] for layer in searched]
+    if concat and len(searched) > 1:
+        views.append(searched)
+    families = ["ridge"] if kind == "score" else list(estimators)
     table = []
-    for li, layer in enumerate(layers):
-        if search and layer not in search:
-            continue
-        X = features[:, li, :]
-        for reg in grid:
-            table.append({"layer": layer, "reg": reg, "cv": _cv_score(kind, X, y, reg, folds, seed)})
-    best = max(table, key=lambda row: row["cv"])
-    li = layers.index(best["layer"])
-    model = _estimator(kind, best["reg"]).fit(features[:, li, :], y)
+    for view in views:
+        X = _view(features, [layers.index(layer) for layer in view])
+        for estimator in families:
+            for reg in [None] if estimator == "lda" else grid:
+                cv = _cv_score(kind, estimator, X, y, reg, folds, seed)
+                table.append({"layers": view, "estimator": estimator, "reg": reg, "cv": cv})
+    best = max(table, key=lambda row: row["cv"])  # ties: the first, i.e. the simpler view and stronger penalty
+    model = _estimator(kind, best["estimator"], best["reg"]).fit(
+        _view(features, [layers.index(layer) for layer in best["layers"]]), y)
     metric = "spearman" if kind == "score" else "accuracy"
-    return {"kind": kind, "layer": best["layer"], "layer_index": li, "reg": best["reg"], "model": model,
-            "cv_metric": metric, "cv": best["cv"], "cv_table": table, "train_examples": len(y)}
+    layer = best["layers"][0] if len(best["layers"]) == 1 else ALL_LAYERS
+    return {"kind": kind, "layer": layer, "layers": best["layers"], "estimator": best["estimator"],
+            "reg": best["reg"], "model": model, "cv_metric": metric, "cv": best["cv"], "cv_table": table,
+            "train_examples": len(y), "pooled": list(layers)}
 
 
-def apply_probe(probe: dict, features: np.ndarray) -> list:
-    """Class names, or scores clipped to 0-5."""
-    out = probe["model"].predict(features[:, probe["layer_index"], :])
+def probe_layers(probe: dict) -> list[int]:
+    """The layers a fitted probe reads (pickles from before concatenation name one ``layer``)."""
+    return list(probe.get("layers") or [probe["layer"]])
+
+
+def apply_probe(probe: dict, features: np.ndarray, layers: list[int] | None = None) -> list:
+    """Class names, or scores clipped to 0-5; ``layers``: the pooled layers of ``features`` (default: those the
+    probe was fitted on)."""
+    pooled = layers or probe.get("pooled") or probe_layers(probe)
+    out = probe["model"].predict(_view(features, [pooled.index(layer) for layer in probe_layers(probe)]))
     if probe["kind"] == "score":
         return [float(min(5.0, max(0.0, v))) for v in out]
     return [str(v) for v in out]
@@ -281,16 +317,12 @@ class ProbeTeacher:
         probes = load_probe(path)
         raw = {**probes["config"], "cache": cache}
         if minimal:
-            raw["layers"] = sorted({p["layer"] for p in probes["heads"].values()})
+            raw["layers"] = sorted({layer for p in probes["heads"].values() for layer in probe_layers(p)})
         return cls(probes, ProbeFeatures(ProbeConfig.model_validate(raw)))
 
     def label(self, texts: list[str]) -> dict[str, list]:
         X = self.features.features(texts)
-        layers = self.features.config.layers
-        out = {}
-        for name, probe in self.probes["heads"].items():
-            out[name] = apply_probe({**probe, "layer_index": layers.index(probe["layer"])}, X)
-        return out
+        return {name: apply_probe(probe, X, self.features.config.layers) for name, probe in self.probes["heads"].items()}
 
 
 #: probe heads: record head → (reference field, kind)
@@ -314,8 +346,9 @@ def fit_reference_probe(reference: str | Path, config: ProbeConfig, out: str | P
         if config.search_reg:  # one list for both kinds: C for logistic, alpha = 1000·C for ridge
             reg = [1000 * c for c in config.search_reg] if kind == "score" else config.search_reg
         heads[head] = fit_probe(X, [r[field] for r in train], kind, config.layers, config.folds, config.seed,
-                                config.search_layers, reg)
+                                config.search_layers, reg, config.estimators, config.concat)
     probes = {"config": config.model_dump(mode="json", exclude={"cache"}), "heads": heads,
               "reference": str(reference), "train_examples": len(train), "model": features.identity()}
     save_probe(out, probes)
-    return {head: {k: p[k] for k in ("layer", "reg", "cv_metric", "cv", "train_examples")} for head, p in heads.items()}
+    keys = ("layer", "estimator", "reg", "cv_metric", "cv", "train_examples")
+    return {head: {k: p[k] for k in keys} for head, p in heads.items()}

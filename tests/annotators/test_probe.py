@@ -13,6 +13,7 @@ from annotators.probe import (
     ProbeTeacher,
     apply_probe,
     fit_probe,
+    probe_layers,
     resolve_model,
     save_probe,
 )
@@ -49,7 +50,10 @@ def test_probe_teacher_learns_from_few_labels(tmp_path):
     assert again._model is None
     labels = ["food_dining"] * 4 + ["sports_fitness"] * 4
     probe = fit_probe(X, labels, "class", config.layers, folds=2)
-    assert probe["cv"] >= 0.75 and probe["layer"] in (4, 30)
+    assert probe["cv"] >= 0.75 and probe["layers"] in ([4], [30], [4, 30])
+    # the CV tried each layer and both layers side by side, with logistic (C grid) and shrinkage LDA
+    tried = {(tuple(row["layers"]), row["estimator"]) for row in probe["cv_table"]}
+    assert tried == {(view, est) for view in ((4,), (30,), (4, 30)) for est in ("logistic", "lda")}
     new = ["Stir the soup and add salt, pepper and fresh parsley.", "The team lost the cup final on penalties."]
     assert apply_probe(probe, again.features(new)) == ["food_dining", "sports_fitness"]
     score = fit_probe(X, [1.0] * 4 + [3.0] * 4, "score", config.layers, folds=2)
@@ -64,10 +68,31 @@ def test_probe_teacher_learns_from_few_labels(tmp_path):
     teacher.features.close()
     # minimal: only the probe's layer is pooled and the model runs no deeper, with the same states
     lean = ProbeTeacher.load(tmp_path / "probe.pkl", minimal=True)
-    assert lean.features.config.layers == [probe["layer"]]
+    assert lean.features.config.layers == probe_layers(probe)
     assert lean.label(new) == {"domain": ["food_dining", "sports_fitness"]}
     row = lean.features.features(COOKING[:1])[0, 0]
-    assert np.allclose(row, X[0, config.layers.index(probe["layer"])], atol=1e-4)
+    assert np.allclose(row, X[0, config.layers.index(probe_layers(probe)[0])], atol=1e-4)
+
+
+@needs("smollm2-135m")
+def test_lda_over_concatenated_layers_reads_the_layers_it_was_fitted_on(tmp_path):
+    """A probe restricted to shrinkage LDA on both layers side by side labels through a teacher pooling more."""
+    config = ProbeConfig(model="smollm2-135m", max_tokens=32, layers=[4, 12, 30], cache=str(tmp_path / "f.sqlite"))
+    features = ProbeFeatures(config)
+    X = features.features(COOKING + FOOTBALL)
+    labels = ["food_dining"] * 4 + ["sports_fitness"] * 4
+    probe = fit_probe(X, labels, "class", config.layers, search=[4, 30], estimators=["lda"],
+                      folds=4)
+    assert probe["estimator"] == "lda" and probe["cv"] >= 0.75
+    assert {tuple(row["layers"]) for row in probe["cv_table"]} == {(4,), (30,), (4, 30)}  # 12 was not searched
+    new = ["Stir the soup and add salt, pepper and fresh parsley.", "The team lost the cup final on penalties."]
+    assert apply_probe(probe, features.features(new)) == ["food_dining", "sports_fitness"]
+    # a feature matrix of only the probe's own layers (what `minimal` pools) gives the same answer
+    own = X[:, [config.layers.index(layer) for layer in probe_layers(probe)], :]
+    assert apply_probe(probe, own, probe_layers(probe)) == apply_probe(probe, X[:, :, :], config.layers)
+    features.close()
+    with pytest.raises(ConfigError, match="estimators"):
+        ProbeConfig.parse({"estimators": ["forest"]})
 
 
 @needs(DEFAULT_MODEL)
