@@ -88,10 +88,11 @@ def evaluate_predictors(
 
 
 def fasttext_predictor(head: str, model_path: str | None = None) -> Predictor:
-    """The record value a fastText head writes: top class (domain, format), expected score (edu), P(toxic)."""
-    from annotators.fasttext_head import FastTextHead
+    """The record value a fastText head writes: top class (domain, format), expected score (edu), P(toxic); read
+    as the label stage reads by default (``DEFAULT_READ_CHARS`` in ``DEFAULT_READ_WINDOWS`` stretches)."""
+    from annotators.fasttext_head import DEFAULT_READ_CHARS, DEFAULT_READ_WINDOWS, FastTextHead
 
-    annotator = FastTextHead(head, model_path)
+    annotator = FastTextHead(head, model_path, DEFAULT_READ_CHARS, DEFAULT_READ_WINDOWS)
 
     def predict(texts: list[str]) -> list:
         return annotator.annotate(texts)[annotator.columns[0]]
