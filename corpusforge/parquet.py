@@ -53,18 +53,37 @@ def read_records(path: str, batch_rows: int = 2048) -> Iterator[list[Record]]:
         yield list(from_table(batch))
 
 
-class ParquetSink:
-    """Buffers rows and writes row groups to one Parquet file under a temporary name, renamed at close."""
+#: a row group also closes once its rows hold this much text or content (characters and bytes): writing a row
+#: group costs several times its size in Arrow and Parquet buffers, so a row bound alone (``write.batch_rows``)
+#: lets a worker's memory grow with its documents' length, and with the input until the first group is written
+ROW_GROUP_BYTES = 1 << 20
 
-    def __init__(self, path: str, schema: pa.Schema, batch_rows: int, compression: str):
-        self.path, self.schema, self.batch_rows = path, schema, batch_rows
+
+def _row_size(row) -> int:
+    """The text and content a buffered row holds (a record's text; a dict row's strings and bytes)."""
+    if isinstance(row, Record):
+        return len(row.text)
+    return sum(len(v) for v in row.values() if isinstance(v, str | bytes))
+
+
+class ParquetSink:
+    """Buffers rows and writes row groups to one Parquet file under a temporary name, renamed at close. A row
+    group closes at ``batch_rows`` rows or `ROW_GROUP_BYTES`, whichever comes first, so the buffer is bounded
+    in memory, not only in rows."""
+
+    def __init__(
+        self, path: str, schema: pa.Schema, batch_rows: int, compression: str, batch_bytes: int = ROW_GROUP_BYTES
+    ):
+        self.path, self.schema, self.batch_rows, self.batch_bytes = path, schema, batch_rows, batch_bytes
         self.compression = None if compression == "none" else compression
         self.rows: list = []
+        self.size = 0
         self._ctx = self._file = self._writer = None
 
     def add(self, row) -> None:
         self.rows.append(row)
-        if len(self.rows) >= self.batch_rows:
+        self.size += _row_size(row)
+        if len(self.rows) >= self.batch_rows or self.size >= self.batch_bytes:
             self.flush()
 
     def _table(self) -> pa.Table:
@@ -79,7 +98,7 @@ class ParquetSink:
             self._writer = pq.ParquetWriter(self._file, self.schema, compression=self.compression)
         if self.rows:
             self._writer.write_table(self._table())
-            self.rows = []
+            self.rows, self.size = [], 0
 
     def close(self, keep_empty: bool = True) -> None:
         if self._writer is None and not self.rows and not keep_empty:

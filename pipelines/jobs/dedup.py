@@ -45,7 +45,10 @@ from pipelines.task import TaskWriter, part_name
 
 STAGE = "dedup"
 WORK = "_work"
-READ_ROWS = 2048
+#: records read at a time (both passes): the batch, as Python records, is most of a worker's working memory
+READ_ROWS = 256
+#: fingerprint rows per row group of ``_work/fingerprints`` (several read batches; the files' layout is kept)
+FINGERPRINT_ROWS = 2048
 REFERENCE_META = "dedup_reference"  # set on reference documents while they are fingerprinted, never written
 REFERENCE_KEY = SortKey(field=f"meta.{REFERENCE_META}", order="desc")
 #: decision reasons a ``reasons:`` mapping may rename (``<reason>_reference``: the kept copy is a reference)
@@ -148,14 +151,21 @@ def fingerprint_task(job: DedupJobConfig, task: int, path: str, first_reference:
     fingerprinter = Fingerprinter(job.dedup)
     reference = first_reference is not None and task >= first_reference
     with atomic_open(join(out, part_name(task)), "wb") as f, pq.ParquetWriter(f, fingerprinter.schema) as writer:
-        row = 0
+        row, pending = 0, []  # fingerprint tables (no text) waiting for a full row group
         for records in read_records(path):
             for record in records:
                 record.meta.pop(REFERENCE_META, None)
                 if reference:
                     record.meta[REFERENCE_META] = "1"
-            writer.write_table(fingerprinter.table(records, task, row))
+            pending.append(fingerprinter.table(records, task, row))
             row += len(records)
+            while sum(t.num_rows for t in pending) >= FINGERPRINT_ROWS:
+                held = pa.concat_tables(pending).combine_chunks()
+                writer.write_table(held.slice(0, FINGERPRINT_ROWS))
+                pending = [held.slice(FINGERPRINT_ROWS)]
+        rest = pa.concat_tables(pending) if pending else None
+        if rest is not None and rest.num_rows:
+            writer.write_table(rest.combine_chunks())
 
 
 def apply_task(job: DedupJobConfig, task: int, path: str) -> None:

@@ -301,3 +301,22 @@ def test_reference_documents_always_win_and_are_never_written(tmp_path):
         DedupJobConfig.parse({**config, "reasons": {"duplicate_everything": "x"}})
     with pytest.raises(ConfigError, match="both an input and a reference"):
         DedupJobConfig.parse({**config, "reference": [str(inputs)]}).input_files()
+
+
+def test_read_batch_size_changes_no_output_byte(tmp_path, monkeypatch):
+    """Records are read in small batches (a bounded working set); fingerprint row groups stay FINGERPRINT_ROWS
+    long and every output file is the same, byte for byte, whatever the read batch."""
+    import pipelines.jobs.dedup as dedup_job
+
+    inputs = write_parts(corpus(seed=2), tmp_path / "in", 1)
+    files = {}
+    for read_rows in (dedup_job.READ_ROWS, 7):
+        monkeypatch.setattr(dedup_job, "READ_ROWS", read_rows)
+        monkeypatch.setattr(dedup_job, "FINGERPRINT_ROWS", 20)
+        out = tmp_path / f"out{read_rows}"
+        run_job(config(inputs, out))
+        files[read_rows] = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+        meta = pq.ParquetFile(out / "_work" / "fingerprints" / "part-00000.parquet").metadata
+        groups = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+        assert groups[:-1] == [20] * (len(groups) - 1) and 0 < groups[-1] <= 20
+    assert files[dedup_job.READ_ROWS] == files[7]
