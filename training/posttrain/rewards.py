@@ -4,6 +4,7 @@ synth), so training imports no synth code. A reward that raises or runs past its
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -64,3 +65,19 @@ class RewardRunner:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?")
+
+
+def last_number(prompt: str, completion: str, reference: dict) -> float:
+    """1.0 when the last number literal written in the completion equals ``reference["answer"]``. Stricter than
+    synth's ``math`` check, which also accepts an unevaluated expression ("The answer is 4 - 16." for -12): GRPO
+    with ``math`` on subtraction learnt exactly that (BENCHMARKS.md), so arithmetic tasks are graded with this."""
+    found = _NUMBER.findall(completion)
+    if not found:
+        return 0.0
+    try:
+        return 1.0 if float(found[-1]) == float(str(reference["answer"])) else 0.0
+    except (KeyError, ValueError):
+        return 0.0
