@@ -97,6 +97,11 @@ def _as_number(answer: str) -> float | None:
         return None
 
 
+# Arithmetic left undone between two numbers ("4-16", "3\\times4"): not an answer to a numeric question, or a
+# reward could be earned by repeating the question (GRPO on differences learnt "The answer is 4 - 16.").
+_UNEVALUATED = re.compile(r"\d\)?(?:[-+*\u00d7\u00f7]|\\times|\\cdot|\\div)\(?-?\d")
+
+
 def _is_integer(answer: str) -> bool:
     return re.fullmatch(r"-?[\d,]+", _normalize(answer).replace("$", "")) is not None
 
@@ -128,6 +133,8 @@ def answers_equivalent(candidate: str, reference: str) -> bool:
         if _is_integer(candidate) and _is_integer(reference):  # 1450001 is not 1450000, however close
             return round(x) == round(y)
         return math.isclose(x, y, rel_tol=REL_TOL, abs_tol=1e-9)
+    if y is not None and _UNEVALUATED.search(a):
+        return False
     return _math_verify(str(candidate), str(reference))
 
 

@@ -36,6 +36,11 @@ def test_extract_answer(text, answer):
         ("\\frac{9}{8}", "\\frac{9}{7}", False),
         ("2\\sqrt{3}", "\\sqrt{13}", False),
         ("x^2+2x", "x^2+2x+1", False),
+        ("4 - 16", "-12", False),
+        ("3\\times4", "12", False),
+        ("(2+3)", "5", False),
+        ("\\sqrt{16}", "4", True),
+        ("-12", "-12", True),
     ],
 )
 def test_equivalence(a, b, equal):
@@ -45,5 +50,7 @@ def test_equivalence(a, b, equal):
 def test_check_answer_and_majority():
     assert check_answer("so the total is \\boxed{3}", "3")
     assert not check_answer("I don't know", "3")
+    assert not check_answer("The answer is 4 - 16.", "-12")  # the question repeated, not answered
+    assert check_answer("4 - 16 = -12", "-12")
     answer, share = majority_answer(["#### 4", "the answer is 4.0", "#### 5", "nothing"])
     assert answer in ("4", "4.0") and share == 0.5
