@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+from scipy.stats import binomtest
+
 from training.posttrain.chat import EMPTY_THINK, THINK_OPEN, generation_prompt, mode_before
 from training.posttrain.generate import generate_with_budget
 
@@ -37,28 +40,24 @@ def accuracy(backend, records: list[dict], reward, max_new_tokens: int = 32, bud
 def paired_test(before: list[int], after: list[int], resamples: int = 10_000, seed: int = 0) -> dict:
     """Two models graded on the same prompts: the accuracy change, McNemar's exact two-sided p-value (binomial
     on the discordant prompts) and a paired bootstrap 95% interval of the change."""
-    import math
-    import random
-
     if len(before) != len(after) or not before:
         raise ValueError(f"paired test needs two equal, non-empty gradings ({len(before)} vs {len(after)})")
     n = len(before)
     gained = sum(a and not b for b, a in zip(before, after, strict=True))
     lost = sum(b and not a for b, a in zip(before, after, strict=True))
-    k, m = min(gained, lost), gained + lost
-    p = min(1.0, 2 * sum(math.comb(m, i) for i in range(k + 1)) / 2**m) if m else 1.0
-    rng = random.Random(seed)
-    diffs = [a - b for b, a in zip(before, after, strict=True)]
-    boot = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
+    p = float(binomtest(min(gained, lost), gained + lost, 0.5).pvalue) if gained + lost else 1.0
+    diffs = np.asarray(after, dtype=float) - np.asarray(before, dtype=float)
+    boot = np.random.default_rng(seed).choice(diffs, size=(resamples, n)).mean(axis=1)
+    low, high = np.quantile(boot, [0.025, 0.975])
     return {
         "n": n,
         "before": sum(before) / n,
         "after": sum(after) / n,
-        "change": sum(diffs) / n,
+        "change": float(diffs.mean()),
         "gained": gained,
         "lost": lost,
         "mcnemar_exact_p": p,
-        "bootstrap_95": [boot[int(0.025 * resamples)], boot[int(0.975 * resamples) - 1]],
+        "bootstrap_95": [float(low), float(high)],
     }
 
 
