@@ -34,7 +34,8 @@ def accuracy(backend, records: list[dict], reward, max_new_tokens: int = 32, bud
         }
     scores = reward.score(prompts, texts, [r["reference"] for r in records])
     correct = [int(s >= 1.0) for s in scores]  # per prompt, in order: what a paired test between models needs
-    return {"n": len(records), "accuracy": sum(correct) / max(1, len(records))} | extra | {"correct": correct}
+    # the answers too, so the prompts that changed between two models can be read for a reward hack
+    return {"n": len(records), "accuracy": sum(correct) / max(1, len(records))} | extra | {"correct": correct, "answers": texts}
 
 
 def paired_test(before: list[int], after: list[int], resamples: int = 10_000, seed: int = 0) -> dict:

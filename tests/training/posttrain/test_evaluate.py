@@ -26,3 +26,21 @@ def test_no_discordant_prompt_and_bad_input():
     assert paired_test([1, 0], [1, 0])["mcnemar_exact_p"] == 1.0
     with pytest.raises(ValueError):
         paired_test([1], [1, 0])
+
+
+def test_accuracy_keeps_each_answer_beside_its_grade(smollm2):
+    from training.posttrain.evaluate import accuracy
+    from training.posttrain.generate import TransformersBackend
+    from training.posttrain.rewards import RewardRunner, load_reward
+    from training.posttrain.tasks import arithmetic
+
+    model, tok = smollm2
+    records = arithmetic(3, seed=4, digits=1)
+    runner = RewardRunner(load_reward("training.posttrain.rewards:last_number"))
+    r = accuracy(TransformersBackend(model, tok, batch_size=4), records, runner, max_new_tokens=8)
+    runner.close()
+    assert len(r["answers"]) == len(r["correct"]) == 3 and all(isinstance(a, str) for a in r["answers"])
+    from training.posttrain.rewards import last_number
+
+    graded = [int(last_number("", a, rec["reference"])) for a, rec in zip(r["answers"], records, strict=True)]
+    assert graded == r["correct"]
