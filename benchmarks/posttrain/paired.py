@@ -1,17 +1,32 @@
 """Paired comparison of two `corpusforge train eval --out` results on the same prompts: accuracy change,
-McNemar's exact p-value and a bootstrap 95% interval (`training.posttrain.evaluate.paired_test`).
+McNemar's exact p-value and a bootstrap 95% interval (`training.posttrain.evaluate.paired_test`). With
+``--data PROMPTS.jsonl --show N`` it also prints N prompts whose grade changed, both answers side by side, to read
+them for a reward hack (needs eval results that kept their answers).
 
-    python benchmarks/posttrain/paired.py BEFORE.json AFTER.json [--out RESULT.json]"""
+    python benchmarks/posttrain/paired.py BEFORE.json AFTER.json [--out RESULT.json] [--data P.jsonl --show N]"""
 
 import json
 import sys
 from pathlib import Path
 
 from training.posttrain.evaluate import paired_test
+from training.posttrain.tasks import read_prompts
 
-before, after = (json.loads(Path(p).read_text())["accuracy"]["correct"] for p in sys.argv[1:3])
-result = {"before": sys.argv[1], "after": sys.argv[2]} | paired_test(before, after)
+
+def arg(name):
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else None
+
+
+before, after = (json.loads(Path(p).read_text())["accuracy"] for p in sys.argv[1:3])
+result = {"before": sys.argv[1], "after": sys.argv[2]} | paired_test(before["correct"], after["correct"])
 text = json.dumps(result, indent=2)
-if "--out" in sys.argv:
-    Path(sys.argv[sys.argv.index("--out") + 1]).write_text(text + "\n")
+if arg("--out"):
+    Path(arg("--out")).write_text(text + "\n")
 print(text)
+if arg("--show"):
+    records = read_prompts(arg("--data"))[0]
+    pairs = zip(records, before["correct"], after["correct"], before["answers"], after["answers"], strict=True)
+    changed = [(r, b, a, tb, ta) for r, b, a, tb, ta in pairs if b != a]
+    for r, _b, a, tb, ta in changed[: int(arg("--show"))]:
+        q = r["messages"][-1]["content"].split("?")[0]
+        print(f"{'gained' if a else 'lost'}: {q}? (answer {r['reference'].get('answer')}) {tb!r} -> {ta!r}")
