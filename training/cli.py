@@ -157,6 +157,9 @@ def eval_(
     think_follow: int = typer.Option(0, min=0, help="Also run N ThinkFollow conversations (flag obedience)."),
     limit: int = typer.Option(0, min=0, help="Evaluate the first N prompts only."),
     teacher: str | None = typer.Option(None, help="Also measure the KL to this teacher on the prompts (distillation)."),
+    prefill_no_think: bool = typer.Option(
+        False, help="/no_think prompts open with the template's empty think block (the SFT targets' format)."
+    ),
     out: Path | None = typer.Option(None, help="Write the figures as JSON here."),
 ) -> None:
     """Accuracy of a model on a prompt set (at each thinking budget) and its ThinkFollow flag obedience."""
@@ -189,7 +192,7 @@ def eval_(
                 str(b): accuracy(backend, records, runner, max_new_tokens, budget=b, think=True) for b in budget
             }
         else:
-            result["accuracy"] = accuracy(backend, records, runner, max_new_tokens)
+            result["accuracy"] = accuracy(backend, records, runner, max_new_tokens, prefill_no_think=prefill_no_think)
         runner.close()
     if teacher and records:
         from training.posttrain.distill import check_tokenizers
@@ -197,7 +200,7 @@ def eval_(
 
         t_model, t_tok = load(teacher)
         check_tokenizers(tok, t_tok)
-        result["distill_gap"] = distill_gap(hf, t_model, tok, records, max_new_tokens)
+        result["distill_gap"] = distill_gap(hf, t_model, tok, records, max_new_tokens, prefill_no_think)
     if think_follow:
         result["think_follow"] = follow(backend, think_follow_set(arithmetic_pairs(200, seed=7), think_follow, seed=11))
     if out is not None:

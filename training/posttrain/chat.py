@@ -97,6 +97,14 @@ def generation_prompt(messages: list[dict], prefill: str = "") -> str:
     return body + f"{IM_START}assistant\n" + prefill
 
 
+def answer_prompt(messages: list[dict], prefill_no_think: bool = False) -> str:
+    """The generation prompt; with ``prefill_no_think``, a turn the flags put in non-thinking mode opens with the
+    template's empty block, so an SFT model (trained on that block) and an untrained one answer from the same
+    text: the format the off-policy targets, the on-policy samples and the evaluation then share."""
+    no_think = prefill_no_think and mode_before(messages, len(messages)) == "no_think"
+    return generation_prompt(messages, prefill=EMPTY_THINK if no_think else "")
+
+
 def encode(messages: list[dict], tokenizer) -> tuple[list[int], list[int]]:
     """Token ids and a 0/1 train mask per token (1 on assistant bodies and their end token)."""
     ids: list[int] = []

@@ -18,7 +18,7 @@ from pydantic import Field
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError, InputError
 from training.model import device_type
-from training.posttrain.chat import generation_prompt
+from training.posttrain.chat import answer_prompt
 from training.posttrain.common import PostTrainRecipe, run_trainer, summary, write_json
 from training.posttrain.generate import TransformersBackend, generate_with_budget
 from training.posttrain.grpo import PromptStream, rollout_batch
@@ -60,11 +60,12 @@ class OnPolicyDistillModule(PretrainModule):
     one step on the mean per-token KL over the student's completion tokens."""
 
     def __init__(self, student: Policy, teacher, optim: OptimConfig, schedule, max_new_tokens: int,
-                 temperature: float = 1.0, direction: str = "reverse", seed: int = 0, micro_batch_size: int = 8):  # fmt: skip
+                 temperature: float = 1.0, direction: str = "reverse", seed: int = 0, micro_batch_size: int = 8,
+                 prefill_no_think: bool = False):  # fmt: skip
         super().__init__(student.model_cfg, student.gpt, optim, schedule)
         self.student, self.teacher = student, teacher.eval()
         self.max_new_tokens, self.temperature, self.direction = max_new_tokens, temperature, direction
-        self.seed, self.mbs = seed, micro_batch_size
+        self.seed, self.mbs, self.prefill_no_think = seed, micro_batch_size, prefill_no_think
         self.vocab = len(student.tokenizer)
         self.backend = TransformersBackend(student.generator, student.tokenizer, batch_size=64)
 
@@ -73,7 +74,8 @@ class OnPolicyDistillModule(PretrainModule):
         records = [r for b in micro_batches for r in b["records"]]
         t0 = time.perf_counter()
         sync_weights(self.model, self.model_cfg, self.student.generator)
-        prompt_ids = [tok.encode(generation_prompt(r["messages"]), add_special_tokens=False) for r in records]
+        prompts = [answer_prompt(r["messages"], self.prefill_no_think) for r in records]
+        prompt_ids = [tok.encode(p, add_special_tokens=False) for p in prompts]
         completions = self.backend.generate_ids(prompt_ids, self.max_new_tokens, self.temperature, self.seed + 1000 * step)
         gen_time = time.perf_counter() - t0
         tokens, _, mask = rollout_batch(prompt_ids, completions, tok.pad_token_id or 0)
@@ -116,6 +118,11 @@ class DistillSettings(Config):
     temperature: float = Field(1.0, gt=0)
     direction: Literal["reverse", "forward"] = "reverse"
     prompts_per_step: int = Field(4, ge=1)
+    prefill_no_think: bool = Field(
+        False,
+        description="On-policy: /no_think prompts open with the template's empty think block, the format of the "
+        "off-policy targets (the teacher answers after that block) and of `train eval --prefill-no-think`.",
+    )
     modes: list[Literal["think", "no_think"]] = Field(
         ["think", "no_think"], min_length=1, description="Off-policy: the modes the teacher answers each prompt in."
     )
@@ -182,7 +189,7 @@ def distill(recipe: DistillRecipe, stop_at: int | None = None) -> dict:
         return sft(sft_recipe, stop_at) | {"mode": "off_policy", "bad_prompts": bad}
     module = OnPolicyDistillModule(
         student, teacher, OptimConfig(lr=ts.lr.peak, **ts.optimizer.model_dump()), ts.lr.build(ts.steps),
-        d.max_new_tokens, d.temperature, d.direction, ts.seed, ts.micro_batch_size,
+        d.max_new_tokens, d.temperature, d.direction, ts.seed, ts.micro_batch_size, d.prefill_no_think,
     )  # fmt: skip
     config = run_config(recipe, student, out)
     trainer, ckpt, done = run_trainer(module, PromptStream(records, d.prompts_per_step, ts.seed), ts, out, config, KEYS, stop_at)  # fmt: skip

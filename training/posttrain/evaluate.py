@@ -10,17 +10,18 @@ import random
 import numpy as np
 from scipy.stats import binomtest
 
-from training.posttrain.chat import EMPTY_THINK, THINK_OPEN, generation_prompt, mode_before
+from training.posttrain.chat import EMPTY_THINK, THINK_OPEN, answer_prompt, generation_prompt, mode_before
 from training.posttrain.generate import generate_with_budget
 
 
 def accuracy(backend, records: list[dict], reward, max_new_tokens: int = 32, budget: int | None = None,
-             think: bool = False) -> dict:  # fmt: skip
+             think: bool = False, prefill_no_think: bool = False) -> dict:  # fmt: skip
     """Greedy answers scored by ``reward`` (a `RewardRunner`); with ``budget``, thinking capped at that many
-    tokens (`generate_with_budget`)."""
+    tokens (`generate_with_budget`); with ``prefill_no_think``, ``/no_think`` prompts open with the empty think
+    block (`chat.answer_prompt`) and only the answer after it is graded."""
     convs = [r["messages"] for r in records]
     if budget is None and not think:
-        prompts = [generation_prompt(c) for c in convs]
+        prompts = [answer_prompt(c, prefill_no_think) for c in convs]
         texts = [c.text for c in backend.complete(prompts, max_new_tokens)]
         extra = {}
     else:
@@ -101,17 +102,18 @@ def think_follow(backend, conversations: list[list[dict]], probe_tokens: int = 1
     return {"n": len(ok), "obedience": sum(ok) / max(1, len(ok)), "by_mode": by_mode}
 
 
-def distill_gap(student, teacher, tokenizer, records: list[dict], max_new_tokens: int = 16) -> dict:
+def distill_gap(student, teacher, tokenizer, records: list[dict], max_new_tokens: int = 16,
+                prefill_no_think: bool = False) -> dict:  # fmt: skip
     """How far a student is from its teacher on held-out prompts: the mean per-token reverse KL on the student's
     own greedy answers (what on-policy distillation minimises) and forward KL on the teacher's greedy answers
-    (what SFT on teacher outputs minimises)."""
+    (what SFT on teacher outputs minimises); prompts as `accuracy` builds them."""
     import torch
 
     from training.posttrain.generate import TransformersBackend
     from training.posttrain.grpo import rollout_batch
     from training.posttrain.losses import masked_mean, token_kl
 
-    prompts = [tokenizer.encode(generation_prompt(r["messages"]), add_special_tokens=False) for r in records]
+    prompts = [tokenizer.encode(answer_prompt(r["messages"], prefill_no_think), add_special_tokens=False) for r in records]  # fmt: skip
     vocab = len(tokenizer)
     out = {}
     for name, gen, direction in (("reverse_kl_on_student", student, "reverse"), ("forward_kl_on_teacher", teacher, "forward")):  # fmt: skip

@@ -2,7 +2,16 @@ import pytest
 import torch
 
 from corpusforge.errors import InputError
-from training.posttrain.chat import EMPTY_THINK, encode, generation_prompt, mode_before, pack, render, segments
+from training.posttrain.chat import (
+    EMPTY_THINK,
+    answer_prompt,
+    encode,
+    generation_prompt,
+    mode_before,
+    pack,
+    render,
+    segments,
+)
 
 
 def conv():
@@ -87,3 +96,11 @@ def test_packed_documents_score_as_alone(tmp_path):
             alone = megatron_logits(gpt, torch.tensor([d]))
             assert (packed[0, at : at + len(d)] - alone[0]).abs().max() < 1e-4
             at += len(d)
+
+
+def test_answer_prompt_prefills_the_empty_block_only_in_no_think_mode():
+    no_think = [{"role": "user", "content": "2+2? /no_think"}]
+    think = [{"role": "user", "content": "2+2? /no_think then /think"}]
+    assert answer_prompt(no_think, prefill_no_think=True) == generation_prompt(no_think) + EMPTY_THINK
+    assert answer_prompt(no_think) == generation_prompt(no_think)  # off by default: older figures unchanged
+    assert answer_prompt(think, prefill_no_think=True) == generation_prompt(think)

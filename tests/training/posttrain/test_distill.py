@@ -75,3 +75,39 @@ def test_distill_gap_is_zero_against_itself_and_positive_for_a_cut_student(tmp_p
     assert same["reverse_kl_on_student"] == pytest.approx(0.0, abs=1e-6)
     gap = distill_gap(cut.generator, full.generator, full.tokenizer, recs, max_new_tokens=4)
     assert gap["reverse_kl_on_student"] > 1e-4 and gap["forward_kl_on_teacher"] > 1e-4
+
+
+class RecordingBackend:
+    """The real transformers backend, keeping the prompts it was asked to complete."""
+
+    def __init__(self, inner):
+        self.inner, self.tok, self.prompts = inner, inner.tok, []
+
+    def complete(self, prompts, max_tokens, temperature=0.0, seed=0):
+        self.prompts += prompts
+        return self.inner.complete(prompts, max_tokens, temperature, seed)
+
+
+def test_prefill_no_think_is_one_format_for_eval_kl_and_on_policy(tmp_path, tiny_llama):
+    from training.posttrain.chat import EMPTY_THINK
+    from training.posttrain.evaluate import accuracy, distill_gap
+    from training.posttrain.generate import TransformersBackend
+    from training.posttrain.models import load_policy
+    from training.posttrain.rewards import RewardRunner, last_number
+
+    p = load_policy(tiny_llama, backend="sdpa")
+    recs = arithmetic(3, seed=6)  # "/no_think" prompts
+    backend = RecordingBackend(TransformersBackend(p.generator, p.tokenizer))
+    runner = RewardRunner(last_number)
+    plain = accuracy(backend, recs, runner, max_new_tokens=3)
+    filled = accuracy(backend, recs, runner, max_new_tokens=3, prefill_no_think=True)
+    runner.close()
+    assert plain["n"] == filled["n"] == 3
+    assert [q.endswith(EMPTY_THINK) for q in backend.prompts] == [False] * 3 + [True] * 3
+    same = distill_gap(p.generator, p.generator, p.tokenizer, recs, max_new_tokens=3, prefill_no_think=True)
+    assert same["reverse_kl_on_student"] == pytest.approx(0.0, abs=1e-6)
+    write_jsonl(recs, tmp_path / "prompts.jsonl")
+    r = recipe(tmp_path, tiny_llama, tiny_llama, "onp", steps=1)
+    r = DistillRecipe.parse({**r.model_dump(), "distill": {**r.distill.model_dump(), "prefill_no_think": True}})
+    out = distill(r)
+    assert out["done"] and out["first_loss"] == pytest.approx(0.0, abs=1e-5)  # student == teacher: KL 0
