@@ -74,7 +74,10 @@ def segments(messages: list[dict]) -> list[tuple[str, bool]]:
         if role == "assistant":
             reasoning, answer = split_thinking(m)
             out.append((f"{IM_START}assistant\n", False))
-            out.append((render_assistant(reasoning, answer) + IM_END, True))
+            # the think block and the answer are tokenized apart: a prompt prefilled with the block (a string
+            # ending in "\n\n") then tokenizes as training did (BPE merges "\n\n" only at a piece's end)
+            out.append((render_assistant(reasoning, ""), True))
+            out.append((answer + IM_END, True))
             out.append(("\n", False))
         else:
             out.append((f"{IM_START}{role}\n{m.get('content', '')}{IM_END}\n", False))

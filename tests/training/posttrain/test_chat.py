@@ -104,3 +104,15 @@ def test_answer_prompt_prefills_the_empty_block_only_in_no_think_mode():
     assert answer_prompt(no_think, prefill_no_think=True) == generation_prompt(no_think) + EMPTY_THINK
     assert answer_prompt(no_think) == generation_prompt(no_think)  # off by default: older figures unchanged
     assert answer_prompt(think, prefill_no_think=True) == generation_prompt(think)
+
+
+def test_training_tokens_continue_the_prefilled_prompt(smollm2):
+    # "</think>\n\n-5" tokenized in one piece splits the newlines ("Ċ", "Ċ"); a prompt ending in the block ends
+    # in one "ĊĊ": the assistant body is encoded in two pieces so the model trains on what it is prompted with
+    _, tok = smollm2
+    conv = [{"role": "user", "content": "What is 2 - 7? /no_think"}, {"role": "assistant", "content": "-5"}]
+    ids, mask = encode(conv, tok)
+    prompt = tok.encode(answer_prompt(conv[:1], prefill_no_think=True), add_special_tokens=False)
+    assert ids[: len(prompt)] == prompt
+    assert tok.decode(ids[len(prompt) :]) == "-5<|im_end|>\n"
+    assert mask[len(prompt) :] == [1, 1, 1, 0]
