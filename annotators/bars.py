@@ -102,7 +102,7 @@ def check_bar(bar: Bar, card: dict) -> dict:
 
 def card_path(model_path: str | Path) -> Path:
     path = Path(model_path)
-    return path.with_name(path.name.removesuffix(".ftz").removesuffix(".bin") + ".card.json")
+    return path.with_name(path.name.removesuffix(".npz").removesuffix(".ftz").removesuffix(".bin") + ".card.json")
 
 
 def read_card(model_path: str | Path) -> dict | None:

@@ -288,3 +288,42 @@ def page_threshold_cmd(
         f"{head}: page threshold {card['decision']['page_threshold']:.3f}; held-out clean pages flagged "
         f"{page['flagged_clean']}/{page['clean']} ({page['flagged_rate']:.3f}; at 0.5: {page['flagged_rate_at_0.5']:.3f})"
     )
+
+
+@app.command("train-cascade")
+def train_cascade_cmd(
+    task: str = typer.Option("offensive", help="hate or offensive: the TweetEval task behind a shipped fastText head."),
+    tweeteval: Path = typer.Option(..., exists=True, help="TweetEval's directory (holding hate/ and offensive/)."),
+    out: Path = typer.Option(Path("annotators/models"), help="Output directory: OUT/TASK.ctx.npz and its card."),
+    stage1: Path | None = typer.Option(None, exists=True, help="The screening fastText head; default OUT/TASK.ftz."),
+    config: Path | None = typer.Option(None, exists=True, help="YAML CascadeConfig (LM, layers, sample, C grid)."),
+    cache: Path | None = typer.Option(None, help="LM feature cache (sqlite): reruns pay nothing for seen tweets."),
+    reference: Path | None = typer.Option(
+        None, exists=True, help="Reference pages: the page threshold (train split), held-out figures, share screened."
+    ),
+) -> None:
+    """Fit a contextual probe behind a fastText safety head (the cascade): layer, C, screen and threshold chosen
+    on the train split by CV; validation read once, into OUT/TASK.ctx.card.json."""
+    import sys
+
+    from annotators.cascade import CascadeConfig, calibrate_cascade_pages, train_cascade
+
+    settings = CascadeConfig.load(config) if config else CascadeConfig()
+    if cache:
+        settings = settings.model_copy(update={"states": settings.states.model_copy(update={"cache": str(cache)})})
+    command = "corpusforge annotate " + " ".join(sys.argv[2:])
+    card = train_cascade(task, tweeteval, stage1 or out / f"{task}.ftz", out, settings, command)
+    val = card["evaluations"][f"tweeteval_{task}_val"]
+    Console().print(
+        f"{task} cascade: validation macro-F1 {val['macro_f1']:.3f} (probe alone {val['probe_alone_macro_f1']:.3f}; "
+        f"majority baseline {val['baseline']['macro_f1']:.3f}); screen {val['screen']:.2f} passed "
+        f"{val['screened_share']:.1%} of the tweets; card {out / (task + '.ctx.card.json')}"
+    )
+    if reference:
+        card = calibrate_cascade_pages(task, out, reference, command=command)
+        page = card["evaluations"]["reference_heldout"]
+        Console().print(
+            f"pages: screened in {card['decision']['pages_screened']['train']:.1%} (train) / "
+            f"{page['screened_share']:.1%} (held-out); {page['flagged_clean']}/{page['clean']} held-out clean pages "
+            f"flagged at the page threshold {page['threshold']:.3f}"
+        )

@@ -49,17 +49,17 @@ def normalize(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     return " ".join(text[:max_chars].split()).lower()
 
 
-def read_windows(text: str, max_chars: int = DEFAULT_MAX_CHARS, windows: int = 1) -> str:
+def read_windows(text: str, max_chars: int = DEFAULT_MAX_CHARS, windows: int = 1, keep_case: bool = False) -> str:
     """What a head reads of ``text``: `normalize` of the first ``max_chars`` characters (``windows`` 1), or of
     ``windows`` stretches of ``max_chars // windows`` characters spread evenly from the start to the end.
 
     A head's label is the softmax of the mean of its rows over the text; stretches from the whole document
     estimate that mean better than a prefix of the same length (a page's opening is its navigation and title).
     Each stretch is cut at whitespace so no half word makes a spurious token. A text no longer than
-    ``max_chars`` is read whole either way.
+    ``max_chars`` is read whole either way. ``keep_case``: the same stretches, not lower-cased (for a cased LM).
     """
     if windows <= 1 or len(text) <= max_chars:
-        return normalize(text, max_chars)
+        return " ".join(text[:max_chars].split()) if keep_case else normalize(text, max_chars)
     width = max_chars // windows
     span = len(text) - width
     pieces = []
@@ -73,7 +73,8 @@ def read_windows(text: str, max_chars: int = DEFAULT_MAX_CHARS, windows: int = 1
             cut = text.rfind(" ", end - 40, end)
             end = cut if cut > start else end
         pieces.append(text[start:end])
-    return " ".join(" ".join(pieces).split()).lower()
+    read = " ".join(" ".join(pieces).split())
+    return read if keep_case else read.lower()
 
 
 def call_on_line(call: Callable[[str], T], text: str) -> T:

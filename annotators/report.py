@@ -37,18 +37,23 @@ def head_report(models: Path | None = None, bars_path: Path | None = None) -> li
     bars = load_bars(bars_path)
     rows = []
     for head in RECORD_HEADS:
-        model = (models or MODELS_DIR) / f"{head}.ftz"
-        card = read_card(model) or {}
-        status = head_status(head, model, bars)
-        rows.append({
-            "head": head,
-            "model": str(model),
-            "present": model.is_file(),
-            "labels_from": card.get("labels_from"),
-            "trained_at": card.get("trained_at"),
-            "passed": status.passed,
-            "checks": status.checks,
-        })
+        folder = models or MODELS_DIR
+        # a head's cascade (labels.cascade: fastText screens, a contextual probe decides) is listed beside it
+        cascade = folder / f"{head}.ctx.npz"
+        for name, model in ((head, folder / f"{head}.ftz"), (f"{head} (cascade)", cascade)):
+            if model == cascade and not cascade.is_file():
+                continue
+            card = read_card(model) or {}
+            status = head_status(head, model, bars)
+            rows.append({
+                "head": name,
+                "model": str(model),
+                "present": model.is_file(),
+                "labels_from": card.get("labels_from"),
+                "trained_at": card.get("trained_at"),
+                "passed": status.passed,
+                "checks": status.checks,
+            })
     return rows
 
 
@@ -68,11 +73,14 @@ def print_head_report(rows: list[dict]) -> None:
     console = Console()
     console.width = max(console.width, 150)  # the bar and the reason stay on one line in a log
     console.print(table)
-    failing = [r["head"] for r in rows if not r["passed"]]
+    failing = [r["head"] for r in rows if not r["passed"] and not r["head"].endswith("(cascade)")]
     console.print(
         f"failing: {', '.join(failing)} — the label stage flags them, shard cells are not keyed on them"
         if failing else "every head passes its bars"
     )
+    cascades = [r["head"].split(" ")[0] for r in rows if r["head"].endswith("(cascade)") and r["passed"]]
+    if cascades:
+        console.print(f"with labels.cascade, these heads pass: {', '.join(cascades)}")
 
 
 def _fmt(value) -> str:

@@ -6,14 +6,16 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from annotators.bars import Bar, head_status
+from annotators.bars import Bar, head_status, read_card
 from annotators.base import Annotator, write_values
+from annotators.contextual_head import ContextualProbe, cascade_model_path, cascade_reader
 from annotators.fasttext_head import (
     DEFAULT_MAX_CHARS,
     DEFAULT_READ_CHARS,
     DEFAULT_READ_WINDOWS,
     RECORD_HEADS,
     FastTextHead,
+    model_version,
     resolve_model_path,
 )
 from annotators.fused_heads import HeadGroup
@@ -127,6 +129,13 @@ class LabelConfig(Config):
         description="Score the heads together in one fastText pass (annotators/fused_heads.py: same probabilities "
         "to 1e-5, several times faster); false calls each model's own predict.",
     )
+    cascade: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per binary head (offensive): a contextual probe (.ctx.npz; 'default': annotators/models/"
+        "<head>.ctx.npz) re-scoring the documents whose fastText score clears its card's screen "
+        "(annotators/contextual_head.py). Its card's figures then stand for the head; each screened document costs "
+        "the local LM's time (BENCHMARKS.md: the share screened and docs/s).",
+    )
     quality: bool = Field(True, description="Write the quality map (annotators/quality.py).")
     quality_max_chars: int = Field(
         10_000, gt=0, description="Characters the quality signals read (a longer document gets a note)."
@@ -168,12 +177,29 @@ class LabelConfig(Config):
                     resolve_model_path(head, self.models.get(head))
                 except InputError as exc:
                     raise ValueError(f"models.{head}: {exc}") from None
+        for head, path in self.cascade.items():
+            if head not in ("hate", "offensive", "toxicity", "adult") or head not in self.heads:
+                raise ValueError(f"cascade.{head}: a cascade follows a binary head listed in heads")
+            if self.enabled:
+                try:
+                    cascade_screen(head, path)
+                except InputError as exc:
+                    raise ValueError(f"cascade.{head}: {exc}") from None
         for name, kwargs in self.annotators.items():  # an unknown name or a bad argument fails before any work
             try:
                 build_annotator(name, kwargs)
             except (ConfigError, TypeError, ValueError) as exc:
                 raise ValueError(f"annotators.{name}: {exc}") from None
         return self
+
+
+def cascade_screen(head: str, path: str | None) -> float:
+    """The screening threshold in the card beside a head's contextual probe (InputError when missing)."""
+    model = cascade_model_path(head, path)
+    screen = ((read_card(model) or {}).get("decision") or {}).get("screen")
+    if screen is None:
+        raise InputError(str(model), "its card (.ctx.card.json) names no decision.screen")
+    return float(screen)
 
 
 def build_annotator(name: str, kwargs: dict[str, Any]) -> Annotator:
@@ -212,11 +238,12 @@ FAILING_KEY = "labels.failing"
 
 def failing_heads(config: LabelConfig) -> list[str]:
     """The configured heads whose model card does not clear their bars (annotators/bars.py)."""
-    return [
-        head
-        for head in config.heads
-        if not head_status(head, resolve_model_path(head, config.models.get(head)), config.bars).passed
-    ]
+    def model(head: str):  # a cascaded head is judged by its cascade's card
+        if head in config.cascade:
+            return cascade_model_path(head, config.cascade[head])
+        return resolve_model_path(head, config.models.get(head))
+
+    return [head for head in config.heads if not head_status(head, model(head), config.bars).passed]
 
 
 class LabelStage(Stage):
@@ -246,6 +273,12 @@ class LabelStage(Stage):
             self.annotators.append(PiiAnnotator(config.pii.kinds, redact=config.pii.redact))
         named = [*heads, *(a for a in self.annotators if not isinstance(a, HeadGroup))]
         self.versions = {f"annotator.{a.name}": a.version for a in named}
+        #: head → (contextual probe, screen): documents the head's fastText score screens in are re-scored
+        self.cascades: dict[str, tuple[ContextualProbe, float]] = {}
+        for head, path in config.cascade.items():
+            model = cascade_model_path(head, path)
+            self.cascades[head] = (ContextualProbe.load(model), cascade_screen(head, path))
+            self.versions[f"annotator.{head}.ctx"] = model_version(str(model))
         self.failing = failing_heads(config) if heads else []
         if self.failing:
             self.versions[FAILING_KEY] = ",".join(self.failing)
@@ -259,9 +292,17 @@ class LabelStage(Stage):
             raise Drop("empty_text")
         for annotator in self.annotators:
             write_values(record, annotator, annotator.annotate([record.text]))
+            if self.cascades and isinstance(annotator, HeadGroup):  # before PII can redact the text
+                self._cascade(record)
         record.meta.update(self.versions)
         self._thresholds(record)
         return record
+
+    def _cascade(self, record: Record) -> None:
+        for head, (probe, screen) in self.cascades.items():
+            value = getattr(record, head)
+            if value is not None and value >= screen:
+                setattr(record, head, probe.score([cascade_reader(record.text)])[0])
 
     def _thresholds(self, record: Record) -> None:
         c = self.config
