@@ -2,6 +2,7 @@
 
     python benchmarks/posttrain/plot.py grpo out/posttrain/grpo-arith1/metrics.jsonl benchmarks/posttrain/grpo_reward.png
     python benchmarks/posttrain/plot.py budget out/posttrain/budget.json benchmarks/posttrain/budget.png
+    python benchmarks/posttrain/plot.py distill benchmarks/posttrain/results/strong benchmarks/posttrain/distill_strong.png
 """
 
 import json
@@ -42,5 +43,32 @@ def budget(src, dest):
     fig.savefig(dest, dpi=110)
 
 
+def distill(prefix, dest):
+    """The stronger-teacher distillation: each arm's training loss against cumulative CPU-seconds (the off-policy
+    arm starts after its teacher's answers), and the held-out accuracies."""
+    r = Path(prefix).parent
+    name = Path(prefix).name
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
+    start = json.loads((r / f"{name}-distill-off-teacher-cost.json").read_text())["cpu_s"]
+    for arm, offset, label in (("on", 0.0, "on-policy: reverse KL"), ("off", start, "off-policy: SFT loss")):
+        rows = [json.loads(x) for x in (r / f"{name}-distill-{arm}-metrics.jsonl").read_text().splitlines()]
+        cpu, xs = offset, []
+        for row in rows:
+            cpu += row["step_cpu_s"]
+            xs.append(cpu)
+        ax[0].plot(xs, [row["loss"] for row in rows], marker=".", label=label)
+    ax[0].axvline(start, color="grey", ls=":", lw=1)
+    ax[0].set(title="training loss vs CPU-seconds (teacher included)", xlabel="CPU-s", yscale="log")
+    ax[0].legend(fontsize=8)
+    models = [("start", "base"), ("teacher", "teacher"), ("on-policy", "on"), ("off-policy", "off"), ("off @26", "off26")]
+    acc = [json.loads((r / f"{name}-arith12-eval-{f}.json").read_text())["accuracy"]["accuracy"] for _, f in models]
+    ax[1].bar([m for m, _ in models], acc, color=["grey", "C2", "C0", "C1", "C1"])
+    for i, a in enumerate(acc):
+        ax[1].text(i, a + 0.01, f"{a:.1%}", ha="center", fontsize=8)
+    ax[1].set(title="held-out accuracy (300, greedy, last_number)", ylim=(0, 1))
+    fig.tight_layout()
+    fig.savefig(dest, dpi=110)
+
+
 if __name__ == "__main__":
-    {"grpo": grpo, "budget": budget}[sys.argv[1]](sys.argv[2], sys.argv[3])
+    {"grpo": grpo, "budget": budget, "distill": distill}[sys.argv[1]](sys.argv[2], sys.argv[3])

@@ -75,6 +75,8 @@ def test_distill_gap_is_zero_against_itself_and_positive_for_a_cut_student(tmp_p
     assert same["reverse_kl_on_student"] == pytest.approx(0.0, abs=1e-6)
     gap = distill_gap(cut.generator, full.generator, full.tokenizer, recs, max_new_tokens=4)
     assert gap["reverse_kl_on_student"] > 1e-4 and gap["forward_kl_on_teacher"] > 1e-4
+    one_by_one = distill_gap(cut.generator, full.generator, full.tokenizer, recs, max_new_tokens=4, chunk=1)
+    assert one_by_one == pytest.approx(gap, rel=1e-5)  # chunks bound memory, not the figure
 
 
 class RecordingBackend:
