@@ -30,6 +30,7 @@ import argparse
 import io
 import json
 import os
+import random
 import time
 import uuid
 from pathlib import Path
@@ -70,15 +71,27 @@ def http_url(key: str) -> str:
     return "https://evaldata.invalid/" + quote(key, safe="")
 
 
-def build_warc(pages: list[dict], records: int, path: Path, every_page: bool = True) -> int:
+def largest_first(pages: list[dict], seed: int = 0) -> list[dict]:
+    """The pool's largest page first, the others in a seeded shuffle: the first n pages, for every n, hold the
+    same largest document and a sample of one size distribution (the scaling curves' inputs, where the first
+    k x 100 pages in file order had larger pages at 8x than at 1x)."""
+    top = max(range(len(pages)), key=lambda i: len(pages[i]["html"]))
+    rest = [p for i, p in enumerate(pages) if i != top]
+    random.Random(seed).shuffle(rest)
+    return [pages[top], *rest]
+
+
+def build_warc(pages: list[dict], records: int, path: Path, every_page: bool = True, order: str = "file") -> int:
     """One gzip member per record, WARC/1.1 HTTP responses; the original bytes of each page, any charset.
-    ``every_page``: at least one record per page, even when ``records`` is fewer."""
+    ``every_page``: at least one record per page, even when ``records`` is fewer. ``order`` names how ``pages``
+    were ordered (kept in the stamp beside the largest page's HTML bytes)."""
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
     stamp = path.with_suffix(".json")
     n = max(records, len(pages)) if every_page else records
-    want = {"records": n, "pages": len(pages), "version": 2}
+    largest = max(len(pages[i % len(pages)]["html"]) for i in range(n))
+    want = {"records": n, "pages": len(pages), "version": 2, "order": order, "largest_bytes": largest}
     if path.exists() and stamp.exists() and json.loads(stamp.read_text()) == want:
         return n
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -227,9 +240,10 @@ def side(tool: str, warc_dir: str, out_dir: str, settings: str = "default") -> d
     return {"units": records, "kept": result["kept"]}
 
 
-def harness_sides(pages_dir: Path, workdir: Path) -> list:
+def harness_sides(pages_dir: Path, workdir: Path, order: str = "file") -> list:
     """Ours; datatrove given our trafilatura settings; datatrove at its default (favour_precision). Size =
-    WARC records, the pages repeated round-robin (built in the parent, cached per size)."""
+    WARC records, the pages repeated round-robin (built in the parent, cached per size); ``order``: the eval
+    set's ``file`` order, or ``largest_first`` (`largest_first`, for the scaling curves)."""
     from benchmarks.harness import Side
 
     pages: list[dict] = []
@@ -238,9 +252,11 @@ def harness_sides(pages_dir: Path, workdir: Path) -> list:
         def at(n: int) -> dict:
             warc_dir = workdir / f"warc-{n}"
             stamp = (warc_dir / WARC_NAME).with_suffix(".json")
-            if not stamp.is_file() or json.loads(stamp.read_text()).get("records") != n:
+            have = json.loads(stamp.read_text()) if stamp.is_file() else {}
+            if have.get("records") != n or have.get("order", "file") != order:
                 pages[:] = pages or load_eval_pages(pages_dir)
-                build_warc(pages, n, warc_dir / WARC_NAME, every_page=False)
+                ordered = largest_first(pages) if order == "largest_first" else pages
+                build_warc(ordered, n, warc_dir / WARC_NAME, every_page=False, order=order)
             return {"tool": tool, "warc_dir": str(warc_dir), "out_dir": str(workdir / f"out-{tool}-{settings}"),
                     "settings": settings}  # fmt: skip
 

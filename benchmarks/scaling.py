@@ -3,17 +3,18 @@
 Each stage runs as its job would (local engine, one worker, the job's own reading and writing) in a child pinned
 to one CPU through `benchmarks/harness.py`, ``--runs`` times per size, sizes interleaved after a warm-up:
 
-- ``extract``: the web job (`benchmarks.extract.side`, ours) on a WARC of ``base × k`` records (trafilatura's eval
-  pages repeated);
-- ``label``: the label job (default label set: six heads, PII, quality signals) on ``base × k`` real documents
-  (the label benchmark's corpus repeated) in Parquet parts of 1,000;
+- ``extract``: the web job (`benchmarks.extract.side`, ours) on a WARC of the first ``base × k`` of trafilatura's
+  eval pages, the largest page first and the others in a seeded shuffle (`benchmarks.extract.largest_first`), so
+  every size holds the same largest document and a sample of one size distribution;
+- ``label``: the label job (default label set: six heads, PII, quality signals) on the first ``base × k`` real
+  documents of the label benchmark's corpus, ordered the same way, in Parquet parts of 1,000;
 - ``dedup``: the dedup job, fuzzy only (`benchmarks.dedup.side`, ours) on ``base × k`` documents, a third planted
   near-duplicates;
 - ``shard``: the shard job (`benchmarks.tokenize.side_ours`) on ``base × k`` MB of text.
 
 Per size: documents per CPU second over the whole run, the marginal rate between successive sizes (extra
 documents over extra CPU seconds: the steady rate with start-up cancelled), and the peak RSS of the largest
-single process of the child's tree (the worker; sampled every 20 ms). Goal (DESIGN.md): memory per worker flat
+single process of the child's tree (the worker; sampled every 20 ms), and the largest document of the input. Goal (DESIGN.md): memory per worker flat
 as input grows, within ±10% of the 1× figure. One PNG per stage (``--plots``, default ``docs/``).
 
     python -m benchmarks.scaling [--stages extract,label,dedup,shard] [--runs 3] [--plots docs] [--json PATH]
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 from pathlib import Path
 
@@ -56,23 +58,47 @@ def label_parts(shared: Path, workdir: Path, n: int) -> str:
 
     folder = workdir / f"label-{n}"
     stamp = folder / "_n.json"
-    if stamp.is_file() and json.loads(stamp.read_text()) == n:
+    want = {"n": n, "order": "largest_first"}
+    if stamp.is_file() and json.loads(stamp.read_text()) == want:
         return str(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    docs = load_corpus(build_corpus(shared, workdir))
+    docs = largest_first(load_corpus(build_corpus(shared, workdir)))
     records = [Record(id=f"l{i}", text=docs[i % len(docs)]["text"], source=docs[i % len(docs)]["source"])
                for i in range(n)]  # fmt: skip
     for part, start in enumerate(range(0, n, PART_ROWS)):
         pq.write_table(to_table(records[start : start + PART_ROWS]), folder / f"part-{part:05d}.parquet")
-    stamp.write_text(json.dumps(n))
+    stamp.write_text(json.dumps(want))
     return str(folder)
+
+
+def largest_first(docs: list[dict], seed: int = 0) -> list[dict]:
+    """The corpus's longest text first, the others in a seeded shuffle: every size holds the same largest
+    document and a sample of one length distribution."""
+    top = max(range(len(docs)), key=lambda i: len(docs[i]["text"]))
+    rest = [d for i, d in enumerate(docs) if i != top]
+    random.Random(seed).shuffle(rest)
+    return [docs[top], *rest]
+
+
+def largest_document(stage: str, kwargs: dict) -> int:
+    """The largest document of one size's input: HTML bytes of a page (extract), characters of a text (else)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if stage == "extract":
+        from benchmarks.extract import WARC_NAME
+
+        return json.loads((Path(kwargs["warc_dir"]) / WARC_NAME).with_suffix(".json").read_text())["largest_bytes"]
+    where = kwargs.get("files") or [kwargs.get("parts") or kwargs["corpus"]]
+    paths = [p for w in map(Path, where) for p in (sorted(w.glob("*.parquet")) if w.is_dir() else [w])]
+    return max(pc.max(pc.utf8_length(pq.read_table(p, columns=["text"]).column(0))).as_py() or 0 for p in paths)
 
 
 def stage_side(stage: str, shared: Path, workdir: Path) -> Side:
     if stage == "extract":
         from benchmarks.extract import harness_sides
 
-        return harness_sides(shared / "extraction" / "trafilatura_eval", workdir)[0]
+        return harness_sides(shared / "extraction" / "trafilatura_eval", workdir, order="largest_first")[0]
     if stage == "dedup":
         from benchmarks.dedup import harness_sides
 
@@ -147,13 +173,15 @@ def plot(stage: str, unit: str, points: list[dict], path: Path) -> None:
 
 
 def table(stage: str, unit: str, points: list[dict]) -> str:
-    lines = [f"| {stage} scale | {unit} | docs | CPU s | wall s | docs/CPU s | marginal docs/CPU s | worker peak RSS MB | "
-             "vs 1× | load |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    big = "largest page (HTML bytes)" if stage == "extract" else "largest document (chars)"
+    lines = [f"| {stage} scale | {unit} | docs | {big} | CPU s | wall s | docs/CPU s | marginal docs/CPU s | worker "
+             "peak RSS MB | vs 1× | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for p in points:
         m = p.get("marginal_units_per_cpu_s")
         w = p["worker_rss_mb"]
         lines.append(
-            f"| {p['size'] / points[0]['size']:g}× | {p['size']:,} | {p['units']:,.0f} | {p['cpu_s']['median']:.2f} "
+            f"| {p['size'] / points[0]['size']:g}× | {p['size']:,} | {p['units']:,.0f} | {p.get('largest', 0):,} | "
+            f"{p['cpu_s']['median']:.2f} "
             f"({p['cpu_s']['min']:.2f}–{p['cpu_s']['max']:.2f}) | {p['wall_s']['median']:.2f} | "
             f"{p['units_per_cpu_s']['median']:,.0f} | {f'{m:,.0f}' if m else '–'} | {w['median']:.0f} "
             f"({w['min']:.0f}–{w['max']:.0f}) | {p['rss_vs_1x']:+.0%} | {p['load'][0]:.1f}–{p['load'][1]:.1f} |"
@@ -188,6 +216,8 @@ def main(argv: list[str] | None = None) -> None:
         side = stage_side(stage, args.shared, workdir)
         runs = compare([side], [bases[stage] * k for k in SCALES], workdir / "runs", args.runs)
         points = curve(summarize(runs), side.name)
+        for p in points:
+            p["largest"] = largest_document(stage, side.kwargs(p["size"]))
         print(table(stage, unit, points))
         spread = max(abs(p["rss_vs_1x"]) for p in points)
         print(f"worker RSS within ±10% of 1×: {spread <= 0.10} (largest change {spread:+.0%}); median rate "

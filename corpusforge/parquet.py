@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from corpusforge.errors import ConfigError, InputError
 from corpusforge.fs import atomic_open, open_input
-from corpusforge.record import RECORD_SCHEMA, Record, from_table, to_table
+from corpusforge.record import RECORD_SCHEMA, Record, from_table
 
 #: the columns a Parquet file needs to be read as records (a previous job's ``documents/``)
 RECORD_COLUMNS = ("id", "text", "source")
@@ -66,10 +66,25 @@ def _row_size(row) -> int:
     return sum(len(v) for v in row.values() if isinstance(v, str | bytes))
 
 
+def rows_to_table(rows: list, schema: pa.Schema, pool: pa.MemoryPool | None = None) -> pa.Table:
+    """Records or dict rows as a table of ``schema``, built in ``pool``: the table ``Table.from_pylist`` builds
+    (one ``pa.array`` per column), which cannot be told a pool."""
+    if schema is RECORD_SCHEMA:
+        rows = [r.to_arrow_row() for r in rows]
+    arrays = [pa.array([row.get(f.name) for row in rows], type=f.type, memory_pool=pool) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 class ParquetSink:
     """Buffers rows and writes row groups to one Parquet file under a temporary name, renamed at close. A row
     group closes at ``batch_rows`` rows or `ROW_GROUP_BYTES`, whichever comes first, so the buffer is bounded
-    in memory, not only in rows."""
+    in memory, not only in rows.
+
+    Its Arrow buffers (the table, the writer's pages and compression) come from the system allocator and are
+    handed back to the operating system after every row group (``release_unused``: glibc's ``malloc_trim``).
+    Arrow's default pool (mimalloc) keeps freed pages for reuse, so each row group left 10-15 MB resident; and
+    glibc's heap, which the interpreter shares, keeps its free fragments unless trimmed. Measured: a worker's
+    peak moved with the number of row groups it wrote, not with the size of one (BENCHMARKS.md, issue 20)."""
 
     def __init__(
         self, path: str, schema: pa.Schema, batch_rows: int, compression: str, batch_bytes: int = ROW_GROUP_BYTES
@@ -78,6 +93,7 @@ class ParquetSink:
         self.compression = None if compression == "none" else compression
         self.rows: list = []
         self.size = 0
+        self.pool = pa.system_memory_pool()
         self._ctx = self._file = self._writer = None
 
     def add(self, row) -> None:
@@ -86,19 +102,17 @@ class ParquetSink:
         if len(self.rows) >= self.batch_rows or self.size >= self.batch_bytes:
             self.flush()
 
-    def _table(self) -> pa.Table:
-        if self.schema is RECORD_SCHEMA:
-            return to_table(self.rows)
-        return pa.Table.from_pylist(self.rows, schema=self.schema)
-
     def flush(self) -> None:
         if self._writer is None:
             self._ctx = atomic_open(self.path, "wb")
             self._file = self._ctx.__enter__()
-            self._writer = pq.ParquetWriter(self._file, self.schema, compression=self.compression)
+            self._writer = pq.ParquetWriter(
+                self._file, self.schema, compression=self.compression, memory_pool=self.pool
+            )
         if self.rows:
-            self._writer.write_table(self._table())
+            self._writer.write_table(rows_to_table(self.rows, self.schema, self.pool))
             self.rows, self.size = [], 0
+            self.pool.release_unused()
 
     def close(self, keep_empty: bool = True) -> None:
         if self._writer is None and not self.rows and not keep_empty:

@@ -36,7 +36,11 @@ _UNSPACED_WORD = re.compile(
 _MASK32 = np.uint64(0xFFFFFFFF)
 _SHIFT32 = np.uint64(32)
 _POLY = np.uint64(0x100000001B3)  # FNV prime: mixes word hashes into an n-gram hash
-CHUNK = 1 << 15  # shingles hashed per numpy pass: bands*rows*CHUNK*8 bytes of scratch (~29 MB at 112)
+#: shingles hashed per numpy pass: bands*rows*CHUNK*8 bytes of scratch (7 MB at 112 permutations). The scratch is
+#: freed after every pass, and glibc keeps a freed block of this size for reuse (its mmap threshold rises to it),
+#: so a worker's resident memory ratchets up by a few multiples of it over its first batches (29 MB scratch:
+#: +50 MB by the 8th batch, BENCHMARKS.md, issue 20); signatures do not depend on it
+CHUNK = 1 << 13
 
 # how a document was shingled; survivors carry it in meta["dedup_shingles"]
 WORDS, SHORT, CHARS = "words", "short", "chars"
@@ -156,9 +160,14 @@ class MinHasher:
         return out
 
     def _permute(self, hashes: np.ndarray) -> np.ndarray:
+        """``(a * x + b) >> 32`` for every permutation, in place in one uint64 array (the plain expression makes
+        three of them)."""
         x = hashes.astype(np.uint64)
         with np.errstate(over="ignore"):
-            return ((self._a[:, None] * x[None, :] + self._b[:, None]) >> _SHIFT32).astype(np.uint32)
+            out = np.multiply(self._a[:, None], x[None, :])
+            out += self._b[:, None]
+            out >>= _SHIFT32
+        return out.astype(np.uint32)
 
     def band_keys(self, signatures: np.ndarray) -> np.ndarray:
         """One int64 key per band (int64[n_docs, bands]): equal keys = equal band rows, up to 2^-64 collisions."""

@@ -37,3 +37,40 @@ def test_dict_rows_count_their_strings_and_bytes(tmp_path):
     sink.close()
     meta = pq.ParquetFile(path).metadata
     assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [2, 2]
+
+
+def test_tables_are_built_in_the_sinks_pool_and_equal_from_pylist():
+    """`rows_to_table` builds what ``Table.from_pylist`` builds, in the pool it is given (the sink's system pool,
+    trimmed after every row group), and frees it all when the table goes."""
+    import pyarrow as pa
+
+    from corpusforge.parquet import rows_to_table
+    from pipelines.task import AUDIT_SCHEMA
+
+    records = [Record(id=f"d{i}", text="t" * i, source="s", lang_score=0.5 if i else None, meta={"b": "2", "a": "1"},
+                      quality={"q": 1.0}) for i in range(50)]  # fmt: skip
+    audit = [{"id": "x", "url": None, "source": "s", "stage": "gopher", "status": "dropped", "reason": "r",
+              "detail": None, "task": 3}]  # fmt: skip
+    pool = pa.proxy_memory_pool(pa.system_memory_pool())
+    table = rows_to_table(records, RECORD_SCHEMA, pool)
+    assert table.equals(pa.Table.from_pylist([r.to_arrow_row() for r in records], schema=RECORD_SCHEMA))
+    assert table.schema.metadata == RECORD_SCHEMA.metadata
+    assert pool.bytes_allocated() >= table.nbytes > 0
+    del table
+    assert pool.bytes_allocated() == 0
+    assert rows_to_table(audit, AUDIT_SCHEMA).equals(pa.Table.from_pylist(audit, schema=AUDIT_SCHEMA))
+
+
+def test_sink_writes_from_the_system_pool_and_keeps_nothing_between_row_groups(tmp_path):
+    import pyarrow as pa
+
+    path = str(tmp_path / "p.parquet")
+    sink = ParquetSink(path, RECORD_SCHEMA, 10, "zstd")
+    assert sink.pool.backend_name == "system"
+    before = pa.system_memory_pool().bytes_allocated()
+    for i in range(25):
+        sink.add(Record(id=f"d{i}", text="w " * 500, source="t"))
+    # two row groups written; the third is still Python rows, and no table of the first two is alive
+    assert len(sink.rows) == 5 and pa.system_memory_pool().bytes_allocated() - before < 1 << 16
+    sink.close()
+    assert pq.ParquetFile(path).metadata.num_rows == 25

@@ -111,3 +111,23 @@ def test_lsh_threshold_and_config_validation():
         from pipelines.dedup.config import DedupConfig
 
         DedupConfig.parse({"fuzzy": {"minhash": {"bands": 0}}})
+
+
+def test_permute_is_the_plain_expression_in_one_scratch_array():
+    """Same values as ``(a * x + b) >> 32``, with about one uint64 array of scratch at peak, not the two or three
+    numpy's temporaries make (the worker's resident memory followed that scratch, BENCHMARKS.md issue 20)."""
+    import tracemalloc
+
+    h = MinHasher()
+    x = np.random.default_rng(0).integers(0, 1 << 32, CHUNK, dtype=np.uint64).astype(np.uint32)
+    with np.errstate(over="ignore"):
+        plain = ((h._a[:, None] * x.astype(np.uint64)[None, :] + h._b[:, None]) >> np.uint64(32)).astype(np.uint32)
+    tracemalloc.start()
+    try:
+        got = h._permute(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(got, plain)
+    scratch = h.config.permutations * CHUNK * 8
+    assert peak < 1.6 * scratch  # the uint64 array and its uint32 result; the plain expression peaks at 2x
