@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from corpusforge.errors import ConfigError, InputError
 from corpusforge.fs import atomic_open, open_input
+from corpusforge.heap import trim_heap
 from corpusforge.record import RECORD_SCHEMA, Record, from_table
 
 #: the columns a Parquet file needs to be read as records (a previous job's ``documents/``)
@@ -80,11 +81,10 @@ class ParquetSink:
     group closes at ``batch_rows`` rows or `ROW_GROUP_BYTES`, whichever comes first, so the buffer is bounded
     in memory, not only in rows.
 
-    Its Arrow buffers (the table, the writer's pages and compression) come from the system allocator and are
-    handed back to the operating system after every row group (``release_unused``: glibc's ``malloc_trim``).
-    Arrow's default pool (mimalloc) keeps freed pages for reuse, so each row group left 10-15 MB resident; and
-    glibc's heap, which the interpreter shares, keeps its free fragments unless trimmed. Measured: a worker's
-    peak moved with the number of row groups it wrote, not with the size of one (BENCHMARKS.md, issue 20)."""
+    Its Arrow buffers (the table, the writer's pages and compression) come from the system allocator, and the
+    heap is trimmed after every row group (`corpusforge.heap.trim_heap`): Arrow's default pool (mimalloc) kept
+    10-15 MB of each row group's buffers resident for reuse, and building a row group in it cost several times
+    the system allocator's peak (BENCHMARKS.md, issue 20)."""
 
     def __init__(
         self, path: str, schema: pa.Schema, batch_rows: int, compression: str, batch_bytes: int = ROW_GROUP_BYTES
@@ -112,7 +112,7 @@ class ParquetSink:
         if self.rows:
             self._writer.write_table(rows_to_table(self.rows, self.schema, self.pool))
             self.rows, self.size = [], 0
-            self.pool.release_unused()
+            trim_heap()
 
     def close(self, keep_empty: bool = True) -> None:
         if self._writer is None and not self.rows and not keep_empty:

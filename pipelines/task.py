@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from corpusforge.errors import StorageError
 from corpusforge.fs import exists, filesystem, join, write_text
+from corpusforge.heap import trim_heap
 from corpusforge.ledger import KEPT, Ledger, record_notes
 from corpusforge.parquet import ParquetSink
 from corpusforge.record import RECORD_SCHEMA
@@ -40,6 +41,9 @@ SIDE_SCHEMA = pa.schema(
     ]
 )
 PDF_REASON = "pdf_routed"
+#: records between two trims of the C heap (`corpusforge.heap`): a big page's parse leaves free holes that stay
+#: resident until trimmed; every 64 records bounds that at a cost of well under 1% of the time
+TRIM_EVERY = 64
 
 
 def part_name(task: int, suffix: str = "parquet") -> str:
@@ -130,8 +134,10 @@ def run_task(job, task: int, path: str) -> dict | None:
     source, stages = worker_stages(_JobKey(job))
     writer = TaskWriter(job.output, task, job.name, job.write.batch_rows, job.write.compression)
     try:
-        for outcome in apply_stages(source.read(path), stages):
+        for i, outcome in enumerate(apply_stages(source.read(path), stages), 1):
             writer.add(outcome)
+            if i % TRIM_EVERY == 0:
+                trim_heap()
         ledger = writer.close()
     except BaseException as exc:
         writer.abort()  # no partial part file stays behind
