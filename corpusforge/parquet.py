@@ -94,6 +94,10 @@ class ParquetSink:
         self.rows: list = []
         self.size = 0
         self.pool = pa.system_memory_pool()
+        # pyarrow imports pandas, when installed, the first time it converts a Python list (about 50 MB): done
+        # here, before the task's documents, so a worker's peak does not depend on whether its largest document
+        # came before or after its first row group (it did: BENCHMARKS.md, issue 20)
+        pa.array([], pa.string(), memory_pool=self.pool)
         self._ctx = self._file = self._writer = None
 
     def add(self, row) -> None:

@@ -74,3 +74,23 @@ def test_sink_writes_from_the_system_pool_and_keeps_nothing_between_row_groups(t
     assert len(sink.rows) == 5 and pa.system_memory_pool().bytes_allocated() - before < 1 << 16
     sink.close()
     assert pq.ParquetFile(path).metadata.num_rows == 25
+
+
+def test_the_sink_pays_pyarrows_pandas_import_when_it_opens(tmp_path):
+    """pyarrow imports pandas on its first conversion of a Python list; the sink makes that conversion when it is
+    created, so the cost lands before a task's first document, not between two of them."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    import pytest
+
+    if importlib.util.find_spec("pandas") is None:
+        pytest.skip("pandas not installed: nothing to import")
+    code = (
+        "import sys; from corpusforge.parquet import ParquetSink; from corpusforge.record import RECORD_SCHEMA;"
+        "assert 'pandas' not in sys.modules;"
+        f"ParquetSink({str(tmp_path / 'p.parquet')!r}, RECORD_SCHEMA, 10, 'zstd');"
+        "assert 'pandas' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
