@@ -71,17 +71,29 @@ def http_url(key: str) -> str:
     return "https://evaldata.invalid/" + quote(key, safe="")
 
 
-def largest_first(pages: list[dict], seed: int = 0) -> list[dict]:
-    """The pool's largest page first, the others in a seeded shuffle: the first n pages, for every n, hold the
-    same largest document and a sample of one size distribution (the scaling curves' inputs, where the first
-    k x 100 pages in file order had larger pages at 8x than at 1x)."""
-    top = max(range(len(pages)), key=lambda i: len(pages[i]["html"]))
+def text_sizes(pages: list[dict]) -> list[int]:
+    """Characters the web job's default extractor (trafilatura, fast) gets from each page: a worker's memory
+    follows the extracted text (the filters tokenize it), not the HTML (BENCHMARKS.md, issue 20)."""
+    from pipelines.extract import TrafilaturaExtractor
+
+    extractor = TrafilaturaExtractor()
+    return [len(extractor.extract(p["html"].decode("utf-8", "replace")) or "") for p in pages]
+
+
+def largest_first(pages: list[dict], seed: int = 0, sizes: list[int] | None = None) -> list[dict]:
+    """The pool's largest page (by ``sizes``, default HTML bytes) first, the others in a seeded shuffle: the first
+    n pages, for every n, hold the same largest document and a sample of one size distribution (the scaling
+    curves' inputs, where the first k x 100 pages in file order had larger pages at 8x than at 1x)."""
+    sizes = sizes or [len(p["html"]) for p in pages]
+    top = max(range(len(pages)), key=sizes.__getitem__)
     rest = [p for i, p in enumerate(pages) if i != top]
     random.Random(seed).shuffle(rest)
     return [pages[top], *rest]
 
 
-def build_warc(pages: list[dict], records: int, path: Path, every_page: bool = True, order: str = "file") -> int:
+def build_warc(
+    pages: list[dict], records: int, path: Path, every_page: bool = True, order: str = "file", **extra: int
+) -> int:
     """One gzip member per record, WARC/1.1 HTTP responses; the original bytes of each page, any charset.
     ``every_page``: at least one record per page, even when ``records`` is fewer. ``order`` names how ``pages``
     were ordered (kept in the stamp beside the largest page's HTML bytes)."""
@@ -91,7 +103,7 @@ def build_warc(pages: list[dict], records: int, path: Path, every_page: bool = T
     stamp = path.with_suffix(".json")
     n = max(records, len(pages)) if every_page else records
     largest = max(len(pages[i % len(pages)]["html"]) for i in range(n))
-    want = {"records": n, "pages": len(pages), "version": 2, "order": order, "largest_bytes": largest}
+    want = {"records": n, "pages": len(pages), "version": 2, "order": order, "largest_bytes": largest, **extra}
     if path.exists() and stamp.exists() and json.loads(stamp.read_text()) == want:
         return n
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -243,7 +255,7 @@ def side(tool: str, warc_dir: str, out_dir: str, settings: str = "default") -> d
 def harness_sides(pages_dir: Path, workdir: Path, order: str = "file") -> list:
     """Ours; datatrove given our trafilatura settings; datatrove at its default (favour_precision). Size =
     WARC records, the pages repeated round-robin (built in the parent, cached per size); ``order``: the eval
-    set's ``file`` order, or ``largest_first`` (`largest_first`, for the scaling curves)."""
+    set's ``file`` order, or ``longest_text_first`` (`largest_first` by `text_sizes`, for the scaling curves)."""
     from benchmarks.harness import Side
 
     pages: list[dict] = []
@@ -255,8 +267,14 @@ def harness_sides(pages_dir: Path, workdir: Path, order: str = "file") -> list:
             have = json.loads(stamp.read_text()) if stamp.is_file() else {}
             if have.get("records") != n or have.get("order", "file") != order:
                 pages[:] = pages or load_eval_pages(pages_dir)
-                ordered = largest_first(pages) if order == "largest_first" else pages
-                build_warc(ordered, n, warc_dir / WARC_NAME, every_page=False, order=order)
+                extra = {}
+                if order == "longest_text_first":
+                    sizes = [p.setdefault("text_chars", t) for p, t in zip(pages, text_sizes(pages), strict=True)]
+                    ordered = largest_first(pages, sizes=sizes)
+                    extra["largest_text"] = max(p["text_chars"] for p in ordered[:n])
+                else:
+                    ordered = pages
+                build_warc(ordered, n, warc_dir / WARC_NAME, every_page=False, order=order, **extra)
             return {"tool": tool, "warc_dir": str(warc_dir), "out_dir": str(workdir / f"out-{tool}-{settings}"),
                     "settings": settings}  # fmt: skip
 

@@ -4,8 +4,9 @@ Each stage runs as its job would (local engine, one worker, the job's own readin
 to one CPU through `benchmarks/harness.py`, ``--runs`` times per size, sizes interleaved after a warm-up:
 
 - ``extract``: the web job (`benchmarks.extract.side`, ours) on a WARC of the first ``base × k`` of trafilatura's
-  eval pages, the largest page first and the others in a seeded shuffle (`benchmarks.extract.largest_first`), so
-  every size holds the same largest document and a sample of one size distribution;
+  eval pages, the page with the longest extracted text first and the others in a seeded shuffle
+  (`benchmarks.extract.largest_first`), so every size holds the same largest document and a sample of one size
+  distribution;
 - ``label``: the label job (default label set: six heads, PII, quality signals) on the first ``base × k`` real
   documents of the label benchmark's corpus, ordered the same way, in Parquet parts of 1,000;
 - ``dedup``: the dedup job, fuzzy only (`benchmarks.dedup.side`, ours) on ``base × k`` documents, a third planted
@@ -85,10 +86,11 @@ def largest_document(stage: str, kwargs: dict) -> int:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    if stage == "extract":
+    if stage == "extract":  # the longest extracted text (what a worker's memory follows), else the largest HTML
         from benchmarks.extract import WARC_NAME
 
-        return json.loads((Path(kwargs["warc_dir"]) / WARC_NAME).with_suffix(".json").read_text())["largest_bytes"]
+        stamp = json.loads((Path(kwargs["warc_dir"]) / WARC_NAME).with_suffix(".json").read_text())
+        return stamp.get("largest_text", stamp["largest_bytes"])
     where = kwargs.get("files") or [kwargs.get("parts") or kwargs["corpus"]]
     paths = [p for w in map(Path, where) for p in (sorted(w.glob("*.parquet")) if w.is_dir() else [w])]
     return max(pc.max(pc.utf8_length(pq.read_table(p, columns=["text"]).column(0))).as_py() or 0 for p in paths)
@@ -98,7 +100,7 @@ def stage_side(stage: str, shared: Path, workdir: Path) -> Side:
     if stage == "extract":
         from benchmarks.extract import harness_sides
 
-        return harness_sides(shared / "extraction" / "trafilatura_eval", workdir, order="largest_first")[0]
+        return harness_sides(shared / "extraction" / "trafilatura_eval", workdir, order="longest_text_first")[0]
     if stage == "dedup":
         from benchmarks.dedup import harness_sides
 
@@ -173,7 +175,7 @@ def plot(stage: str, unit: str, points: list[dict], path: Path) -> None:
 
 
 def table(stage: str, unit: str, points: list[dict]) -> str:
-    big = "largest page (HTML bytes)" if stage == "extract" else "largest document (chars)"
+    big = "longest extracted text (chars)" if stage == "extract" else "largest document (chars)"
     lines = [f"| {stage} scale | {unit} | docs | {big} | CPU s | wall s | docs/CPU s | marginal docs/CPU s | worker "
              "peak RSS MB | vs 1× | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for p in points:

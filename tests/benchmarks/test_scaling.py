@@ -19,7 +19,7 @@ def test_every_prefix_holds_the_largest_page_and_the_warc_stamp_says_so(tmp_path
     assert len(ordered[0]["html"]) == top
     for n in (1, 5, 12):
         build_warc(ordered, n, tmp_path / f"w{n}" / WARC_NAME, every_page=False, order="largest_first")
-        assert largest_document("extract", {"warc_dir": str(tmp_path / f"w{n}")}) == top
+        assert largest_document("extract", {"warc_dir": str(tmp_path / f"w{n}")}) == top  # no text size: HTML
     stamp = json.loads((tmp_path / "w5" / WARC_NAME).with_suffix(".json").read_text())
     assert stamp["order"] == "largest_first" and stamp["records"] == 5
 
