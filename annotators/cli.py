@@ -144,7 +144,7 @@ def probe(
     reference: Path = typer.Option(..., exists=True, help="Reference labels JSONL (topic, format, edu per page)."),
     out: Path = typer.Option(..., help="Where the fitted probes are written (pickle)."),
     cache: Path | None = typer.Option(None, help="Feature cache (sqlite): reruns pay nothing for seen texts."),
-    max_tokens: int = typer.Option(512, help="Tokens of each page the model reads."),
+    max_tokens: int = typer.Option(1024, help="Tokens of each page the model reads (1024: a whole reference page)."),
     layers: str | None = typer.Option(None, help="Hidden-state layers to try (comma-separated); default: the model's."),
     model: str | None = typer.Option(None, help="gemma3-270m (default), smollm2-135m, a .gguf or a directory."),
     folds: int = typer.Option(5, min=2, help="Cross-validation folds."),
