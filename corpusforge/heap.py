@@ -1,9 +1,9 @@
 """Give the free pages inside the C heap back to the operating system (glibc ``malloc_trim``).
 
-A worker's large, short-lived allocations (a big page's parse tree, a row group's Arrow buffers) come from
-glibc's heap once its mmap threshold has risen to their size, and leave free holes there when they go. The
-resident size keeps counting those holes until the heap is trimmed, so without a trim a worker's memory grew with
-the number of large documents it had seen, not with the largest one (BENCHMARKS.md, issue 20).
+A worker's short-lived allocations for one large document (its parse tree, the filters' word lists) and a row
+group's Arrow buffers leave free holes in glibc's heap when they go. The resident size keeps counting those holes
+until the heap is trimmed, so without a trim a worker's memory grew with the number of large documents it had
+seen, not with the largest one (BENCHMARKS.md, issue 20).
 """
 
 from __future__ import annotations
