@@ -67,17 +67,22 @@ def segments(messages: list[dict]) -> list[tuple[str, bool]]:
     if not any(m.get("role") == "assistant" for m in messages):
         raise InputError("conversation", "has no assistant turn")
     out: list[tuple[str, bool]] = []
-    for m in messages:
+    last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
+    for i, m in enumerate(messages):
         role = m.get("role")
         if role not in ("system", "user", "assistant"):
             raise InputError("conversation", f"unknown role {role!r}")
         if role == "assistant":
             reasoning, answer = split_thinking(m)
             out.append((f"{IM_START}assistant\n", False))
-            # the think block and the answer are tokenized apart: a prompt prefilled with the block (a string
-            # ending in "\n\n") then tokenizes as training did (BPE merges "\n\n" only at a piece's end)
-            out.append((render_assistant(reasoning, ""), True))
-            out.append((answer + IM_END, True))
+            # Every turn is tokenized as the prompt that carries it would be. An earlier turn is history inside
+            # a later prompt string, so it stays one piece. The last turn's think block and answer are two pieces:
+            # a prompt prefilled with the block ends in "\n\n", which BPE merges only at a piece's end.
+            if i == last:
+                out.append((render_assistant(reasoning, ""), True))
+                out.append((answer + IM_END, True))
+            else:
+                out.append((render_assistant(reasoning, answer) + IM_END, True))
             out.append(("\n", False))
         else:
             out.append((f"{IM_START}{role}\n{m.get('content', '')}{IM_END}\n", False))

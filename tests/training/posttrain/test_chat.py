@@ -116,3 +116,17 @@ def test_training_tokens_continue_the_prefilled_prompt(smollm2):
     assert ids[: len(prompt)] == prompt
     assert tok.decode(ids[len(prompt) :]) == "-5<|im_end|>\n"
     assert mask[len(prompt) :] == [1, 1, 1, 0]
+
+
+def test_history_turns_tokenize_as_the_prompt_that_carries_them(smollm2):
+    # a later prompt holds an earlier answer inside one string ("</think>\n\n-5<|im_end|>": "Ċ", "Ċ", "-"); the
+    # training ids of that turn must be the same, or a multi-turn prompt shows the model history it never saw
+    _, tok = smollm2
+    conv = [{"role": "user", "content": "What is 2 - 7? /no_think"}, {"role": "assistant", "content": "-5"},
+            {"role": "user", "content": "And 3 - 9? /no_think"}, {"role": "assistant", "content": "-6"}]  # fmt: skip
+    ids, mask = encode(conv, tok)
+    prompt = tok.encode(answer_prompt(conv[:3], prefill_no_think=True), add_special_tokens=False)
+    assert ids[: len(prompt)] == prompt  # the first answer as history, the last turn after the prefilled block
+    assert tok.decode(ids[len(prompt) :]) == "-6<|im_end|>\n"
+    first = ids.index(tok.convert_tokens_to_ids("-"))  # the first answer, trained as the later prompt holds it
+    assert tok.convert_ids_to_tokens(ids[first - 2 : first]) == ["Ċ", "Ċ"] and mask[first] == 1
