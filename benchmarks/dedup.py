@@ -91,8 +91,10 @@ def _tag(r: int) -> str:
     return out
 
 
-def build_replica(originals: list[dict], docs: int, replica: int, seed: int) -> tuple[list, dict]:
-    """(records, truth): ``docs`` shuffled records; truth maps id → (cluster, strength or None for a seed)."""
+def build_replica(originals: list[dict], docs: int, replica: int, seed: int, longest: bool = False) -> tuple[list, dict]:
+    """(records, truth): ``docs`` shuffled records; truth maps id → (cluster, strength or None for a seed).
+    ``longest``: the longest original is always among them (the scaling curves: every size holds the same largest
+    document, so a worker's peak measures the count, not which documents a size happened to draw)."""
     from corpusforge.record import Record
     from pipelines.dedup.edits import near_duplicate
 
@@ -101,7 +103,11 @@ def build_replica(originals: list[dict], docs: int, replica: int, seed: int) -> 
         tag = _tag(replica)
         originals = [{**d, "text": _LETTERS.sub(lambda m: m.group() + tag, d["text"])} for d in originals]
     n_base = min(len(originals), round(docs * (1 - PLANTED_SHARE)))
-    base = rng.sample(originals, n_base)
+    if longest:
+        top = max(originals, key=lambda d: len(d["text"]))
+        base = [top, *rng.sample([d for d in originals if d is not top], n_base - 1)]
+    else:
+        base = rng.sample(originals, n_base)
     n_planted = docs - n_base
     by_topic: dict[str, list[str]] = defaultdict(list)
     for d in base:
@@ -129,7 +135,7 @@ def build_replica(originals: list[dict], docs: int, replica: int, seed: int) -> 
     return records, truth
 
 
-def build_corpora(shared: Path, workdir: Path, docs: int, replicas: int, seed: int) -> list[list[Path]]:
+def build_corpora(shared: Path, workdir: Path, docs: int, replicas: int, seed: int, longest: bool = False) -> list[list[Path]]:  # fmt: skip
     """Each replica's Parquet parts (and its truth), reused when a previous run built the same ones."""
     import hashlib
 
@@ -147,6 +153,7 @@ def build_corpora(shared: Path, workdir: Path, docs: int, replicas: int, seed: i
     for d in originals:
         digest.update(f"{d['id']}\0{d['text']}\0".encode())
     stamp = {"docs": docs, "seed": seed, "parts": PARTS, "version": 3, "originals": digest.hexdigest()[:16]}
+    stamp |= {"longest": True} if longest else {}
     dirs = [corpus / f"replica-{r:02d}" for r in range(replicas)]
     paths = [[d / f"part-{i:05d}.parquet" for i in range(PARTS)] for d in dirs]
     stamp_path = corpus / "stamp.json"
@@ -157,7 +164,7 @@ def build_corpora(shared: Path, workdir: Path, docs: int, replicas: int, seed: i
     stamp_path.unlink(missing_ok=True)
     for r, (folder, parts) in enumerate(zip(dirs, paths, strict=True)):
         t = time.perf_counter()
-        records, truth = build_replica(originals, docs, r, seed)
+        records, truth = build_replica(originals, docs, r, seed, longest)
         folder.mkdir(parents=True, exist_ok=True)
         step = -(-len(records) // PARTS)
         for i, path in enumerate(parts):
@@ -388,7 +395,7 @@ def side(tool: str, files: list[str], out: str, hashing: str = "default", truth:
             "recall": quality.get("recall")}  # fmt: skip
 
 
-def harness_sides(shared: Path, workdir: Path, seed: int = 0) -> list:
+def harness_sides(shared: Path, workdir: Path, seed: int = 0, longest: bool = False) -> list:
     """Ours; datatrove at 32-bit xxhash (as close to ours as it allows); datatrove at its default. Size =
     documents of one replica (the corpus of each size is built once in the parent, in its own folder)."""
     from benchmarks.harness import Side
@@ -398,7 +405,7 @@ def harness_sides(shared: Path, workdir: Path, seed: int = 0) -> list:
     def kwargs(tool: str, hashing: str = "default"):
         def at(n: int) -> dict:
             if n not in built:
-                built[n] = [str(f) for f in build_corpora(shared, workdir / f"docs-{n}", n, 1, seed)[0]]
+                built[n] = [str(f) for f in build_corpora(shared, workdir / f"docs-{n}", n, 1, seed, longest)[0]]
             return {"tool": tool, "files": built[n], "out": str(workdir / f"out-{tool}-{hashing}"), "hashing": hashing}
 
         return at

@@ -10,7 +10,7 @@ to one CPU through `benchmarks/harness.py`, ``--runs`` times per size, sizes int
 - ``label``: the label job (default label set: six heads, PII, quality signals) on the first ``base × k`` real
   documents of the label benchmark's corpus, ordered the same way, in Parquet parts of 1,000;
 - ``dedup``: the dedup job, fuzzy only (`benchmarks.dedup.side`, ours) on ``base × k`` documents, a third planted
-  near-duplicates;
+  near-duplicates, the longest real document in every size (`benchmarks.dedup.build_replica`'s ``longest``);
 - ``shard``: the shard job (`benchmarks.tokenize.side_ours`) on ``base × k`` MB of text.
 
 Per size: documents per CPU second over the whole run, the marginal rate between successive sizes (extra
@@ -104,7 +104,7 @@ def stage_side(stage: str, shared: Path, workdir: Path) -> Side:
     if stage == "dedup":
         from benchmarks.dedup import harness_sides
 
-        return harness_sides(shared, workdir)[0]
+        return harness_sides(shared, workdir, longest=True)[0]
     if stage == "shard":
         from benchmarks.tokenize import sides
 
