@@ -86,7 +86,7 @@ class ProbeConfig(Config):
         None, description=f"A model name ({', '.join(MODELS)}; default {DEFAULT_MODEL}), a .gguf file or a directory."
     )
     #: 1024 reads a whole reference page (cut at 2,500 characters; median 555 Gemma tokens): the 5-fold CV on the
-    #: train split preferred it to 512 for topic (0.646 vs 0.639) and format (BENCHMARKS.md, safety3 slot)
+    #: train split preferred it to 512 for topic (0.646 vs 0.639) and format (BENCHMARKS.md, "Topic probe over the whole page")
     max_tokens: int = Field(1024, ge=8, le=4096, description="Tokens of each text the model reads.")
     layers: list[int] | None = Field(
         None, min_length=1, description="Hidden-state layers pooled; default: the named model's (MODELS)."
