@@ -24,9 +24,9 @@ import numpy as np
 from pydantic import Field
 
 from annotators.fasttext_head import DEFAULT_READ_CHARS, DEFAULT_READ_WINDOWS, MODELS_DIR, read_windows
-from annotators.probe import FeatureCache, default_layers, resolve_model
+from annotators.probe import FeatureCache, default_layers, load_layers, resolve_model
 from corpusforge.config import Config
-from corpusforge.errors import ConfigError, DependencyError, InputError
+from corpusforge.errors import DependencyError, InputError
 
 #: bump when pooling changes: cached features of older versions are not reused
 POOL_VERSION = "ctx1"
@@ -64,22 +64,8 @@ class PooledStates:
     def _load(self) -> None:
         if self._model is not None:
             return
-        import torch
-        from transformers import AutoModel
-
-        from corpusforge.gguf import load_local
-
-        if self.config.torch_threads:
-            torch.set_num_threads(self.config.torch_threads)
-        tokenizer, model = load_local(self.path, AutoModel, "contextual head")
-        n_layers = model.config.num_hidden_layers
-        if not all(0 <= layer <= n_layers for layer in self.config.layers):
-            raise ConfigError("layers", f"a layer of {self.config.layers} is outside 0..{n_layers} of {self.path.name}")
-        keep = max(self.config.layers) + 1
-        if keep < n_layers:  # layers above the deepest one read are never run
-            model.layers = model.layers[:keep]
-            model.config.num_hidden_layers = keep
-        model.eval()
+        c = self.config
+        tokenizer, model = load_layers(self.path, c.layers, c.torch_threads, "contextual head", "layers")
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "right"

@@ -132,6 +132,26 @@ class FeatureCache:
         self._db.close()
 
 
+def load_layers(path: Path, layers: list[int], torch_threads: int | None, what: str, field: str) -> tuple[Any, Any]:
+    """(tokenizer, model) of a local model in eval mode, cut above the deepest of ``layers``: those layers are
+    never run (the states below are the same: no final norm is applied to them)."""
+    import torch
+    from transformers import AutoModel
+
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
+    tokenizer, model = load_local(path, AutoModel, what)
+    n_layers = model.config.num_hidden_layers
+    bad = [layer for layer in layers if not 0 <= layer <= n_layers]
+    if bad:
+        raise ConfigError(field, f"layer {bad[0]} is outside 0..{n_layers} of {path.name}")
+    keep = max(layers) + 1
+    if keep < n_layers:
+        model.layers = model.layers[:keep]
+        model.config.num_hidden_layers = keep
+    return tokenizer, model.eval()
+
+
 class ProbeFeatures:
     """Mean-pooled hidden states (one row per configured layer) of a local transformers model."""
 
@@ -161,22 +181,8 @@ class ProbeFeatures:
     def _load(self) -> None:
         if self._model is not None:
             return
-        import torch
-        from transformers import AutoModel
-
-        if self.config.torch_threads:
-            torch.set_num_threads(self.config.torch_threads)
-        tokenizer, model = load_local(self.path, AutoModel, "probe teacher")
-        n_layers = model.config.num_hidden_layers
-        bad = [layer for layer in self.config.layers if not 0 <= layer <= n_layers]
-        if bad:
-            raise ConfigError("probe.layers", f"layer {bad[0]} is outside 0..{n_layers} of {self.path.name}")
-        keep = max(self.config.layers) + 1
-        if keep < n_layers:  # layers above the deepest one read are never run (same states below: no final norm)
-            model.layers = model.layers[:keep]
-            model.config.num_hidden_layers = keep
-        model.eval()
-        self._tokenizer, self._model = tokenizer, model
+        c = self.config
+        self._tokenizer, self._model = load_layers(self.path, c.layers, c.torch_threads, "probe teacher", "probe.layers")
 
     def _compute(self, text: str) -> np.ndarray:
         import torch
