@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 from annotators.cascade import CascadeConfig, train_cascade
 from annotators.contextual_head import StatesConfig
 from annotators.safety_heads import GridPoint, SafetyTrainConfig, train_safety_head
+from tests.annotators.tweets import write_tweets
 
 HOSTILE = ["idiot", "scum", "moron", "pathetic", "disgusting", "loser"]
 FRIENDLY = ["lovely", "match", "weekend", "coffee", "concert", "garden"]
@@ -16,16 +16,7 @@ STATES = StatesConfig(model="smollm2-135m", layers=[2, 4], max_tokens=16, batch_
 
 
 def _tweets(folder, split: str, n: int, seed: int) -> None:
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for i in range(n):
-        offensive = i % 3 == 0
-        words = rng.sample(HOSTILE if offensive else FRIENDLY, 2) + rng.sample(FILLER, 4)
-        rng.shuffle(words)
-        texts.append("@user " + " ".join(words))
-        labels.append("1" if offensive else "0")
-    (folder / f"{split}_text.txt").write_text("\n".join(texts) + "\n")
-    (folder / f"{split}_labels.txt").write_text("\n".join(labels) + "\n")
+    write_tweets(folder, split, n, seed, HOSTILE, FRIENDLY, FILLER, 4)
 
 
 def build_cascade(root: Path) -> tuple[Path, dict]:

@@ -8,6 +8,7 @@ from annotators.fasttext_head import FastTextHead
 from annotators.metrics import classification_metrics
 from annotators.safety_heads import GridPoint, SafetyTrainConfig, best_threshold, page_figures, train_safety_head
 from corpusforge.errors import ConfigError
+from tests.annotators.tweets import write_tweets
 
 HOSTILE = ["vermin", "scum", "filthy", "subhuman", "invaders", "disgusting"]
 FRIENDLY = ["lovely", "match", "weekend", "coffee", "concert", "garden"]
@@ -15,16 +16,7 @@ FILLER = [f"word{i}" for i in range(200)]
 
 
 def _tweets(folder, split: str, n: int, seed: int) -> None:
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for i in range(n):
-        hateful = i % 3 == 0
-        words = rng.sample(HOSTILE if hateful else FRIENDLY, 2) + rng.sample(FILLER, 6)
-        rng.shuffle(words)
-        texts.append("@user " + " ".join(words))
-        labels.append("1" if hateful else "0")
-    (folder / f"{split}_text.txt").write_text("\n".join(texts) + "\n")
-    (folder / f"{split}_labels.txt").write_text("\n".join(labels) + "\n")
+    write_tweets(folder, split, n, seed, HOSTILE, FRIENDLY, FILLER, 6)
 
 
 def _reference(path, n: int = 40) -> None:
