@@ -47,6 +47,7 @@ def head_report(models: Path | None = None, bars_path: Path | None = None) -> li
             status = head_status(head, model, bars)
             rows.append({
                 "head": name,
+                "cascade": model == cascade,
                 "model": str(model),
                 "present": model.is_file(),
                 "labels_from": card.get("labels_from"),
@@ -73,12 +74,12 @@ def print_head_report(rows: list[dict]) -> None:
     console = Console()
     console.width = max(console.width, 150)  # the bar and the reason stay on one line in a log
     console.print(table)
-    failing = [r["head"] for r in rows if not r["passed"] and not r["head"].endswith("(cascade)")]
+    failing = [r["head"] for r in rows if not r["passed"] and not r["cascade"]]
     console.print(
         f"failing: {', '.join(failing)} — the label stage flags them, shard cells are not keyed on them"
         if failing else "every head passes its bars"
     )
-    cascades = [r["head"].split(" ")[0] for r in rows if r["head"].endswith("(cascade)") and r["passed"]]
+    cascades = [r["head"].removesuffix(" (cascade)") for r in rows if r["cascade"] and r["passed"]]
     if cascades:
         console.print(f"with labels.cascade, these heads pass: {', '.join(cascades)}")
 
