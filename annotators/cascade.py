@@ -23,7 +23,7 @@ from pydantic import Field
 from annotators.contextual_head import ContextualProbe, PooledStates, StatesConfig
 from annotators.convert import tweeteval_rows
 from annotators.metrics import classification_metrics
-from annotators.safety_heads import NEGATIVE, SAFETY_TASKS, GridPoint, SafetyTrainConfig, _fit, _positive_probs
+from annotators.safety_heads import NEGATIVE, SAFETY_TASKS, GridPoint, SafetyTrainConfig, fit_head, positive_probs
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError
 
@@ -106,8 +106,8 @@ def train_cascade(task: str, tweeteval: Path, stage1: Path, out: Path, config: C
     with tempfile.TemporaryDirectory(prefix="corpusforge-cascade-") as tmp:
         for _, test in folds:
             held = {int(order[i]) for i in test}
-            model = _fit([r for i, r in enumerate(rows) if i not in held], point, ft, tmp)
-            s1[test] = _positive_probs(model, [sample[i]["text"] for i in test], ft.max_chars, task)
+            model = fit_head([r for i, r in enumerate(rows) if i not in held], point, ft, tmp)
+            s1[test] = positive_probs(model, [sample[i]["text"] for i in test], ft.max_chars, task)
     tried = []
     for layer in searched:
         Xl = X[:, layers.index(layer), :]
@@ -199,7 +199,7 @@ def calibrate_cascade_pages(task: str, model_dir: Path, reference: Path, quantil
     """The cascade's page threshold (``quantile`` of its values on the reference train split's clean pages, never
     below its tweet threshold), the share of pages screened in, and the held-out pages' figures, into its card."""
     from annotators.reference import load_reference, split_reference
-    from annotators.safety_heads import _quantile, page_figures
+    from annotators.safety_heads import page_figures, upper_quantile
 
     card_file = model_dir / f"{task}.ctx.card.json"
     card = json.loads(card_file.read_text())
@@ -208,7 +208,7 @@ def calibrate_cascade_pages(task: str, model_dir: Path, reference: Path, quantil
     train, held = split_reference(load_reference(reference))
     train_values, train_screened = page_scores(task, card["stage1"], probe, screen, [r["text"] for r in train])
     clean = [v for v, r in zip(train_values, train, strict=True) if not r["toxic"]]
-    threshold = max(floor, _quantile(clean, quantile))
+    threshold = max(floor, upper_quantile(clean, quantile))
     held_values, held_screened = page_scores(task, card["stage1"], probe, screen, [r["text"] for r in held])
     gold = [r["toxic"] for r in held]
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

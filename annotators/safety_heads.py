@@ -68,7 +68,7 @@ class SafetyTrainConfig(Config):
     page_windows: int = Field(3, ge=0, description="Tweet-sized (300-character) windows per page, besides its reading.")
 
 
-def _positive_probs(model: Any, texts: list[str], max_chars: int, positive: str) -> list[float]:
+def positive_probs(model: Any, texts: list[str], max_chars: int, positive: str) -> list[float]:
     cleaned = [normalize(t, max_chars).encode("utf-8", "replace").decode("utf-8") for t in texts]
     labels, probs = model.predict(cleaned, k=-1)
     want = LABEL_PREFIX + positive
@@ -86,7 +86,7 @@ def best_threshold(gold: list[str], scores: list[float], positive: str) -> tuple
     return max((macro_f1(gold, scores, t, positive), -abs(t - 0.5), t) for t in grid)[::2]
 
 
-def _fit(rows: list[dict], point: GridPoint, config: SafetyTrainConfig, tmp: str) -> Any:
+def fit_head(rows: list[dict], point: GridPoint, config: SafetyTrainConfig, tmp: str) -> Any:
     import fasttext
 
     from annotators.student import fasttext_guard
@@ -152,7 +152,7 @@ def page_negatives(sources: list[str], config: SafetyTrainConfig, reference: Pat
     return rows
 
 
-def _quantile(values: list[float], q: float) -> float:
+def upper_quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
@@ -188,19 +188,19 @@ def train_safety_head(
     with tempfile.TemporaryDirectory(prefix="corpusforge-safety-") as tmp:
         tried = []
         for point in config.grid:
-            scores = _positive_probs(_fit(fit, point, config, tmp), [r["text"] for r in dev], config.max_chars, task)
+            scores = positive_probs(fit_head(fit, point, config, tmp), [r["text"] for r in dev], config.max_chars, task)
             f1, threshold = best_threshold(dev_gold, scores, task)
             tried.append({**point.model_dump(), "dev_macro_f1": f1, "dev_threshold": threshold})
         chosen = max(tried, key=lambda t: t["dev_macro_f1"])
         point = GridPoint(**{k: chosen[k] for k in GridPoint.model_fields})
-        model = _fit(rows + pages, point, config, tmp)  # the chosen point on the whole train split
+        model = fit_head(rows + pages, point, config, tmp)  # the chosen point on the whole train split
     model_file = out / f"{task}.ftz"
     partial = out / f".{task}.ftz.tmp"
     model.save_model(str(partial))
     os.replace(partial, model_file)
     threshold = chosen["dev_threshold"]
     val_gold = [r["label"] for r in val]
-    val_scores = _positive_probs(model, [r["text"] for r in val], config.max_chars, task)
+    val_scores = positive_probs(model, [r["text"] for r in val], config.max_chars, task)
     at = classification_metrics(val_gold, [task if s >= threshold else NEGATIVE for s in val_scores])
     majority = Counter(r["label"] for r in rows).most_common(1)[0][0]
     base = classification_metrics(val_gold, [majority] * len(val_gold))
@@ -267,7 +267,7 @@ def page_decision(head: str, model_file: str | Path, reference: str | Path, min_
     score = FastTextHead(head, str(model_file), chars, windows).annotate
     train_scores = score([r["text"] for r in train])[head]
     clean = [s for s, r in zip(train_scores, train, strict=True) if not r[field]]
-    threshold = max(min_threshold, _quantile(clean, quantile))
+    threshold = max(min_threshold, upper_quantile(clean, quantile))
     held_scores = score([r["text"] for r in held])[head]
     gold = [r[field] for r in held]
     entry = {"data": str(reference), "split": "heldout", "field": field, **page_figures(held_scores, gold, threshold),
