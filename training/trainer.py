@@ -298,6 +298,8 @@ class Trainer:
     config: dict = field(default_factory=dict)  # the resolved config, saved with every checkpoint
     step: int = 0
     stop_at: int | None = None  # stop early (tests: interrupt a run); checkpoints still make it resumable
+    cpu_budget_s: float | None = None  # stop after the step that brings the train steps' CPU to this (equal compute)
+    cpu_s: float = 0.0  # this process's CPU seconds in train steps so far (kept in single-process checkpoints)
     peak_flops: float = 0.0
     history: list = field(default_factory=list)
 
@@ -307,7 +309,7 @@ class Trainer:
         model_cfg = getattr(self.module, "model_cfg", None)
         fpt = flops_per_token(model_cfg, self.seq_length) if model_cfg is not None else 0.0
         end = self.max_steps if self.stop_at is None else min(self.max_steps, self.stop_at)
-        while self.step < end:
+        while self.step < end and not self.budget_spent():
             t0, c0 = time.perf_counter(), time.process_time()
             if hasattr(self.data, "next_step"):  # this data-parallel rank's share of the global batch
                 batches = self.data.next_step()
@@ -317,8 +319,9 @@ class Trainer:
             dt = time.perf_counter() - t0
             tokens = sum(int(b["tokens"].numel()) for b in batches) * getattr(self.data, "dp_size", 1)
             cpu = time.process_time() - c0  # this process's CPU seconds: steadier than wall time on a busy machine
+            self.cpu_s += cpu
             metrics |= {"step": self.step + 1, "tokens": tokens, "tokens_per_s": tokens / dt, "step_time": dt,
-                        "step_cpu_s": cpu}  # fmt: skip
+                        "step_cpu_s": cpu, "cpu_total_s": self.cpu_s}  # fmt: skip
             if self.peak_flops:
                 metrics["mfu"] = fpt * tokens / dt / self.peak_flops
             self.step += 1
@@ -338,9 +341,13 @@ class Trainer:
             cb.on_train_end(self)
         return self.history
 
+    def budget_spent(self) -> bool:
+        return self.cpu_budget_s is not None and self.cpu_s >= self.cpu_budget_s
+
     def state_dict(self) -> dict:
         return {
             "step": self.step,
+            "cpu_s": self.cpu_s,
             "data": self.data.state_dict(),
             "rng": rng_state(),
             "module": self.module.state_dict(),
@@ -349,6 +356,7 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.step = int(state["step"])
+        self.cpu_s = float(state.get("cpu_s", 0.0))
         self.data.load_state_dict(state["data"])
         self.module.load_state_dict(state["module"])
         set_rng_state(state["rng"])

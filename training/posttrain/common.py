@@ -25,6 +25,12 @@ class RunSettings(Config):
     lr: ScheduleConfig = Field(default_factory=lambda: ScheduleConfig(peak=1e-5, min=1e-6, warmup_fraction=0.1))
     optimizer: OptimizerSettings = Field(default_factory=lambda: OptimizerSettings(weight_decay=0.0))
     save_every: int = Field(0, ge=0)
+    cpu_budget_s: float | None = Field(
+        None,
+        gt=0,
+        description="Stop once the train steps' CPU seconds reach this (the step that crosses it is the last), "
+        "even before `steps`: two methods compared at equal compute; resumes count the CPU already spent.",
+    )
     keep_checkpoints: int = Field(2, ge=1)
     progress: bool = True
     tensorboard: bool = True
@@ -99,12 +105,13 @@ def run_trainer(module, data, settings: RunSettings, out: Path, config: dict, ke
         callbacks=callbacks,
         config=config,
         stop_at=stop_at,
+        cpu_budget_s=settings.cpu_budget_s,
     )
     resume = T.latest_checkpoint(ckpts)
     if resume is not None:
         trainer.load_state_dict(T.load_checkpoint(resume))
     trainer.fit()
-    done = trainer.step >= settings.steps
+    done = trainer.step >= settings.steps or trainer.budget_spent()
     if done:
         (out / "DONE").write_text(str(T.latest_checkpoint(ckpts)))
     return trainer, T.latest_checkpoint(ckpts), done
@@ -112,7 +119,7 @@ def run_trainer(module, data, settings: RunSettings, out: Path, config: dict, ke
 
 def summary(trainer, ckpt, keys: tuple[str, ...]) -> dict:
     h = trainer.history
-    out = {"steps": trainer.step, "checkpoint": str(ckpt)}
+    out = {"steps": trainer.step, "checkpoint": str(ckpt), "train_cpu_s": trainer.cpu_s}
     for k in keys:
         vals = [m[k] for m in h if isinstance(m.get(k), int | float)]
         if vals:

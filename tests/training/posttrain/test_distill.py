@@ -113,3 +113,69 @@ def test_prefill_no_think_is_one_format_for_eval_kl_and_on_policy(tmp_path, tiny
     r = DistillRecipe.parse({**r.model_dump(), "distill": {**r.distill.model_dump(), "prefill_no_think": True}})
     out = distill(r)
     assert out["done"] and out["first_loss"] == pytest.approx(0.0, abs=1e-5)  # student == teacher: KL 0
+
+
+def _other_teacher(tiny_llama, folder):
+    """The tiny Llama with every weight nudged: the same tokenizer, another distribution."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama).eval()
+    torch.manual_seed(7)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_llama).save_pretrained(folder)
+    return model
+
+
+def test_on_policy_loss_is_the_full_vocabulary_kl_on_exactly_the_completion_tokens(tmp_path, tiny_llama):
+    """The module's loss against a KL assembled by hand one unpadded sequence at a time: the student's and the
+    teacher's logits at the same positions (the one before each sampled token), the prompt and its prefilled think
+    block left out, the padding of shorter completions left out, the sum over the whole vocabulary."""
+    from training.posttrain.chat import EMPTY_THINK
+    from training.posttrain.distill import OnPolicyDistillModule
+    from training.posttrain.models import load_policy
+    from training.schedule import ScheduleConfig
+    from training.trainer import OptimConfig
+
+    teacher = _other_teacher(tiny_llama, tmp_path / "teacher")
+    student = load_policy(tiny_llama, backend="sdpa")
+    recs = arithmetic(2, seed=5) + arithmetic(1, seed=5, digits=4)  # prompts of two lengths: padding in play
+    module = OnPolicyDistillModule(student, teacher, OptimConfig(lr=1e-3), ScheduleConfig(peak=1e-3, min=1e-3).build(1),
+                                   max_new_tokens=5, seed=3, micro_batch_size=2, prefill_no_think=True)  # fmt: skip
+    seen = []
+    inner = module.backend.generate_ids
+    module.backend.generate_ids = lambda p, *a, **k: seen.append((p, inner(p, *a, **k))) or seen[-1][1]
+    m = module.train_step([{"records": recs}], 0)
+    prompts, completions = seen[0]
+    assert [student.tokenizer.decode(p).endswith(EMPTY_THINK) for p in prompts] == [True] * 3  # the prefill, scored by both
+    assert len({len(p) + len(c) for p, c in zip(prompts, completions, strict=True)}) > 1
+    total, n = 0.0, 0
+    with torch.no_grad():  # the student's generator holds the weights the step started from (synced before sampling)
+        for p, c in zip(prompts, completions, strict=True):
+            seq = torch.tensor([p + c])
+            s = torch.log_softmax(student.generator(seq).logits[0].float(), -1)
+            t = torch.log_softmax(teacher(seq).logits[0].float(), -1)
+            for j in range(len(c)):  # position len(p)-1+j predicts completion token j
+                pos = len(p) - 1 + j
+                total += float((s[pos].exp() * (s[pos] - t[pos])).sum())
+                n += 1
+    assert n == sum(len(c) for c in completions)
+    assert m["loss"] == pytest.approx(total / n, rel=1e-4, abs=1e-6)
+    assert m["loss"] > 1e-3  # another teacher: a real divergence, not a vacuous 0
+
+
+def test_on_policy_starts_from_a_saved_checkpoint(tmp_path, tiny_llama):
+    """The warm start of the field's recipe: off-policy SFT first, then on-policy distillation from that SFT
+    checkpoint (``init`` a checkpoint folder). Teacher = the checkpoint itself, so a KL of 0 proves the student
+    loaded its weights, not the model the SFT started from (which the first SFT run moved away from)."""
+    write_jsonl(arithmetic(4, seed=3), tmp_path / "prompts.jsonl")
+    r = recipe(tmp_path, tiny_llama, tiny_llama, "off", mode="off_policy", steps=2)
+    r = DistillRecipe.parse({**r.model_dump(), "distill": {**r.distill.model_dump(), "modes": ["no_think"]}})
+    assert distill(r)["done"]
+    warm = tmp_path / "off" / "sft" / "checkpoints"
+    on = distill(recipe(tmp_path, warm, warm, "on-from-warm", steps=1))
+    assert on["done"] and on["first_loss"] == pytest.approx(0.0, abs=1e-5)
+    against_start = distill(recipe(tmp_path, tiny_llama, warm, "on-from-start", steps=1))
+    assert against_start["first_loss"] > 1e-3
