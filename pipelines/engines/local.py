@@ -61,12 +61,17 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
     """Stop at once on Ctrl-C: queued tasks are cancelled and running ones killed, not waited for; a killed
     task leaves no completion marker, only temporaries (removed once the workers are gone)."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in processes:
         if proc.is_alive():
             proc.terminate()
     for proc in processes:
         proc.join(timeout=10)
+    # Python < 3.12 races at exit: its hook wakes the pool's manager thread through a pipe the thread may be
+    # closing that instant ("Exception ignored in: <module 'threading'>"); a finished thread leaves none to race.
+    if manager is not None:
+        manager.join(timeout=10)
 
 
 class _progress:

@@ -61,3 +61,26 @@ def test_workers_end_when_the_run_is_killed(shared_data, tmp_path):
     finally:
         if run.poll() is None:
             run.kill()
+
+
+def test_stop_pool_leaves_no_worker_and_no_manager_thread():
+    """After Ctrl-C's stop the pool's manager thread has ended too: on Python < 3.12 one still winding down races
+    the interpreter's exit hook and prints a stray "Exception ignored in: <module 'threading'>" trace."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pipelines.engines.local import stop_pool
+
+    pool = ProcessPoolExecutor(2, mp_context=mp.get_context("spawn"))
+    futures = [pool.submit(time.sleep, 120) for _ in range(4)]
+    deadline = time.monotonic() + 60
+    while not any(f.running() for f in futures) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    manager = pool._executor_manager_thread
+    processes = list(pool._processes.values())
+    assert manager is not None and manager.is_alive() and processes
+    started = time.monotonic()
+    stop_pool(pool)
+    assert time.monotonic() - started < 30, "stop_pool waited for the sleeping tasks"
+    assert not manager.is_alive()
+    assert not any(p.is_alive() for p in processes)
