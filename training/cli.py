@@ -220,22 +220,42 @@ def task(
     digits: int = typer.Option(2, min=1, max=6),
     ops: str = typer.Option("+-", help="Operators for arithmetic."),
     flag: str = typer.Option("/no_think", help="Flag appended to arithmetic prompts."),
+    exclude: list[Path] = typer.Option(
+        [], exists=True, dir_okay=False, help="pairs: leave out questions asked in any user turn of this JSONL (repeat)."
+    ),
+    cut_fraction: float | None = typer.Option(
+        None, help="fusion: share of final /think answers whose thought is cut (0: off; default: ThoughtCut's 0.5)."
+    ),
+    cut_min: int | None = typer.Option(None, help="fusion: fewest thought tokens a cut keeps (default 0)."),
+    cut_max: int | None = typer.Option(None, help="fusion: most thought tokens a cut keeps (default 48)."),
+    tokenizer: str = typer.Option("smollm2", help="fusion: the model whose tokens the cuts count (smollm2, .gguf, dir)."),
 ) -> None:
     """Write a generated verifiable task (arithmetic) or a thinking-mode fusion SFT set."""
     from corpusforge.errors import ConfigError
-    from training.posttrain.fusion import arithmetic_pairs, fusion_set
-    from training.posttrain.tasks import arithmetic, write_jsonl
+    from training.posttrain.fusion import ThoughtCut, arithmetic_pairs, fusion_set
+    from training.posttrain.tasks import arithmetic, asked_questions, write_jsonl
 
     if kind == "arithmetic":
         rows = arithmetic(n, seed=seed, digits=digits, ops=ops, flag=flag)
     elif kind == "pairs":
-        pairs = arithmetic_pairs(n, seed=seed)
+        seen = asked_questions(exclude)
+        # the generator's stream is prefix-stable, so the kept questions are the first n of this seed not seen
+        pairs = [p for p in arithmetic_pairs(4 * n + len(seen), seed=seed) if p["question"] not in seen][:n]
+        if len(pairs) < n:
+            raise ConfigError("exclude", f"only {len(pairs)} questions left after the exclusions, {n} asked")
         rows = [
             {"messages": [{"role": "user", "content": f"{p['question']} {flag}"}], "reference": {"answer": p["answer"]}}
             for p in pairs
         ]
     elif kind == "fusion":
-        rows = fusion_set(arithmetic_pairs(max(50, n), seed=seed), n, seed=seed + 1)
+        given = {"fraction": cut_fraction, "min_tokens": cut_min, "max_tokens": cut_max}
+        cut = ThoughtCut.parse({k: v for k, v in given.items() if v is not None})
+        tok = None
+        if cut.fraction > 0:
+            from training.posttrain.models import load_tokenizer
+
+            tok = load_tokenizer(tokenizer)
+        rows = fusion_set(arithmetic_pairs(max(50, n), seed=seed), n, seed=seed + 1, cut=cut, tokenizer=tok)
     else:
         raise ConfigError("kind", f"unknown task {kind!r} (arithmetic, pairs, fusion)")
     typer.echo(str(write_jsonl(rows, out)))

@@ -3,7 +3,12 @@ McNemar's exact p-value and a bootstrap 95% interval (`training.posttrain.evalua
 ``--data PROMPTS.jsonl --show N`` it also prints N prompts whose grade changed, both answers side by side, to read
 them for a reward hack (needs eval results that kept their answers).
 
-    python benchmarks/posttrain/paired.py BEFORE.json AFTER.json [--out RESULT.json] [--data P.jsonl --show N]"""
+    python benchmarks/posttrain/paired.py BEFORE.json AFTER.json [--out RESULT.json] [--data P.jsonl --show N]
+
+With ``--budgets`` and one result of `train eval --budget ...`, each pair of adjacent budgets of that model is
+compared the same way (the smaller budget as "before"): what a monotone budget curve is tested with.
+
+    python benchmarks/posttrain/paired.py --budgets RESULT.json [--out PAIRS.json]"""
 
 import json
 import sys
@@ -17,8 +22,16 @@ def arg(name):
     return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else None
 
 
-before, after = (json.loads(Path(p).read_text())["accuracy"] for p in sys.argv[1:3])
-result = {"before": sys.argv[1], "after": sys.argv[2]} | paired_test(before["correct"], after["correct"])
+if sys.argv[1] == "--budgets":
+    budgets = json.loads(Path(sys.argv[2]).read_text())["budgets"]
+    xs = sorted(budgets, key=int)
+    result = {"model": sys.argv[2], "pairs": [
+        {"budgets": [int(a), int(b)]} | paired_test(budgets[a]["correct"], budgets[b]["correct"]) for a, b in zip(xs, xs[1:], strict=False)
+    ]}  # fmt: skip
+    result["monotone"] = all(p["after"] >= p["before"] for p in result["pairs"])
+else:
+    before, after = (json.loads(Path(p).read_text())["accuracy"] for p in sys.argv[1:3])
+    result = {"before": sys.argv[1], "after": sys.argv[2]} | paired_test(before["correct"], after["correct"])
 text = json.dumps(result, indent=2)
 if arg("--out"):
     Path(arg("--out")).write_text(text + "\n")

@@ -1,7 +1,7 @@
 """Plots for BENCHMARKS.md from the runs' metrics.jsonl / eval JSON: GRPO reward curve, budget curve.
 
     python benchmarks/posttrain/plot.py grpo out/posttrain/grpo-arith1/metrics.jsonl benchmarks/posttrain/grpo_reward.png
-    python benchmarks/posttrain/plot.py budget out/posttrain/budget.json benchmarks/posttrain/budget.png
+    python benchmarks/posttrain/plot.py budget out/posttrain/budget.json [OTHER.json@LABEL ...] benchmarks/posttrain/budget.png
     python benchmarks/posttrain/plot.py distill benchmarks/posttrain/results/strong benchmarks/posttrain/distill_strong.png
 """
 
@@ -33,12 +33,19 @@ def grpo(src, dest):
     fig.savefig(dest, dpi=110)
 
 
-def budget(src, dest):
-    data = json.loads(Path(src).read_text())["budgets"]
-    xs = sorted(int(k) for k in data)
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    ax.plot(xs, [data[str(x)]["accuracy"] for x in xs], marker="o")
+def budget(*args):
+    """One curve per eval result (``train eval --budget ...``), labelled by its ``@LABEL`` suffix or its model path."""
+    *srcs, dest = args
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    for src in srcs:
+        path, _, label = src.partition("@")
+        data = json.loads(Path(path).read_text())
+        xs = sorted(int(k) for k in data["budgets"])
+        ys = [data["budgets"][str(x)]["accuracy"] for x in xs]
+        ax.plot(xs, ys, marker="o", label=label or data.get("model", path))
     ax.set(title="accuracy vs thinking budget", xlabel="thinking budget (tokens)", ylabel="accuracy", ylim=(0, 1))
+    if len(srcs) > 1:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(dest, dpi=110)
 
@@ -71,4 +78,4 @@ def distill(prefix, dest):
 
 
 if __name__ == "__main__":
-    {"grpo": grpo, "budget": budget, "distill": distill}[sys.argv[1]](sys.argv[2], sys.argv[3])
+    {"grpo": grpo, "budget": budget, "distill": distill}[sys.argv[1]](*sys.argv[2:])

@@ -3,7 +3,9 @@
 A conversation is a list of ``{"role": "system"|"user"|"assistant", "content": str, "reasoning": str?}``. An
 assistant turn's thinking is its ``reasoning`` field or a leading ``<think>...</think>`` in its content. The mode
 of an assistant turn is the last flag seen in the system and user turns before it (default: thinking). A
-non-thinking answer keeps the empty block ``<think>\\n\\n</think>\\n\\n``, as the report prescribes.
+non-thinking answer keeps the empty block ``<think>\\n\\n</think>\\n\\n``, as the report prescribes. An assistant
+turn with ``"thinking_cut": true`` holds a thought cut by a thinking budget: it renders as the budgeted generator
+builds it (``<think>\\n`` + the cut thought + `STOP_THINKING` + the answer) and only its answer trains.
 
 Packing puts several conversations in one row; a block-diagonal causal mask keeps attention inside each one
 (RoPE depends only on relative positions, so a document scores the same packed or alone).
@@ -21,6 +23,11 @@ from corpusforge.errors import InputError
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 EMPTY_THINK = "<think>\n\n</think>\n\n"
+# The report's stop-thinking text, appended where a thinking budget cuts the thought (`generate.generate_with_budget`)
+STOP_THINKING = (
+    "Considering the limited time by the user, I have to give the solution based on the thinking directly now.\n"
+    "</think>.\n\n"
+)
 _FLAG = re.compile(r"/(no_think|think)\b")
 
 
@@ -28,6 +35,11 @@ def last_flag(text: str) -> str | None:
     """``"think"``, ``"no_think"`` or None: the last flag in ``text``."""
     found = _FLAG.findall(text or "")
     return found[-1] if found else None
+
+
+def strip_flags(text: str) -> str:
+    """``text`` without its ``/think`` / ``/no_think`` flags (the question itself)."""
+    return " ".join(_FLAG.sub(" ", text or "").split())
 
 
 def mode_before(messages: list[dict], index: int, default: str = "think") -> str:
@@ -55,8 +67,11 @@ def split_thinking(message: dict) -> tuple[str | None, str]:
     return None, content
 
 
-def render_assistant(reasoning: str | None, answer: str) -> str:
-    """The assistant body: ``<think>\\n{reasoning}\\n</think>\\n\\n{answer}``, or the empty block."""
+def render_assistant(reasoning: str | None, answer: str, cut: bool = False) -> str:
+    """The assistant body: ``<think>\\n{reasoning}\\n</think>\\n\\n{answer}``, or the empty block; a ``cut``
+    thought verbatim (it ends where the budget cut it) then the stop-thinking text, as the generator appends it."""
+    if cut:
+        return f"{THINK_OPEN}\n{reasoning or ''}{STOP_THINKING}{answer}"
     if not reasoning or not reasoning.strip():
         return EMPTY_THINK + answer
     return f"{THINK_OPEN}\n{reasoning.strip(chr(10))}\n{THINK_CLOSE}\n\n{answer}"
@@ -74,13 +89,17 @@ def segments(messages: list[dict]) -> list[tuple[str, bool]]:
             raise InputError("conversation", f"unknown role {role!r}")
         if role == "assistant":
             reasoning, answer = split_thinking(m)
+            cut = bool(m.get("thinking_cut"))
             out.append((f"{IM_START}assistant\n", False))
             # Every turn is tokenized as the prompt that carries it would be. An earlier turn is history inside
             # a later prompt string, so it stays one piece. The last turn's think block and answer are two pieces:
             # a prompt prefilled with the block ends in "\n\n", which BPE merges only at a piece's end.
+            # A cut thought and the stop text are what the generator fed the model, never what it wrote: untrained.
             if i == last:
-                out.append((render_assistant(reasoning, ""), True))
+                out.append((render_assistant(reasoning, "", cut), not cut))
                 out.append((answer + IM_END, True))
+            elif cut:
+                out.append((render_assistant(reasoning, answer, cut) + IM_END, False))
             else:
                 out.append((render_assistant(reasoning, answer) + IM_END, True))
             out.append(("\n", False))
@@ -99,7 +118,7 @@ def generation_prompt(messages: list[dict], prefill: str = "") -> str:
     for m in messages:
         if m.get("role") == "assistant":
             reasoning, answer = split_thinking(m)
-            body += f"{IM_START}assistant\n{render_assistant(reasoning, answer)}{IM_END}\n"
+            body += f"{IM_START}assistant\n{render_assistant(reasoning, answer, bool(m.get('thinking_cut')))}{IM_END}\n"
         else:
             body += f"{IM_START}{m['role']}\n{m.get('content', '')}{IM_END}\n"
     return body + f"{IM_START}assistant\n" + prefill

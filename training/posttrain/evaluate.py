@@ -25,7 +25,7 @@ def accuracy(backend, records: list[dict], reward, max_new_tokens: int = 32, bud
         texts = [c.text for c in backend.complete(prompts, max_new_tokens)]
         extra = {}
     else:
-        res = generate_with_budget(backend, convs, budget or max_new_tokens, max_new_tokens, think=think)
+        res = generate_with_budget(backend, convs, max_new_tokens if budget is None else budget, max_new_tokens, think=think)
         prompts = [r.prompt for r in res]
         texts = [r.answer if r.closed else r.text for r in res]
         extra = {

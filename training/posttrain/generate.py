@@ -14,12 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from corpusforge.errors import CorpusForgeError
-from training.posttrain.chat import EMPTY_THINK, THINK_CLOSE, THINK_OPEN, generation_prompt
-
-STOP_THINKING = (
-    "Considering the limited time by the user, I have to give the solution based on the thinking directly now.\n"
-    "</think>.\n\n"
-)
+from training.posttrain.chat import EMPTY_THINK, STOP_THINKING, THINK_CLOSE, THINK_OPEN, generation_prompt
 
 
 @dataclass
@@ -127,7 +122,8 @@ def generate_with_budget(
         return [BudgetResult(p, EMPTY_THINK + o.text, 0, o.tokens, False, True) for p, o in zip(prompts, outs, strict=True)]
     prefill = THINK_OPEN + "\n"
     prompts = [generation_prompt(c, prefill=prefill) for c in conversations]
-    first = backend.complete(prompts, budget, temperature, seed)
+    # budget 0: no thinking at all, the stop text right after <think>\n (what a cut-thought example at 0 shows)
+    first = backend.complete(prompts, budget, temperature, seed) if budget > 0 else [Completion("", 0, "length")] * len(prompts)  # fmt: skip
     results, again = [], []
     for i, (p, o) in enumerate(zip(prompts, first, strict=True)):
         if THINK_CLOSE in o.text:

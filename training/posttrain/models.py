@@ -55,6 +55,19 @@ def load_transformers(source: str | Path):
     return model, tok
 
 
+def load_tokenizer(source: str | Path):
+    """The tokenizer alone of ``smollm2``, a .gguf file or a model / tokenizer directory (no weights loaded)."""
+    from transformers import AutoTokenizer
+
+    _quiet_gguf()
+    path = smollm2_gguf() if str(source) == SMOLLM2 else Path(source)
+    if not path.exists():
+        raise ConfigError("tokenizer", f"no such model directory or .gguf file: {source}")
+    if path.is_file():
+        return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    return AutoTokenizer.from_pretrained(str(path))
+
+
 def hf_model_from_config(m: ModelConfig):
     """An empty transformers model of ``m``'s architecture: Qwen3(-MoE) with QK-norm, Llama without."""
     from transformers import AutoConfig, AutoModelForCausalLM

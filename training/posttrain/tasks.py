@@ -52,3 +52,20 @@ def write_jsonl(records: list[dict], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
+
+
+def asked_questions(paths: list[str | Path]) -> set[str]:
+    """The questions (user turns, flags stripped) asked anywhere in these JSON-lines sets: SFT conversations or
+    prompt sets, so a new evaluation set can leave out what a model trained on."""
+    from training.posttrain.chat import strip_flags
+
+    seen = set()
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            try:
+                rec = json.loads(line) if line.strip() else None
+            except json.JSONDecodeError:
+                continue
+            messages = rec.get("messages", []) if isinstance(rec, dict) else []
+            seen |= {strip_flags(m.get("content", "")) for m in messages if isinstance(m, dict) and m.get("role") == "user"}
+    return seen
