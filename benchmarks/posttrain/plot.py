@@ -3,6 +3,7 @@
     python benchmarks/posttrain/plot.py grpo out/posttrain/grpo-arith1/metrics.jsonl benchmarks/posttrain/grpo_reward.png
     python benchmarks/posttrain/plot.py budget out/posttrain/budget.json [OTHER.json@LABEL ...] benchmarks/posttrain/budget.png
     python benchmarks/posttrain/plot.py distill benchmarks/posttrain/results/strong benchmarks/posttrain/distill_strong.png
+    python benchmarks/posttrain/plot.py warm benchmarks/posttrain/results/warm benchmarks/posttrain/distill_warm.png
 """
 
 import json
@@ -77,5 +78,27 @@ def distill(prefix, dest):
     fig.savefig(dest, dpi=110)
 
 
+def warm(prefix, dest):
+    """On-policy after an off-policy warm start: both arms' training loss against their own cumulative CPU-seconds
+    from the warm start W (the budget as a line), and the held-out accuracies of start, W, the arms and the teacher."""
+    r, name = Path(prefix).parent, Path(prefix).name
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
+    for arm, label in (("on", "ON: reverse KL to the teacher"), ("off", "OFF: SFT loss on teacher answers")):
+        rows = [json.loads(x) for x in (r / f"{name}-{arm}-metrics.jsonl").read_text().splitlines()]
+        ax[0].plot([row["cpu_total_s"] for row in rows], [row["loss"] for row in rows], marker=".", label=label)
+    ax[0].axvline(300, color="grey", ls=":", lw=1)
+    ax[0].set(title="training loss from W vs train-step CPU-seconds", xlabel="CPU-s", yscale="log")
+    ax[0].legend(fontsize=8)
+    models = [("start", "strong-arith12-eval-base"), ("W", f"{name}-eval-w"), ("OFF", f"{name}-eval-off"),
+              ("ON", f"{name}-eval-on"), ("teacher", f"{name}-eval-teacher")]  # fmt: skip
+    acc = [json.loads((r / f"{f}.json").read_text())["accuracy"]["accuracy"] for _, f in models]
+    ax[1].bar([m for m, _ in models], acc, color=["grey", "C7", "C1", "C0", "C2"])
+    for i, a in enumerate(acc):
+        ax[1].text(i, a + 0.01, f"{a:.1%}", ha="center", fontsize=8)
+    ax[1].set(title="held-out accuracy (300, greedy, last_number)", ylim=(0, 1))
+    fig.tight_layout()
+    fig.savefig(dest, dpi=110)
+
+
 if __name__ == "__main__":
-    {"grpo": grpo, "budget": budget, "distill": distill}[sys.argv[1]](*sys.argv[2:])
+    {"grpo": grpo, "budget": budget, "distill": distill, "warm": warm}[sys.argv[1]](*sys.argv[2:])
