@@ -137,6 +137,7 @@ def load_policy(
         tok_dir = tokenizer or config.get("tokenizer")
         if tok_dir is None:
             raise ConfigError("tokenizer", f"checkpoint {ckpt} records no tokenizer; pass one")
+        tok_dir = run_tokenizer(tok_dir, ckpt) if tokenizer is None else tok_dir
         tok = AutoTokenizer.from_pretrained(str(tok_dir))
         gpt = build_model(m, backend=backend, dtype=dtype)
         unwrap(gpt).load_state_dict(weights, strict=False)
@@ -158,6 +159,18 @@ def load_policy(
     if missing or unexpected:
         raise ConfigError("model", f"{source} does not fit: missing {missing[:4]}, unexpected {unexpected[:4]}")
     return Policy(m, gpt, tok, hf, str(source), str(tokenizer) if tokenizer else None)
+
+
+def run_tokenizer(recorded: str | Path, ckpt: Path) -> Path:
+    """The tokenizer a checkpoint records, a path relative to where its run was started; from another directory,
+    the same relative path under the checkpoint's run folders (``<run>/tokenizer`` beside ``<run>/checkpoints``)."""
+    path = Path(recorded)
+    if path.is_absolute() or path.exists():
+        return path
+    for folder in list(ckpt.resolve().parents)[:3]:
+        if (folder / path.name).is_dir():
+            return folder / path.name
+    return path
 
 
 def save_tokenizer(tok, out: Path) -> str:

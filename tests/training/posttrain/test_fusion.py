@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -100,3 +101,16 @@ def test_pairs_task_leaves_out_trained_questions(tmp_path):
     # the same seed without the exclusion asks some of them (seed 0 is the fusion set's own)
     res = CliRunner().invoke(app, ["task", "--kind", "pairs", "--n", "300", "--seed", "0", "--out", str(out)])
     assert {json.loads(line)["messages"][0]["content"].removesuffix(" /no_think") for line in out.read_text().splitlines()} & asked  # fmt: skip
+
+
+def test_checkpoint_tokenizer_found_from_another_directory(tmp_path, monkeypatch):
+    from training.posttrain.models import run_tokenizer
+
+    run = tmp_path / "out" / "posttrain" / "sft-x"
+    (run / "tokenizer").mkdir(parents=True)
+    (run / "checkpoints" / "step_4").mkdir(parents=True)
+    recorded = "out/posttrain/sft-x/tokenizer"  # relative to where the run was started (tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert run_tokenizer(recorded, run / "checkpoints" / "step_4") == Path(recorded)
+    monkeypatch.chdir(run.parent)
+    assert run_tokenizer(recorded, run / "checkpoints" / "step_4") == (run / "tokenizer").resolve()
