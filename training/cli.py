@@ -224,7 +224,7 @@ def task(
         [], exists=True, dir_okay=False, help="pairs: leave out questions asked in any user turn of this JSONL (repeat)."
     ),
     cut_fraction: float | None = typer.Option(
-        None, help="fusion: share of final /think answers whose thought is cut (0: off; default: ThoughtCut's 0.5)."
+        None, help="fusion: share of final /think answers whose thought is cut (default 0: off; e.g. 0.5)."
     ),
     cut_min: int | None = typer.Option(None, help="fusion: fewest thought tokens a cut keeps (default 0)."),
     cut_max: int | None = typer.Option(None, help="fusion: most thought tokens a cut keeps (default 48)."),

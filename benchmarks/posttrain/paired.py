@@ -1,9 +1,10 @@
 """Paired comparison of two `corpusforge train eval --out` results on the same prompts: accuracy change,
-McNemar's exact p-value and a bootstrap 95% interval (`training.posttrain.evaluate.paired_test`). With
+McNemar's exact p-value and a bootstrap 95% interval (`training.posttrain.evaluate.paired_test`); ``--budget N``
+compares their results at that thinking budget. With
 ``--data PROMPTS.jsonl --show N`` it also prints N prompts whose grade changed, both answers side by side, to read
 them for a reward hack (needs eval results that kept their answers).
 
-    python benchmarks/posttrain/paired.py BEFORE.json AFTER.json [--out RESULT.json] [--data P.jsonl --show N]
+    python benchmarks/posttrain/paired.py BEFORE.json AFTER.json [--budget N] [--out RESULT.json] [--data P.jsonl --show N]
 
 With ``--budgets`` and one result of `train eval --budget ...`, each pair of adjacent budgets of that model is
 compared the same way (the smaller budget as "before"): what a monotone budget curve is tested with.
@@ -30,7 +31,8 @@ if sys.argv[1] == "--budgets":
     ]}  # fmt: skip
     result["monotone"] = all(p["after"] >= p["before"] for p in result["pairs"])
 else:
-    before, after = (json.loads(Path(p).read_text())["accuracy"] for p in sys.argv[1:3])
+    pick = (lambda d: d["budgets"][arg("--budget")]) if arg("--budget") else (lambda d: d["accuracy"])
+    before, after = (pick(json.loads(Path(p).read_text())) for p in sys.argv[1:3])
     result = {"before": sys.argv[1], "after": sys.argv[2]} | paired_test(before["correct"], after["correct"])
 text = json.dumps(result, indent=2)
 if arg("--out"):

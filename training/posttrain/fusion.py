@@ -21,7 +21,9 @@ from training.posttrain.chat import mode_before
 class ThoughtCut(Config):
     """Which final ``/think`` answers get a cut thought, and where it is cut."""
 
-    fraction: float = Field(0.5, ge=0, le=1, description="Share of the conversations ending in a thinking answer whose thought is cut (0: off).")  # fmt: skip
+    # Off by default: at 0.5 (SmolLM2, 72 steps) the budget curve was not monotone and whole-thought accuracy fell
+    # from 67% to 55% (BENCHMARKS.md, "Thinking budget after fusion with cut thoughts").
+    fraction: float = Field(0.0, ge=0, le=1, description="Share of the conversations ending in a thinking answer whose thought is cut (0: off).")  # fmt: skip
     min_tokens: int = Field(0, ge=0, description="Fewest thought tokens kept (0: the stop text right after <think>).")  # fmt: skip
     max_tokens: int = Field(48, ge=0, description="Most thought tokens kept; never the whole thought (at most its length - 1).")  # fmt: skip
 
