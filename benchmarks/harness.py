@@ -2,7 +2,9 @@
 
 Each side runs in a fresh child process (``python -m benchmarks.harness --child module:function``) pinned to one
 CPU (``os.sched_setaffinity`` in the child, before it imports anything heavy; thread pools told to use one thread),
-so a side cannot borrow a second core and an earlier side's memory cannot leak into a later one. Sides are
+so a side cannot borrow a second core and an earlier side's memory cannot leak into a later one. Every child, ours
+or a peer's, gets Arrow's default memory pool as the ``corpusforge`` CLI sets it (`corpusforge.heap.ARROW_POOL_ENV`:
+the system allocator), unless the environment names one. Sides are
 interleaved (run 1 of every side in a shuffled order, then run 2, ...), after a discarded warm-up run of each side
 that fills the page cache and any on-disk cache both sides share. Per run the parent takes:
 
@@ -37,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmarks.measure import log_tail, run_measured
+from corpusforge.heap import ARROW_POOL_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 ONE_THREAD = {
@@ -117,7 +120,7 @@ def measure(side: Side, size: int, run: int, workdir: Path, cpu: int, poll_s: fl
     result.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "benchmarks.harness", "--child", side.call, "--kwargs", json.dumps(side.kwargs(size)),
            "--result", str(result), "--cpu", str(cpu)]  # fmt: skip
-    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**ARROW_POOL_ENV, **os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     load_start = os.getloadavg()[0]
     m = run_measured(cmd, log_path, cwd=ROOT, poll_s=poll_s, env=env)
     rc, wall = m.rc, m.wall_s

@@ -15,6 +15,7 @@ import typer
 
 from corpusforge import __version__
 from corpusforge.errors import CorpusForgeError, StorageError
+from corpusforge.heap import prefer_system_pool
 
 HELP = "Build LLM pretraining corpora the way the Qwen3 report describes, and train on them."
 
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     culprit, no traceback unless ``--debug``), 130 interrupted."""
     args = sys.argv[1:] if argv is None else list(argv)
     debug = _root_flag(args, "--debug")
+    prefer_system_pool()  # before any command imports pyarrow: Arrow's buffers in the heap workers trim
     try:
         code = build_app()(args=args, prog_name="corpusforge", standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from corpusforge.errors import StorageError
 from corpusforge.fs import exists, filesystem, join, write_text
-from corpusforge.heap import trim_heap
+from corpusforge.heap import system_allocator, trim_heap
 from corpusforge.ledger import KEPT, Ledger, record_notes
 from corpusforge.parquet import ParquetSink
 from corpusforge.record import RECORD_SCHEMA
@@ -131,6 +131,7 @@ def run_task(job, task: int, path: str) -> dict | None:
     """Run one task unless its marker exists; returns the task summary, or None when it was already done."""
     if exists(completion_marker(job.output, task)):
         return None
+    system_allocator()
     source, stages = worker_stages(_JobKey(job))
     writer = TaskWriter(job.output, task, job.name, job.write.batch_rows, job.write.compression)
     try:

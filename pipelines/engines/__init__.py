@@ -15,6 +15,7 @@ import yaml
 
 from corpusforge.errors import ConfigError
 from corpusforge.fs import exists, filesystem, join, makedirs, read_text, write_text
+from corpusforge.heap import system_allocator
 from corpusforge.job import Job, JobResult, Once, PerFile, Stages, summarize
 from corpusforge.ledger import Ledger
 from pipelines.task import clean_temporaries, completion_marker, read_summaries
@@ -73,6 +74,7 @@ class MarkedTask:
         marker = completion_marker(join(job.output, self.done) if self.done else job.output, task)
         if exists(marker):
             return False
+        system_allocator()  # a worker's Arrow buffers in the heap its trims reach (corpusforge.heap)
         self.fn(job, task, path)
         if not exists(marker):  # the standard writers (TaskWriter, ShardWriter) write it with their last file
             write_text(marker, "done\n")
@@ -97,6 +99,7 @@ def open_engine(job: Job, progress: bool = False, overwrite: bool = False):
 def run_tasks(job: Job, files: list[str], progress: bool = False, overwrite: bool = False) -> JobResult:
     """The job's tasks in order on its engine, then its totals, the jobs chained after it (run into folders of
     its output, their totals under ``result.then``) and its ``finish``. No config is saved here."""
+    system_allocator()  # the driver's too: a Once step (dedup's decision) runs here
     engine = open_engine(job, progress, overwrite)
     if job.output is not None:
         clean_temporaries(job.output)  # what a killed run left half-written

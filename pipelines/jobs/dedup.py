@@ -32,7 +32,7 @@ from corpusforge.errors import ConfigError, InputError
 from corpusforge.fs import atomic_open, expand, filesystem, join, write_text
 from corpusforge.job import JobResult, Once, PerFile, Task
 from corpusforge.ledger import KEPT
-from corpusforge.parquet import check_record_parquet
+from corpusforge.parquet import ROW_GROUP_BYTES, check_record_parquet
 from corpusforge.parquet import read_records as read_parquet_records
 from corpusforge.record import Record
 from pipelines.dedup.config import DedupConfig, SortKey
@@ -49,6 +49,9 @@ WORK = "_work"
 READ_ROWS = 256
 #: fingerprint rows per row group of ``_work/fingerprints`` (several read batches; the files' layout is kept)
 FINGERPRINT_ROWS = 2048
+#: a fingerprint row group also closes at this many bytes of Arrow data: with ``verify`` a row holds its document's
+#: shingle hashes (8 bytes per word), so 2,048 rows of long documents would hold tens of MB until written
+FINGERPRINT_BYTES = ROW_GROUP_BYTES
 REFERENCE_META = "dedup_reference"  # set on reference documents while they are fingerprinted, never written
 REFERENCE_KEY = SortKey(field=f"meta.{REFERENCE_META}", order="desc")
 #: decision reasons a ``reasons:`` mapping may rename (``<reason>_reference``: the kept copy is a reference)
@@ -163,6 +166,9 @@ def fingerprint_task(job: DedupJobConfig, task: int, path: str, first_reference:
                 held = pa.concat_tables(pending).combine_chunks()
                 writer.write_table(held.slice(0, FINGERPRINT_ROWS))
                 pending = [held.slice(FINGERPRINT_ROWS)]
+            if sum(t.nbytes for t in pending) >= FINGERPRINT_BYTES:  # fewer rows than a full group, long ones
+                writer.write_table(pa.concat_tables(pending).combine_chunks())
+                pending = []
         rest = pa.concat_tables(pending) if pending else None
         if rest is not None and rest.num_rows:
             writer.write_table(rest.combine_chunks())

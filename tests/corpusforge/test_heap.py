@@ -25,3 +25,34 @@ def test_freed_heap_blocks_are_returned():
     assert trim_heap() is True
     assert before - _rss_mb() > 30
     assert len(kept) == 30
+
+
+def _child_pool(env: dict) -> str:
+    import os
+    import subprocess
+
+    code = ("from corpusforge.heap import prefer_system_pool; prefer_system_pool(); import pyarrow as pa; "
+            "print(pa.default_memory_pool().backend_name)")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"} | env
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+
+
+def test_arrow_pool_is_the_system_allocator_unless_the_user_chose():
+    """Set before pyarrow loads (the CLI does), Arrow's default pool is glibc's, whose holes trim_heap returns;
+    a pool named in the environment stays."""
+    assert _child_pool({}).strip() == "system"
+    assert _child_pool({"ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}).strip() == "jemalloc"
+
+
+def test_system_allocator_after_pyarrow_loaded():
+    import pyarrow as pa
+
+    from corpusforge.heap import system_allocator
+
+    before = pa.default_memory_pool()
+    try:
+        system_allocator()
+        assert pa.default_memory_pool().backend_name == "system"
+        assert pa.array(["x" * 1000]).buffers()[2].size >= 1000  # allocations go on working
+    finally:
+        pa.set_memory_pool(before)

@@ -320,3 +320,29 @@ def test_read_batch_size_changes_no_output_byte(tmp_path, monkeypatch):
         groups = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
         assert groups[:-1] == [20] * (len(groups) - 1) and 0 < groups[-1] <= 20
     assert files[dedup_job.READ_ROWS] == files[7]
+
+
+def test_fingerprint_row_groups_are_bounded_in_bytes(tmp_path, monkeypatch):
+    """With ``verify``, a fingerprint row holds its document's shingle hashes: a row group closes at
+    FINGERPRINT_BYTES (plus at most one read batch) long before FINGERPRINT_ROWS rows, and that changes no
+    output outside ``_work/fingerprints`` (``config.yaml`` names its output folder)."""
+    import pipelines.jobs.dedup as dedup_job
+
+    inputs = write_parts(corpus(n_base=600, seed=3), tmp_path / "in", 1)
+    monkeypatch.setattr(dedup_job, "READ_ROWS", 32)
+    files, groups, limit = {}, {}, dedup_job.FINGERPRINT_BYTES
+    for bound in (limit, 1 << 40):  # the default, and rows alone
+        monkeypatch.setattr(dedup_job, "FINGERPRINT_BYTES", bound)
+        out = tmp_path / f"out{bound}"
+        run_job(config(inputs, out, fuzzy={"verify": {"enabled": True}}))
+        files[bound] = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+                        if p.is_file() and "fingerprints" not in p.parts and p.name != "config.yaml"}  # fmt: skip
+        meta = pq.ParquetFile(out / "_work" / "fingerprints" / "part-00000.parquet").metadata
+        groups[bound] = [(meta.row_group(g).num_rows, meta.row_group(g).total_byte_size)
+                         for g in range(meta.num_row_groups)]  # fmt: skip
+    bounded, rows_only = groups[limit], groups[1 << 40]
+    assert len(rows_only) == 1 and rows_only[0][1] > 2 * limit  # about 1,070 rows of 300 hashes, one group
+    assert len(bounded) >= 2 and sum(n for n, _ in bounded) == rows_only[0][0]
+    batch = rows_only[0][1] / rows_only[0][0] * 32  # a read batch's share of the bytes
+    assert all(size <= limit + 2 * batch for _, size in bounded)
+    assert files[limit] == files[1 << 40]
