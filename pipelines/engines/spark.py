@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from corpusforge.heap import ARROW_POOL_ENV
 from pipelines.task import clean_temporaries, run_task
 
 PYTHON_CONF = "spark.pyspark.python"
@@ -31,13 +32,17 @@ def project_root() -> str | None:
 
 
 def executor_settings(conf: dict[str, str], environ) -> dict[str, str]:
-    """The settings that make the project importable on executors, unless the user already chose them."""
+    """The settings that make the project importable on executors, and their Arrow pool the one the CLI sets,
+    unless the user already chose them."""
     out = {}
     if PYTHON_CONF not in conf and "PYSPARK_PYTHON" not in environ:
         out[PYTHON_CONF] = sys.executable
     root = project_root()
     if root and EXECUTOR_PATH_CONF not in conf:
         out[EXECUTOR_PATH_CONF] = os.pathsep.join(p for p in (root, environ.get("PYTHONPATH", "")) if p)
+    for key, value in ARROW_POOL_ENV.items():  # Arrow's buffers in the heap a task's trims reach (corpusforge.heap)
+        if f"spark.executorEnv.{key}" not in conf:
+            out[f"spark.executorEnv.{key}"] = environ.get(key, value)
     return out
 
 
