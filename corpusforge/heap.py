@@ -23,9 +23,10 @@ import contextlib
 import ctypes
 import os
 import sys
+from types import MappingProxyType
 
 #: Arrow's default memory pool, read from the environment when pyarrow loads
-ARROW_POOL_ENV = {"ARROW_DEFAULT_MEMORY_POOL": "system"}
+ARROW_POOL_ENV = MappingProxyType({"ARROW_DEFAULT_MEMORY_POOL": "system"})
 
 
 def prefer_system_pool() -> None:
