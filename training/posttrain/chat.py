@@ -23,6 +23,9 @@ from corpusforge.errors import InputError
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 EMPTY_THINK = "<think>\n\n</think>\n\n"
+# What a thinking answer is prompted with: the budgeted generator prefills it, so evaluation and on-policy
+# sampling of /think prompts start the thought from the same tokens
+THINK_PREFILL = THINK_OPEN + "\n"
 # The report's stop-thinking text, appended where a thinking budget cuts the thought (`generate.generate_with_budget`)
 STOP_THINKING = (
     "Considering the limited time by the user, I have to give the solution based on the thinking directly now.\n"
@@ -124,12 +127,18 @@ def generation_prompt(messages: list[dict], prefill: str = "") -> str:
     return body + f"{IM_START}assistant\n" + prefill
 
 
-def answer_prompt(messages: list[dict], prefill_no_think: bool = False) -> str:
+def answer_prompt(messages: list[dict], prefill_no_think: bool = False, prefill_think: bool = False) -> str:
     """The generation prompt; with ``prefill_no_think``, a turn the flags put in non-thinking mode opens with the
     template's empty block, so an SFT model (trained on that block) and an untrained one answer from the same
-    text: the format the off-policy targets, the on-policy samples and the evaluation then share."""
-    no_think = prefill_no_think and mode_before(messages, len(messages)) == "no_think"
-    return generation_prompt(messages, prefill=EMPTY_THINK if no_think else "")
+    text: the format the off-policy targets, the on-policy samples and the evaluation then share. With
+    ``prefill_think``, a thinking turn opens with `THINK_PREFILL`, as `generate.generate_with_budget` (and so
+    ``train eval --budget``) prompts it."""
+    mode = mode_before(messages, len(messages))
+    if prefill_no_think and mode == "no_think":
+        return generation_prompt(messages, prefill=EMPTY_THINK)
+    if prefill_think and mode == "think":
+        return generation_prompt(messages, prefill=THINK_PREFILL)
+    return generation_prompt(messages)
 
 
 def encode(messages: list[dict], tokenizer) -> tuple[list[int], list[int]]:

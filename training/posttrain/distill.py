@@ -61,11 +61,12 @@ class OnPolicyDistillModule(PretrainModule):
 
     def __init__(self, student: Policy, teacher, optim: OptimConfig, schedule, max_new_tokens: int,
                  temperature: float = 1.0, direction: str = "reverse", seed: int = 0, micro_batch_size: int = 8,
-                 prefill_no_think: bool = False):  # fmt: skip
+                 prefill_no_think: bool = False, prefill_think: bool = False):  # fmt: skip
         super().__init__(student.model_cfg, student.gpt, optim, schedule)
         self.student, self.teacher = student, teacher.eval()
         self.max_new_tokens, self.temperature, self.direction = max_new_tokens, temperature, direction
         self.seed, self.mbs, self.prefill_no_think = seed, micro_batch_size, prefill_no_think
+        self.prefill_think = prefill_think
         self.vocab = len(student.tokenizer)
         self.backend = TransformersBackend(student.generator, student.tokenizer, batch_size=64)
 
@@ -74,7 +75,7 @@ class OnPolicyDistillModule(PretrainModule):
         records = [r for b in micro_batches for r in b["records"]]
         t0 = time.perf_counter()
         sync_weights(self.model, self.model_cfg, self.student.generator)
-        prompts = [answer_prompt(r["messages"], self.prefill_no_think) for r in records]
+        prompts = [answer_prompt(r["messages"], self.prefill_no_think, self.prefill_think) for r in records]
         prompt_ids = [tok.encode(p, add_special_tokens=False) for p in prompts]
         completions = self.backend.generate_ids(prompt_ids, self.max_new_tokens, self.temperature, self.seed + 1000 * step)
         gen_time = time.perf_counter() - t0
@@ -122,6 +123,11 @@ class DistillSettings(Config):
         False,
         description="On-policy: /no_think prompts open with the template's empty think block, the format of the "
         "off-policy targets (the teacher answers after that block) and of `train eval --prefill-no-think`.",
+    )
+    prefill_think: bool = Field(
+        False,
+        description="On-policy: /think prompts open with <think> and a newline, as `train eval --budget` and the "
+        "off-policy teacher prompt them; the student samples the thought and the answer (max_new_tokens covers both).",
     )
     modes: list[Literal["think", "no_think"]] = Field(
         ["think", "no_think"], min_length=1, description="Off-policy: the modes the teacher answers each prompt in."
@@ -190,6 +196,7 @@ def distill(recipe: DistillRecipe, stop_at: int | None = None) -> dict:
     module = OnPolicyDistillModule(
         student, teacher, OptimConfig(lr=ts.lr.peak, **ts.optimizer.model_dump()), ts.lr.build(ts.steps),
         d.max_new_tokens, d.temperature, d.direction, ts.seed, ts.micro_batch_size, d.prefill_no_think,
+        d.prefill_think,
     )  # fmt: skip
     config = run_config(recipe, student, out)
     trainer, ckpt, done = run_trainer(module, PromptStream(records, d.prompts_per_step, ts.seed), ts, out, config, KEYS, stop_at)  # fmt: skip

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from corpusforge.errors import CorpusForgeError
-from training.posttrain.chat import EMPTY_THINK, STOP_THINKING, THINK_CLOSE, THINK_OPEN, generation_prompt
+from training.posttrain.chat import EMPTY_THINK, STOP_THINKING, THINK_CLOSE, THINK_PREFILL, generation_prompt
 
 
 @dataclass
@@ -120,7 +120,7 @@ def generate_with_budget(
         prompts = [generation_prompt(c, prefill=EMPTY_THINK) for c in conversations]
         outs = backend.complete(prompts, max_answer_tokens, temperature, seed)
         return [BudgetResult(p, EMPTY_THINK + o.text, 0, o.tokens, False, True) for p, o in zip(prompts, outs, strict=True)]
-    prefill = THINK_OPEN + "\n"
+    prefill = THINK_PREFILL
     prompts = [generation_prompt(c, prefill=prefill) for c in conversations]
     # budget 0: no thinking at all, the stop text right after <think>\n (what a cut-thought example at 0 shows)
     first = backend.complete(prompts, budget, temperature, seed) if budget > 0 else [Completion("", 0, "length")] * len(prompts)  # fmt: skip

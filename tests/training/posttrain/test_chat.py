@@ -106,6 +106,30 @@ def test_answer_prompt_prefills_the_empty_block_only_in_no_think_mode():
     assert answer_prompt(think, prefill_no_think=True) == generation_prompt(think)
 
 
+def test_answer_prompt_prefills_the_think_opening_only_in_think_mode():
+    think = [{"role": "user", "content": "What is 45 + 37? /think"}]
+    no_think = [{"role": "user", "content": "What is 45 + 37? /no_think"}]
+    assert answer_prompt(think, prefill_think=True) == generation_prompt(think) + "<think>\n"
+    assert answer_prompt(think) == generation_prompt(think)  # off by default: older figures unchanged
+    assert answer_prompt(no_think, prefill_think=True) == generation_prompt(no_think)
+    both = answer_prompt(no_think, prefill_no_think=True, prefill_think=True)
+    assert both == generation_prompt(no_think) + EMPTY_THINK
+
+
+def test_thinking_training_tokens_continue_the_think_prefilled_prompt(smollm2):
+    # the off-policy targets (a whole thought, then the answer) start with the very tokens the on-policy sampler
+    # and the budgeted evaluation are prompted with, so all three score the same token sequence
+    _, tok = smollm2
+    thought = "45 + 37: tens 40 + 30 = 70, ones 5 + 7 = 12. 70 + 12 = 82."
+    conv = [{"role": "user", "content": "What is 45 + 37? /think"},
+            {"role": "assistant", "content": f"<think>\n{thought}\n</think>\n\n82"}]  # fmt: skip
+    ids, mask = encode(conv, tok)
+    prompt = tok.encode(answer_prompt(conv[:1], prefill_think=True), add_special_tokens=False)
+    assert ids[: len(prompt)] == prompt
+    assert tok.decode(ids[len(prompt) :]) == f"{thought}\n</think>\n\n82<|im_end|>\n"
+    assert set(mask[len(prompt) : -1]) == {1} and mask[-1] == 0
+
+
 def test_training_tokens_continue_the_prefilled_prompt(smollm2):
     # "</think>\n\n-5" tokenized in one piece splits the newlines ("Ċ", "Ċ"); a prompt ending in the block ends
     # in one "ĊĊ": the assistant body is encoded in two pieces so the model trains on what it is prompted with

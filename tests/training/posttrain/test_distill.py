@@ -115,6 +115,40 @@ def test_prefill_no_think_is_one_format_for_eval_kl_and_on_policy(tmp_path, tiny
     assert out["done"] and out["first_loss"] == pytest.approx(0.0, abs=1e-5)  # student == teacher: KL 0
 
 
+def test_on_policy_think_prompts_open_as_the_budgeted_evaluation_prompts_them(tmp_path, tiny_llama):
+    """Long answers: with ``prefill_think``, a /think prompt is sampled from exactly the prompt tokens
+    `generate_with_budget` (``train eval --budget``) uses; the completion (thought and answer) is what the KL
+    trains on, and the teacher scores those same tokens (student == teacher: KL 0)."""
+    from training.posttrain.chat import THINK_PREFILL
+    from training.posttrain.distill import OnPolicyDistillModule
+    from training.posttrain.generate import TransformersBackend, generate_with_budget
+    from training.posttrain.models import load_policy, load_transformers
+    from training.schedule import ScheduleConfig
+    from training.trainer import OptimConfig
+
+    recs = arithmetic(3, seed=8, flag="/think")
+    student = load_policy(tiny_llama, backend="sdpa")
+    teacher, _ = load_transformers(tiny_llama)
+    module = OnPolicyDistillModule(student, teacher, OptimConfig(lr=1e-3), ScheduleConfig(peak=1e-3, min=1e-3).build(1),
+                                   max_new_tokens=7, seed=3, micro_batch_size=2, prefill_think=True)  # fmt: skip
+    seen = []
+    inner = module.backend.generate_ids
+    module.backend.generate_ids = lambda p, *a, **k: seen.append((p, inner(p, *a, **k))) or seen[-1][1]
+    m = module.train_step([{"records": recs}], 0)
+    prompts, completions = seen[0]
+    backend = RecordingBackend(TransformersBackend(student.generator, student.tokenizer))
+    generate_with_budget(backend, [r["messages"] for r in recs], budget=2, max_answer_tokens=1)
+    evaluated = [student.tokenizer.encode(q, add_special_tokens=False) for q in backend.prompts[:3]]
+    assert prompts == evaluated  # token for token, the evaluation's prompt
+    assert all(student.tokenizer.decode(p).endswith(THINK_PREFILL) for p in prompts)
+    assert m["response_len"] == sum(len(c) for c in completions) / 3 > 0
+    assert m["loss"] == pytest.approx(0.0, abs=1e-5)  # the same tokens scored by an identical teacher
+    write_jsonl(recs, tmp_path / "prompts.jsonl")
+    r = recipe(tmp_path, tiny_llama, tiny_llama, "onp-think", steps=1)
+    r = DistillRecipe.parse({**r.model_dump(), "distill": {**r.distill.model_dump(), "prefill_think": True}})
+    assert r.distill.prefill_think and distill(r)["done"]
+
+
 def _other_teacher(tiny_llama, folder):
     """The tiny Llama with every weight nudged: the same tokenizer, another distribution."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
