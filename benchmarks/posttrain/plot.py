@@ -4,6 +4,7 @@
     python benchmarks/posttrain/plot.py budget out/posttrain/budget.json [OTHER.json@LABEL ...] benchmarks/posttrain/budget.png
     python benchmarks/posttrain/plot.py distill benchmarks/posttrain/results/strong benchmarks/posttrain/distill_strong.png
     python benchmarks/posttrain/plot.py warm benchmarks/posttrain/results/warm benchmarks/posttrain/distill_warm.png
+    python benchmarks/posttrain/plot.py long benchmarks/posttrain/results/long benchmarks/posttrain/distill_long.png [200]
 """
 
 import json
@@ -100,5 +101,26 @@ def warm(prefix, dest):
     fig.savefig(dest, dpi=110)
 
 
+def long(prefix, dest, n="200"):
+    """On-policy with long answers: as `warm`, the accuracies graded at thinking budget 64 on the first ``n``
+    held-out questions (the teacher's from its budget run, cut to the same questions)."""
+    r, name, n = Path(prefix).parent, Path(prefix).name, int(n)
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
+    for arm, label in (("on", "ON: reverse KL to the teacher"), ("off", "OFF: SFT loss on teacher answers")):
+        rows = [json.loads(x) for x in (r / f"{name}-{arm}-metrics.jsonl").read_text().splitlines()]
+        ax[0].plot([row["cpu_total_s"] for row in rows], [row["loss"] for row in rows], marker=".", label=label)
+    ax[0].axvline(300, color="grey", ls=":", lw=1)
+    ax[0].set(title="training loss from W vs train-step CPU-seconds", xlabel="CPU-s", yscale="log")
+    ax[0].legend(fontsize=8)
+    models = [("W", f"{name}-eval-w"), ("OFF", f"{name}-eval-off"), ("ON", f"{name}-eval-on"), ("teacher", "fusion72-budget-300")]  # fmt: skip
+    acc = [sum(json.loads((r / f"{f}.json").read_text())["budgets"]["64"]["correct"][:n]) / n for _, f in models]
+    ax[1].bar([m for m, _ in models], acc, color=["C7", "C1", "C0", "C2"])
+    for i, a in enumerate(acc):
+        ax[1].text(i, a + 0.01, f"{a:.1%}", ha="center", fontsize=8)
+    ax[1].set(title=f"held-out accuracy ({n}, greedy, think budget 64, math)", ylim=(0, 1))
+    fig.tight_layout()
+    fig.savefig(dest, dpi=110)
+
+
 if __name__ == "__main__":
-    {"grpo": grpo, "budget": budget, "distill": distill, "warm": warm}[sys.argv[1]](*sys.argv[2:])
+    {"grpo": grpo, "budget": budget, "distill": distill, "warm": warm, "long": long}[sys.argv[1]](*sys.argv[2:])
