@@ -79,10 +79,9 @@ def distill(prefix, dest):
     fig.savefig(dest, dpi=110)
 
 
-def warm(prefix, dest):
-    """On-policy after an off-policy warm start: both arms' training loss against their own cumulative CPU-seconds
-    from the warm start W (the budget as a line), and the held-out accuracies of start, W, the arms and the teacher."""
-    r, name = Path(prefix).parent, Path(prefix).name
+def _arms(r, name, names, acc, colors, title, dest):
+    """The two arms' training loss against their own train-step CPU-seconds from W (the budget as a line), and
+    the models' held-out accuracies as bars."""
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
     for arm, label in (("on", "ON: reverse KL to the teacher"), ("off", "OFF: SFT loss on teacher answers")):
         rows = [json.loads(x) for x in (r / f"{name}-{arm}-metrics.jsonl").read_text().splitlines()]
@@ -90,36 +89,33 @@ def warm(prefix, dest):
     ax[0].axvline(300, color="grey", ls=":", lw=1)
     ax[0].set(title="training loss from W vs train-step CPU-seconds", xlabel="CPU-s", yscale="log")
     ax[0].legend(fontsize=8)
+    ax[1].bar(names, acc, color=colors)
+    for i, a in enumerate(acc):
+        ax[1].text(i, a + 0.01, f"{a:.1%}", ha="center", fontsize=8)
+    ax[1].set(title=title, ylim=(0, 1))
+    fig.tight_layout()
+    fig.savefig(dest, dpi=110)
+
+
+def warm(prefix, dest):
+    """On-policy after an off-policy warm start: both arms' loss from W, and the held-out accuracies of start, W,
+    the arms and the teacher."""
+    r, name = Path(prefix).parent, Path(prefix).name
     models = [("start", "strong-arith12-eval-base"), ("W", f"{name}-eval-w"), ("OFF", f"{name}-eval-off"),
               ("ON", f"{name}-eval-on"), ("teacher", f"{name}-eval-teacher")]  # fmt: skip
     acc = [json.loads((r / f"{f}.json").read_text())["accuracy"]["accuracy"] for _, f in models]
-    ax[1].bar([m for m, _ in models], acc, color=["grey", "C7", "C1", "C0", "C2"])
-    for i, a in enumerate(acc):
-        ax[1].text(i, a + 0.01, f"{a:.1%}", ha="center", fontsize=8)
-    ax[1].set(title="held-out accuracy (300, greedy, last_number)", ylim=(0, 1))
-    fig.tight_layout()
-    fig.savefig(dest, dpi=110)
+    _arms(r, name, [m for m, _ in models], acc, ["grey", "C7", "C1", "C0", "C2"],
+          "held-out accuracy (300, greedy, last_number)", dest)  # fmt: skip
 
 
 def long(prefix, dest, n="200"):
     """On-policy with long answers: as `warm`, the accuracies graded at thinking budget 64 on the first ``n``
     held-out questions (the teacher's from its budget run, cut to the same questions)."""
     r, name, n = Path(prefix).parent, Path(prefix).name, int(n)
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
-    for arm, label in (("on", "ON: reverse KL to the teacher"), ("off", "OFF: SFT loss on teacher answers")):
-        rows = [json.loads(x) for x in (r / f"{name}-{arm}-metrics.jsonl").read_text().splitlines()]
-        ax[0].plot([row["cpu_total_s"] for row in rows], [row["loss"] for row in rows], marker=".", label=label)
-    ax[0].axvline(300, color="grey", ls=":", lw=1)
-    ax[0].set(title="training loss from W vs train-step CPU-seconds", xlabel="CPU-s", yscale="log")
-    ax[0].legend(fontsize=8)
     models = [("W", f"{name}-eval-w"), ("OFF", f"{name}-eval-off"), ("ON", f"{name}-eval-on"), ("teacher", "fusion72-budget-300")]  # fmt: skip
     acc = [sum(json.loads((r / f"{f}.json").read_text())["budgets"]["64"]["correct"][:n]) / n for _, f in models]
-    ax[1].bar([m for m, _ in models], acc, color=["C7", "C1", "C0", "C2"])
-    for i, a in enumerate(acc):
-        ax[1].text(i, a + 0.01, f"{a:.1%}", ha="center", fontsize=8)
-    ax[1].set(title=f"held-out accuracy ({n}, greedy, think budget 64, math)", ylim=(0, 1))
-    fig.tight_layout()
-    fig.savefig(dest, dpi=110)
+    _arms(r, name, [m for m, _ in models], acc, ["C7", "C1", "C0", "C2"],
+          f"held-out accuracy ({n}, greedy, think budget 64, math)", dest)  # fmt: skip
 
 
 if __name__ == "__main__":

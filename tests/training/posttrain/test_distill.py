@@ -120,20 +120,13 @@ def test_on_policy_think_prompts_open_as_the_budgeted_evaluation_prompts_them(tm
     `generate_with_budget` (``train eval --budget``) uses; the completion (thought and answer) is what the KL
     trains on, and the teacher scores those same tokens (student == teacher: KL 0)."""
     from training.posttrain.chat import THINK_PREFILL
-    from training.posttrain.distill import OnPolicyDistillModule
     from training.posttrain.generate import TransformersBackend, generate_with_budget
     from training.posttrain.models import load_policy, load_transformers
-    from training.schedule import ScheduleConfig
-    from training.trainer import OptimConfig
 
     recs = arithmetic(3, seed=8, flag="/think")
     student = load_policy(tiny_llama, backend="sdpa")
     teacher, _ = load_transformers(tiny_llama)
-    module = OnPolicyDistillModule(student, teacher, OptimConfig(lr=1e-3), ScheduleConfig(peak=1e-3, min=1e-3).build(1),
-                                   max_new_tokens=7, seed=3, micro_batch_size=2, prefill_think=True)  # fmt: skip
-    seen = []
-    inner = module.backend.generate_ids
-    module.backend.generate_ids = lambda p, *a, **k: seen.append((p, inner(p, *a, **k))) or seen[-1][1]
+    module, seen = _spied_module(student, teacher, max_new_tokens=7, prefill_think=True)
     m = module.train_step([{"records": recs}], 0)
     prompts, completions = seen[0]
     backend = RecordingBackend(TransformersBackend(student.generator, student.tokenizer))
@@ -147,6 +140,20 @@ def test_on_policy_think_prompts_open_as_the_budgeted_evaluation_prompts_them(tm
     r = recipe(tmp_path, tiny_llama, tiny_llama, "onp-think", steps=1)
     r = DistillRecipe.parse({**r.model_dump(), "distill": {**r.distill.model_dump(), "prefill_think": True}})
     assert r.distill.prefill_think and distill(r)["done"]
+
+
+def _spied_module(student, teacher, **kw):
+    """An on-policy module whose sampler also records each (prompts, completions) it returns."""
+    from training.posttrain.distill import OnPolicyDistillModule
+    from training.schedule import ScheduleConfig
+    from training.trainer import OptimConfig
+
+    module = OnPolicyDistillModule(student, teacher, OptimConfig(lr=1e-3), ScheduleConfig(peak=1e-3, min=1e-3).build(1),
+                                   seed=3, micro_batch_size=2, **kw)  # fmt: skip
+    seen = []
+    inner = module.backend.generate_ids
+    module.backend.generate_ids = lambda p, *a, **k: seen.append((p, inner(p, *a, **k))) or seen[-1][1]
+    return module, seen
 
 
 def _other_teacher(tiny_llama, folder):
@@ -168,19 +175,12 @@ def test_on_policy_loss_is_the_full_vocabulary_kl_on_exactly_the_completion_toke
     teacher's logits at the same positions (the one before each sampled token), the prompt and its prefilled think
     block left out, the padding of shorter completions left out, the sum over the whole vocabulary."""
     from training.posttrain.chat import EMPTY_THINK
-    from training.posttrain.distill import OnPolicyDistillModule
     from training.posttrain.models import load_policy
-    from training.schedule import ScheduleConfig
-    from training.trainer import OptimConfig
 
     teacher = _other_teacher(tiny_llama, tmp_path / "teacher")
     student = load_policy(tiny_llama, backend="sdpa")
     recs = arithmetic(2, seed=5) + arithmetic(1, seed=5, digits=4)  # prompts of two lengths: padding in play
-    module = OnPolicyDistillModule(student, teacher, OptimConfig(lr=1e-3), ScheduleConfig(peak=1e-3, min=1e-3).build(1),
-                                   max_new_tokens=5, seed=3, micro_batch_size=2, prefill_no_think=True)  # fmt: skip
-    seen = []
-    inner = module.backend.generate_ids
-    module.backend.generate_ids = lambda p, *a, **k: seen.append((p, inner(p, *a, **k))) or seen[-1][1]
+    module, seen = _spied_module(student, teacher, max_new_tokens=5, prefill_no_think=True)
     m = module.train_step([{"records": recs}], 0)
     prompts, completions = seen[0]
     assert [student.tokenizer.decode(p).endswith(EMPTY_THINK) for p in prompts] == [True] * 3  # the prefill, scored by both
