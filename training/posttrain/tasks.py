@@ -8,7 +8,8 @@ import json
 import random
 from pathlib import Path
 
-from corpusforge.errors import ConfigError
+from corpusforge.errors import ConfigError, InputError
+from training.posttrain.chat import strip_flags
 
 
 def arithmetic(n: int, seed: int = 0, digits: int = 2, ops: str = "+-", flag: str = "/no_think") -> list[dict]:
@@ -57,15 +58,13 @@ def write_jsonl(records: list[dict], path: str | Path) -> Path:
 def asked_questions(paths: list[str | Path]) -> set[str]:
     """The questions (user turns, flags stripped) asked anywhere in these JSON-lines sets: SFT conversations or
     prompt sets, so a new evaluation set can leave out what a model trained on."""
-    from training.posttrain.chat import strip_flags
-
     seen = set()
     for path in paths:
-        for line in Path(path).read_text().splitlines():
+        for number, line in enumerate(Path(path).read_text().splitlines(), 1):
             try:
                 rec = json.loads(line) if line.strip() else None
-            except json.JSONDecodeError:
-                continue
+            except json.JSONDecodeError as exc:  # a line left unread could hold a question the set must leave out
+                raise InputError(f"{path}:{number}", f"not JSON ({exc.msg})") from None
             messages = rec.get("messages", []) if isinstance(rec, dict) else []
             seen |= {strip_flags(m.get("content", "")) for m in messages if isinstance(m, dict) and m.get("role") == "user"}
     return seen
