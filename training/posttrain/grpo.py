@@ -120,23 +120,25 @@ class GRPOModule(PretrainModule):
         adv, zero = group_advantages(rewards, s.group_size)
         tokens, labels, mask = rollout_batch(prompt_ids, completions, tok.pad_token_id or 0)
         t1, T = time.perf_counter(), s.temperature
+        dev, n = device_type(), len(tokens)
+        chunks = self._chunks(n)
         with torch.no_grad():
-            self.model.eval()
-            old = torch.cat([sequence_logp(self.model, tokens[c], labels[c], T) for c in self._chunks(len(tokens))])
-            ref = torch.cat([sequence_logp(self.ref, tokens[c], labels[c], T) for c in self._chunks(len(tokens))])
+            ref = torch.cat([sequence_logp(self.ref, tokens[c], labels[c], T) for c in chunks])
         self._set_lr(self.schedule.lr(step))
         self.model.train()
-        dev, n = device_type(), len(tokens)
+        # the rollout policy's log-probs are the first update's own forward (no dropout in any preset, and no
+        # step has been taken yet), so they are kept from it rather than computed in a pass of their own
+        old: list[torch.Tensor | None] = [None] * len(chunks)
         first_kl, clip_frac = 0.0, 0.0  # KL of the rollout policy (first update); clipping over all updates
         for update in range(s.updates_per_batch):
             self.model.zero_grad_buffer()
             self.optimizer.zero_grad()
             stats, loss_sum = {"kl": 0.0, "clip_frac": 0.0}, 0.0
-            for c in self._chunks(n):
+            for j, c in enumerate(chunks):
                 logp = sequence_logp(self.model, tokens[c], labels[c], T)
-                loss, st = grpo_loss(
-                    logp, old[c].to(dev), ref[c].to(dev), adv[c].to(dev), mask[c].to(dev), s.clip_eps, s.beta
-                )
+                if old[j] is None:
+                    old[j] = logp.detach()
+                loss, st = grpo_loss(logp, old[j], ref[c].to(dev), adv[c].to(dev), mask[c].to(dev), s.clip_eps, s.beta)
                 share = (c.stop - c.start) / n
                 (loss * share).backward()
                 loss_sum += float(loss.detach()) * share
@@ -149,7 +151,7 @@ class GRPOModule(PretrainModule):
         train_time = time.perf_counter() - t1
         total = gen_time + train_time
         resp = [len(c) for c in completions]
-        train_tokens = int(tokens.numel()) * (2 + s.updates_per_batch)  # old + ref forwards, then the updates
+        train_tokens = int(tokens.numel()) * (1 + s.updates_per_batch)  # the ref forward, then the updates
         errors = sum(self.reward.counts.get(k, 0) - before.get(k, 0) for k in ("errors", "timeouts"))
         return {
             "loss": loss_sum,

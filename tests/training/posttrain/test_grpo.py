@@ -89,6 +89,20 @@ def test_tempered_logp_matches_the_fused_path_at_temperature_one(tiny_llama):
         assert (sequence_logp(p.gpt, tokens, labels, 0.5) - manual).abs().max() < 1e-5
 
 
+def test_train_mode_logp_is_the_rollout_policys(tiny_llama):
+    """GRPO keeps the old log-probs from the first update's train-mode forward: that is only right while a
+    train-mode forward equals an eval-mode one (no dropout), which this guards."""
+    from training.posttrain.grpo import sequence_logp
+
+    p = load_policy(tiny_llama, backend="sdpa")
+    tokens = torch.randint(0, 1000, (2, 10))
+    labels = torch.roll(tokens, -1, dims=1)
+    with torch.no_grad():
+        evaluated = sequence_logp(p.gpt.eval(), tokens, labels, 0.7)
+        trained = sequence_logp(p.gpt.train(), tokens, labels, 0.7)
+    assert torch.equal(evaluated, trained)
+
+
 def test_registered_math_reward_through_the_entry_point():
     runner = RewardRunner(load_reward("math"), timeout_s=30)
     scores = runner.score(["q"] * 3, ["The answer is 5.", "It is 6", "5"], [{"answer": "5"}, {"answer": "5"}, {}])
