@@ -13,6 +13,7 @@ compared the same way (the smaller budget as "before"): what a monotone budget c
 
 import json
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 from training.posttrain.evaluate import paired_test
@@ -27,7 +28,7 @@ if sys.argv[1] == "--budgets":
     budgets = json.loads(Path(sys.argv[2]).read_text())["budgets"]
     xs = sorted(budgets, key=int)
     result = {"model": sys.argv[2], "pairs": [
-        {"budgets": [int(a), int(b)]} | paired_test(budgets[a]["correct"], budgets[b]["correct"]) for a, b in zip(xs, xs[1:], strict=False)
+        {"budgets": [int(a), int(b)]} | paired_test(budgets[a]["correct"], budgets[b]["correct"]) for a, b in pairwise(xs)
     ]}  # fmt: skip
     result["monotone"] = all(p["after"] >= p["before"] for p in result["pairs"])
 else:
