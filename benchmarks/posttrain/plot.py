@@ -5,6 +5,7 @@
     python benchmarks/posttrain/plot.py distill benchmarks/posttrain/results/strong benchmarks/posttrain/distill_strong.png
     python benchmarks/posttrain/plot.py warm benchmarks/posttrain/results/warm benchmarks/posttrain/distill_warm.png
     python benchmarks/posttrain/plot.py long benchmarks/posttrain/results/long benchmarks/posttrain/distill_long.png [200]
+    python benchmarks/posttrain/plot.py grid benchmarks/posttrain/results/lr benchmarks/posttrain/distill_grid.png
 """
 
 import json
@@ -118,5 +119,30 @@ def long(prefix, dest, n="200"):
           f"held-out accuracy ({n}, greedy, think budget 64, math)", dest)  # fmt: skip
 
 
+def grid(prefix, dest):
+    """Each arm at each learning rate: training loss from W against train-step CPU-seconds; then the accuracies of
+    the picked runs on the 300 held-out and the 600 new questions (and the seed replicates where they exist)."""
+    r, name = Path(prefix).parent, Path(prefix).name
+    fig, ax = plt.subplots(1, 2, figsize=(11, 3.6))
+    for i, rate in enumerate(("1e-5", "2e-5", "5e-5")):
+        for arm, style in (("on", "-"), ("off", "--")):
+            rows = [json.loads(x) for x in (r / f"{name}-{arm}-{rate}-metrics.jsonl").read_text().splitlines()]
+            ax[0].plot([row["cpu_total_s"] for row in rows], [row["loss"] for row in rows], style, color=f"C{i}",
+                       label=f"{arm.upper()} {rate}")  # fmt: skip
+    ax[0].set(title="loss from W (ON: reverse KL, OFF: SFT) vs CPU-s", xlabel="train-step CPU-s", yscale="log")
+    ax[0].legend(fontsize=7, ncol=2)
+    bars = [("W\n300", "eval-w"), ("OFF\n300", "eval-off"), ("ON\n300", "eval-on"), ("OFF\n600", "test-off"),
+            ("ON\n600", "test-on"), ("OFF s2\n600", "test-off-s2"), ("ON s2\n600", "test-on-s2")]  # fmt: skip
+    bars = [(label, f) for label, f in bars if (r / f"{name}-{f}.json").is_file()]
+    acc = [json.loads((r / f"{name}-{f}.json").read_text())["budgets"]["64"]["accuracy"] for _, f in bars]
+    ax[1].bar([b for b, _ in bars], acc, color=["C0" if "ON" in b else "C1" if "OFF" in b else "C7" for b, _ in bars])
+    for i, a in enumerate(acc):
+        ax[1].text(i, a + 0.01, f"{a:.1%}", ha="center", fontsize=8)
+    ax[1].set(title="accuracy (greedy, think budget 64, math)", ylim=(0, 1))
+    fig.tight_layout()
+    fig.savefig(dest, dpi=110)
+
+
 if __name__ == "__main__":
-    {"grpo": grpo, "budget": budget, "distill": distill, "warm": warm, "long": long}[sys.argv[1]](*sys.argv[2:])
+    kinds = {"grpo": grpo, "budget": budget, "distill": distill, "warm": warm, "long": long, "grid": grid}
+    kinds[sys.argv[1]](*sys.argv[2:])
