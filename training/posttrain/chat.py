@@ -5,7 +5,10 @@ assistant turn's thinking is its ``reasoning`` field or a leading ``<think>...</
 of an assistant turn is the last flag seen in the system and user turns before it (default: thinking). A
 non-thinking answer keeps the empty block ``<think>\\n\\n</think>\\n\\n``, as the report prescribes. An assistant
 turn with ``"thinking_cut": true`` holds a thought cut by a thinking budget: it renders as the budgeted generator
-builds it (``<think>\\n`` + the cut thought + `STOP_THINKING` + the answer) and only its answer trains.
+builds it (``<think>\\n`` + the cut thought + `STOP_THINKING` + the answer) and only its answer trains. The last
+assistant turn may carry ``"token_ids"``: the tokens a model generated for it (a teacher's answer in off-policy
+distillation), which `encode` trains on as they are instead of re-tokenizing the text, since the same text can
+tokenize otherwise (``</think>\\n\\n`` as one token or two).
 
 Packing puts several conversations in one row; a block-diagonal causal mask keeps attention inside each one
 (RoPE depends only on relative positions, so a document scores the same packed or alone).
@@ -80,8 +83,9 @@ def render_assistant(reasoning: str | None, answer: str, cut: bool = False) -> s
     return f"{THINK_OPEN}\n{reasoning.strip(chr(10))}\n{THINK_CLOSE}\n\n{answer}"
 
 
-def segments(messages: list[dict]) -> list[tuple[str, bool]]:
-    """The rendered conversation as (text, trained) pieces; only assistant bodies and their ``<|im_end|>`` train."""
+def segments(messages: list[dict], ids: bool = False) -> list[tuple[str | list[int], bool]]:
+    """The rendered conversation as (text, trained) pieces; only assistant bodies and their ``<|im_end|>`` train.
+    With ``ids``, a last assistant turn that carries ``token_ids`` is that list of ids instead of its text."""
     if not any(m.get("role") == "assistant" for m in messages):
         raise InputError("conversation", "has no assistant turn")
     out: list[tuple[str, bool]] = []
@@ -98,7 +102,9 @@ def segments(messages: list[dict]) -> list[tuple[str, bool]]:
             # a later prompt string, so it stays one piece. The last turn's think block and answer are two pieces:
             # a prompt prefilled with the block ends in "\n\n", which BPE merges only at a piece's end.
             # A cut thought and the stop text are what the generator fed the model, never what it wrote: untrained.
-            if i == last:
+            if i == last and ids and m.get("token_ids") is not None:
+                out.append((_generated_ids(m["token_ids"]), True))
+            elif i == last:
                 out.append((render_assistant(reasoning, "", cut), not cut))
                 out.append((answer + IM_END, True))
             elif cut:
@@ -109,6 +115,12 @@ def segments(messages: list[dict]) -> list[tuple[str, bool]]:
         else:
             out.append((f"{IM_START}{role}\n{m.get('content', '')}{IM_END}\n", False))
     return out
+
+
+def _generated_ids(value) -> list[int]:
+    if not (isinstance(value, list) and value and all(isinstance(t, int) and t >= 0 for t in value)):
+        raise InputError("assistant turn", "token_ids must be a non-empty list of token ids")
+    return value
 
 
 def render(messages: list[dict]) -> str:
@@ -145,8 +157,8 @@ def encode(messages: list[dict], tokenizer) -> tuple[list[int], list[int]]:
     """Token ids and a 0/1 train mask per token (1 on assistant bodies and their end token)."""
     ids: list[int] = []
     mask: list[int] = []
-    for text, trained in segments(messages):
-        piece = tokenizer.encode(text, add_special_tokens=False)
+    for text, trained in segments(messages, ids=True):
+        piece = list(text) if isinstance(text, list) else tokenizer.encode(text, add_special_tokens=False)
         ids += piece
         mask += [int(trained)] * len(piece)
     return ids, mask

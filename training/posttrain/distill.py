@@ -35,7 +35,8 @@ def check_tokenizers(student_tok, teacher_tok) -> None:
 
 def teacher_sft_records(backend, records: list[dict], max_new_tokens: int, budget: int, seed: int = 0,
                         modes: tuple[str, ...] = ("think", "no_think")) -> tuple[list[dict], dict]:  # fmt: skip
-    """Off-policy data: each prompt answered by the teacher in each of ``modes``, as SFT conversations."""
+    """Off-policy data: each prompt answered by the teacher in each of ``modes``, as SFT conversations; an answer
+    made in one generation phase keeps the teacher's token ids (``token_ids``), which SFT trains on as they are."""
     out, skips = [], {"unclosed_think": 0}
     for think in [m == "think" for m in ("think", "no_think") if m in modes]:
         flag = "/think" if think else "/no_think"
@@ -47,7 +48,11 @@ def teacher_sft_records(backend, records: list[dict], max_new_tokens: int, budge
             if not res.closed:
                 skips["unclosed_think"] += 1
                 continue
-            out.append({"messages": [*conv, {"role": "assistant", "content": res.text.removesuffix("<|im_end|>")}]})
+            turn = {"role": "assistant", "content": res.text.removesuffix("<|im_end|>")}
+            if res.ids is not None:  # the teacher's own tokens: its text could re-tokenize otherwise
+                eos = backend.tok.eos_token_id
+                turn["token_ids"] = res.ids if res.ids[-1] == eos else [*res.ids, eos]
+            out.append({"messages": [*conv, turn]})
     return out, skips
 
 

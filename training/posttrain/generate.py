@@ -22,6 +22,7 @@ class Completion:
     text: str
     tokens: int
     finish: str  # "stop" (end of turn) or "length"
+    ids: list[int] | None = None  # the generated token ids (EOS kept), where the backend has them
 
 
 @dataclass
@@ -32,6 +33,9 @@ class BudgetResult:
     answer_tokens: int
     budget_hit: bool
     closed: bool
+    # the assistant turn as the model's own token ids (prefill + one generation phase); None for a server or an
+    # answer continued in a second phase (its tokens are not one generation)
+    ids: list[int] | None = None
 
     @property
     def answer(self) -> str:
@@ -73,7 +77,7 @@ class TransformersBackend:
         outs = self.generate_ids(enc, max_tokens, temperature, seed)
         eos = self.tok.eos_token_id
         return [
-            Completion(self.tok.decode([t for t in o if t != eos]), len(o), "stop" if eos in o else "length")
+            Completion(self.tok.decode([t for t in o if t != eos]), len(o), "stop" if eos in o else "length", o)
             for o in outs
         ]
 
@@ -119,7 +123,9 @@ def generate_with_budget(
     if not think:
         prompts = [generation_prompt(c, prefill=EMPTY_THINK) for c in conversations]
         outs = backend.complete(prompts, max_answer_tokens, temperature, seed)
-        return [BudgetResult(p, EMPTY_THINK + o.text, 0, o.tokens, False, True) for p, o in zip(prompts, outs, strict=True)]
+        head = _prefill_ids(backend, EMPTY_THINK)
+        return [BudgetResult(p, EMPTY_THINK + o.text, 0, o.tokens, False, True, _joined(head, o))
+                for p, o in zip(prompts, outs, strict=True)]  # fmt: skip
     prefill = THINK_PREFILL
     prompts = [generation_prompt(c, prefill=prefill) for c in conversations]
     # budget 0: no thinking at all, the stop text right after <think>\n (what a cut-thought example at 0 shows)
@@ -131,6 +137,8 @@ def generate_with_budget(
             r = BudgetResult(p, prefill + o.text, thinking, o.tokens - thinking, False, True)
             if o.finish == "length":
                 again.append((i, p + o.text))
+            else:
+                r.ids = _joined(_prefill_ids(backend, prefill), o)
         elif o.finish == "length":
             r = BudgetResult(p, prefill + o.text + STOP_THINKING, o.tokens, 0, True, True)
             again.append((i, p + o.text + STOP_THINKING))
@@ -143,6 +151,15 @@ def generate_with_budget(
             results[i].text += o.text
             results[i].answer_tokens += o.tokens
     return results
+
+
+def _prefill_ids(backend, prefill: str) -> list[int] | None:
+    tok = getattr(backend, "tok", None)
+    return None if tok is None else tok.encode(prefill, add_special_tokens=False)
+
+
+def _joined(head: list[int] | None, completion: Completion) -> list[int] | None:
+    return None if head is None or completion.ids is None else head + list(completion.ids)
 
 
 def backend_tokens(backend, text: str) -> list[int]:

@@ -154,3 +154,21 @@ def test_history_turns_tokenize_as_the_prompt_that_carries_them(smollm2):
     assert tok.decode(ids[len(prompt) :]) == "-6<|im_end|>\n"
     first = ids.index(tok.convert_tokens_to_ids("-"))  # the first answer, trained as the later prompt holds it
     assert tok.convert_ids_to_tokens(ids[first - 2 : first]) == ["Ċ", "Ċ"] and mask[first] == 1
+
+
+def test_a_turn_with_its_generated_ids_trains_on_them_as_they_are(smollm2):
+    # a teacher writes "</think>" "Ċ" "Ċ" "82"; its text re-tokenized as the last turn would give one "ĊĊ":
+    # off-policy distillation keeps the teacher's own tokens (``token_ids``) and trains on exactly those
+    _, tok = smollm2
+    text = "<think>\n40 + 42 = 82.\n</think>\n\n82"
+    generated = [*tok.encode(text, add_special_tokens=False), tok.eos_token_id]
+    assert tok.convert_ids_to_tokens(generated)[-5:-3] == ["Ċ", "Ċ"]
+    user = {"role": "user", "content": "What is 40 + 42? /think"}
+    plain, _ = encode([user, {"role": "assistant", "content": text}], tok)
+    ids, mask = encode([user, {"role": "assistant", "content": text, "token_ids": generated}], tok)
+    assert ids[-len(generated) - 1 : -1] == generated and ids != plain and tok.decode(ids) == tok.decode(plain)
+    assert mask[-len(generated) - 1 :] == [1] * len(generated) + [0]
+    assert render([user, {"role": "assistant", "content": text, "token_ids": generated}]) == tok.decode(plain)
+    for bad in (["a"], [], "1 2"):
+        with pytest.raises(InputError, match="token_ids"):
+            encode([user, {"role": "assistant", "content": text, "token_ids": bad}], tok)

@@ -33,6 +33,13 @@ def test_off_policy_trains_on_teacher_answers_in_both_modes(tmp_path, tiny_llama
     assert out["done"] and out["mode"] == "off_policy" and len(rows) == 6
     answers = [r["messages"][-1]["content"] for r in rows]
     assert sum(a.startswith("<think>\n\n</think>") for a in answers) == 3  # the /no_think half
+    # answers made in one generation keep the teacher's own tokens: the prefilled block, then what it wrote
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    block = tok.encode("<think>\n\n</think>\n\n", add_special_tokens=False)
+    kept = [r["messages"][-1]["token_ids"] for r in rows if r["messages"][-1]["content"].startswith("<think>\n\n</think>")]
+    assert len(kept) == 3 and all(k[: len(block)] == block and k[-1] == tok.eos_token_id for k in kept)
     assert all("/think" in r["messages"][0]["content"] or "/no_think" in r["messages"][0]["content"] for r in rows)
 
 
