@@ -36,7 +36,8 @@ def sample(name: str, code: str, test: str = "assert f() is None") -> Record:
 
 
 def test_every_escape_is_dropped_with_its_verdict_and_the_stage_goes_on():
-    stage = CodeVerifyStage(SandboxConfig(timeout_s=3, memory_mb=256, processes=16, output_bytes=64_000))
+    # 8 s, not 3: at a load average of 8-10 on 2 cores the memory hog's harness overran 3 s (a timeout verdict)
+    stage = CodeVerifyStage(SandboxConfig(timeout_s=8, memory_mb=256, processes=16, output_bytes=64_000))
     records = [sample(n, code) for n, (code, _) in HOSTILE.items()]
     records.append(sample("honest", "def f():\n    return 41 + 1\n", "assert f() == 42"))
     outcomes: dict[str, Outcome] = {o.record.id: o for o in apply_stages((Outcome(r) for r in records), [stage])}

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the namespace sandbox
 
 @pytest.fixture(scope="module")
 def sandbox() -> Sandbox:
-    return Sandbox(SandboxConfig(timeout_s=3, memory_mb=256, processes=16, output_bytes=64_000, isolation="namespaces"))
+    # 8 s, not 3: at a load average of 8-10 on 2 cores an honest program's start under namespaces overran 3 s
+    return Sandbox(SandboxConfig(timeout_s=8, memory_mb=256, processes=16, output_bytes=64_000, isolation="namespaces"))
 
 
 def run(sandbox: Sandbox, code: str):
