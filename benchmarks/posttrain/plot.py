@@ -6,6 +6,7 @@
     python benchmarks/posttrain/plot.py warm benchmarks/posttrain/results/warm benchmarks/posttrain/distill_warm.png
     python benchmarks/posttrain/plot.py long benchmarks/posttrain/results/long benchmarks/posttrain/distill_long.png [200]
     python benchmarks/posttrain/plot.py grid benchmarks/posttrain/results/lr benchmarks/posttrain/distill_grid.png
+    python benchmarks/posttrain/plot.py ids benchmarks/posttrain/results/ids benchmarks/posttrain/distill_ids.png
 """
 
 import json
@@ -143,6 +144,26 @@ def grid(prefix, dest):
     fig.savefig(dest, dpi=110)
 
 
+def ids(prefix, dest):
+    """Distillation on the teacher's own tokens: both seed pairs' loss from W' against train-step CPU-seconds, and
+    every model's accuracy on the 600 new questions."""
+    r, name = Path(prefix).parent, Path(prefix).name
+    fig, ax = plt.subplots(1, 2, figsize=(11, 3.6))
+    for arm, style, color in (("on", "-", "C0"), ("off", "-", "C1"), ("on-s2", "--", "C0"), ("off-s2", "--", "C1")):
+        rows = [json.loads(x) for x in (r / f"{name}-{arm}-metrics.jsonl").read_text().splitlines()]
+        ax[0].plot([row["cpu_total_s"] for row in rows], [row["loss"] for row in rows], style, color=color, label=arm.upper())
+    ax[0].set(title="loss from W' (ON: reverse KL, OFF: SFT) vs CPU-s", xlabel="train-step CPU-s", yscale="log")
+    ax[0].legend(fontsize=7, ncol=2)
+    bars = [("W'", "w"), ("OFF", "off"), ("ON", "on"), ("OFF s2", "off-s2"), ("ON s2", "on-s2"), ("teacher", "teacher")]
+    acc = [json.loads((r / f"{name}-test-{f}.json").read_text())["budgets"]["64"]["accuracy"] for _, f in bars]
+    ax[1].bar([b for b, _ in bars], acc, color=["C7", "C1", "C0", "C1", "C0", "C2"])
+    for i, a in enumerate(acc):
+        ax[1].text(i, a + 0.01, f"{a:.1%}", ha="center", fontsize=8)
+    ax[1].set(title="600 new questions (greedy, think budget 64, math)", ylim=(0, 1))
+    fig.tight_layout()
+    fig.savefig(dest, dpi=110)
+
+
 if __name__ == "__main__":
-    kinds = {"grpo": grpo, "budget": budget, "distill": distill, "warm": warm, "long": long, "grid": grid}
+    kinds = {"grpo": grpo, "budget": budget, "distill": distill, "warm": warm, "long": long, "grid": grid, "ids": ids}
     kinds[sys.argv[1]](*sys.argv[2:])
