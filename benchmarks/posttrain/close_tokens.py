@@ -17,7 +17,7 @@ from training.posttrain.generate import TransformersBackend
 from training.posttrain.grpo import rollout_batch
 from training.posttrain.models import load_policy, megatron_logits
 
-args = [a for a in sys.argv[1:]]
+args = sys.argv[1:]
 out = args.pop(args.index("--out") + 1) if "--out" in args else None
 args = [a for a in args if a != "--out"]
 student = load_policy(args[0], None)

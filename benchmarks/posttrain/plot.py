@@ -73,12 +73,17 @@ def distill(prefix, dest):
     ax[0].legend(fontsize=8)
     models = [("start", "base"), ("teacher", "teacher"), ("on-policy", "on"), ("off-policy", "off"), ("off @26", "off26")]
     acc = [json.loads((r / f"{name}-arith12-eval-{f}.json").read_text())["accuracy"]["accuracy"] for _, f in models]
-    ax[1].bar([m for m, _ in models], acc, color=["grey", "C2", "C0", "C1", "C1"])
-    for i, a in enumerate(acc):
-        ax[1].text(i, a + 0.01, f"{a:.1%}", ha="center", fontsize=8)
-    ax[1].set(title="held-out accuracy (300, greedy, last_number)", ylim=(0, 1))
+    _bars(ax[1], [m for m, _ in models], acc, ["grey", "C2", "C0", "C1", "C1"], "held-out accuracy (300, greedy, last_number)")
     fig.tight_layout()
     fig.savefig(dest, dpi=110)
+
+
+def _bars(ax, names, acc, colors, title):
+    """Accuracies as bars, each labelled with its percentage."""
+    ax.bar(names, acc, color=colors)
+    for i, a in enumerate(acc):
+        ax.text(i, a + 0.01, f"{a:.1%}", ha="center", fontsize=8)
+    ax.set(title=title, ylim=(0, 1))
 
 
 def _arms(r, name, names, acc, colors, title, dest):
@@ -91,10 +96,7 @@ def _arms(r, name, names, acc, colors, title, dest):
     ax[0].axvline(300, color="grey", ls=":", lw=1)
     ax[0].set(title="training loss from W vs train-step CPU-seconds", xlabel="CPU-s", yscale="log")
     ax[0].legend(fontsize=8)
-    ax[1].bar(names, acc, color=colors)
-    for i, a in enumerate(acc):
-        ax[1].text(i, a + 0.01, f"{a:.1%}", ha="center", fontsize=8)
-    ax[1].set(title=title, ylim=(0, 1))
+    _bars(ax[1], names, acc, colors, title)
     fig.tight_layout()
     fig.savefig(dest, dpi=110)
 
@@ -136,10 +138,8 @@ def grid(prefix, dest):
             ("ON\n600", "test-on"), ("OFF s2\n600", "test-off-s2"), ("ON s2\n600", "test-on-s2")]  # fmt: skip
     bars = [(label, f) for label, f in bars if (r / f"{name}-{f}.json").is_file()]
     acc = [json.loads((r / f"{name}-{f}.json").read_text())["budgets"]["64"]["accuracy"] for _, f in bars]
-    ax[1].bar([b for b, _ in bars], acc, color=["C0" if "ON" in b else "C1" if "OFF" in b else "C7" for b, _ in bars])
-    for i, a in enumerate(acc):
-        ax[1].text(i, a + 0.01, f"{a:.1%}", ha="center", fontsize=8)
-    ax[1].set(title="accuracy (greedy, think budget 64, math)", ylim=(0, 1))
+    colors = ["C0" if "ON" in b else "C1" if "OFF" in b else "C7" for b, _ in bars]
+    _bars(ax[1], [b for b, _ in bars], acc, colors, "accuracy (greedy, think budget 64, math)")
     fig.tight_layout()
     fig.savefig(dest, dpi=110)
 
@@ -156,10 +156,7 @@ def ids(prefix, dest):
     ax[0].legend(fontsize=7, ncol=2)
     bars = [("W'", "w"), ("OFF", "off"), ("ON", "on"), ("OFF s2", "off-s2"), ("ON s2", "on-s2"), ("teacher", "teacher")]
     acc = [json.loads((r / f"{name}-test-{f}.json").read_text())["budgets"]["64"]["accuracy"] for _, f in bars]
-    ax[1].bar([b for b, _ in bars], acc, color=["C7", "C1", "C0", "C1", "C0", "C2"])
-    for i, a in enumerate(acc):
-        ax[1].text(i, a + 0.01, f"{a:.1%}", ha="center", fontsize=8)
-    ax[1].set(title="600 new questions (greedy, think budget 64, math)", ylim=(0, 1))
+    _bars(ax[1], [b for b, _ in bars], acc, ["C7", "C1", "C0", "C1", "C0", "C2"], "600 new questions (greedy, think budget 64, math)")
     fig.tight_layout()
     fig.savefig(dest, dpi=110)
 

@@ -127,6 +127,7 @@ def generate_with_budget(
         return [BudgetResult(p, EMPTY_THINK + o.text, 0, o.tokens, False, True, _joined(head, o))
                 for p, o in zip(prompts, outs, strict=True)]  # fmt: skip
     prefill = THINK_PREFILL
+    head = _prefill_ids(backend, prefill)
     prompts = [generation_prompt(c, prefill=prefill) for c in conversations]
     # budget 0: no thinking at all, the stop text right after <think>\n (what a cut-thought example at 0 shows)
     first = backend.complete(prompts, budget, temperature, seed) if budget > 0 else [Completion("", 0, "length")] * len(prompts)  # fmt: skip
@@ -138,7 +139,7 @@ def generate_with_budget(
             if o.finish == "length":
                 again.append((i, p + o.text))
             else:
-                r.ids = _joined(_prefill_ids(backend, prefill), o)
+                r.ids = _joined(head, o)
         elif o.finish == "length":
             r = BudgetResult(p, prefill + o.text + STOP_THINKING, o.tokens, 0, True, True)
             again.append((i, p + o.text + STOP_THINKING))

@@ -104,7 +104,6 @@ def test_pairs_task_leaves_out_trained_questions(tmp_path):
     assert {json.loads(line)["messages"][0]["content"].removesuffix(" /no_think") for line in out.read_text().splitlines()} & asked  # fmt: skip
 
 
-
 def test_exclusion_set_with_a_broken_line_is_refused(tmp_path):
     """A line that cannot be read could hold a question the new set must leave out: one error naming the line."""
     from corpusforge.errors import InputError
@@ -116,6 +115,7 @@ def test_exclusion_set_with_a_broken_line_is_refused(tmp_path):
         asked_questions([f])
     f.write_text('{"messages": [{"role": "user", "content": "1 + 2? /think"}]}\n\n')
     assert asked_questions([f]) == {"1 + 2?"}
+
 
 def test_checkpoint_tokenizer_found_from_another_directory(tmp_path, monkeypatch):
     from training.posttrain.models import run_tokenizer
