@@ -31,11 +31,13 @@ class ConfigError(CorpusForgeError):
 
 
 class InputError(CorpusForgeError):
-    """An input (file, record, URL) cannot be read as what it claims to be."""
+    """An input (file, record, URL) cannot be read as what it claims to be. ``reason`` is a short name a caller
+    that skips such inputs counts them under (so it never parses the message)."""
 
-    def __init__(self, culprit: str, problem: str):
+    def __init__(self, culprit: str, problem: str, reason: str | None = None):
         self.culprit = culprit
         self.problem = problem
+        self.reason = reason
         super().__init__(f"{culprit}: {problem}")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from training.posttrain.chat import answer_prompt
-from training.posttrain.distill import _load_teacher
+from training.posttrain.distill import load_teacher
 from training.posttrain.generate import TransformersBackend
 from training.posttrain.grpo import rollout_batch
 from training.posttrain.models import load_policy, megatron_logits
@@ -21,7 +21,7 @@ args = sys.argv[1:]
 out = args.pop(args.index("--out") + 1) if "--out" in args else None
 args = [a for a in args if a != "--out"]
 student = load_policy(args[0], None)
-teacher, _ = _load_teacher(args[1])
+teacher, _ = load_teacher(args[1])
 tok = student.tokenizer
 records = [json.loads(x) for x in Path(args[2]).read_text().splitlines()][: int(args[3]) if len(args) > 3 else 8]
 prompts = [tok.encode(answer_prompt(r["messages"], False, True), add_special_tokens=False) for r in records]

@@ -14,14 +14,14 @@ from pathlib import Path
 import yaml
 
 from training.posttrain.common import write_json
-from training.posttrain.distill import DistillRecipe, _load_teacher, teacher_sft_records
+from training.posttrain.distill import DistillRecipe, load_teacher, teacher_sft_records
 from training.posttrain.generate import TransformersBackend
 from training.posttrain.tasks import read_prompts, write_jsonl
 
 recipe = DistillRecipe.parse(yaml.safe_load(Path(sys.argv[1]).read_text()))
 d, out = recipe.distill, Path(recipe.output)
 records, _ = read_prompts(recipe.data)
-teacher, tok = _load_teacher(d.teacher)
+teacher, tok = load_teacher(d.teacher)
 cpu0, wall0 = time.process_time(), time.perf_counter()
 batch = int(sys.argv[2]) if len(sys.argv) > 2 else 8
 rows, skips = teacher_sft_records(TransformersBackend(teacher, tok, batch_size=batch), records, d.max_new_tokens, d.thinking_budget, recipe.train.seed, tuple(d.modes))  # fmt: skip

@@ -66,10 +66,10 @@ def split_thinking(message: dict) -> tuple[str | None, str]:
     if stripped.startswith(THINK_OPEN):
         end = stripped.find(THINK_CLOSE)
         if end < 0:
-            raise InputError("assistant turn", "the answer opens <think> and never closes </think>")
+            raise InputError("assistant turn", "the answer opens <think> and never closes </think>", "unclosed_think")
         return stripped[len(THINK_OPEN) : end].strip("\n"), stripped[end + len(THINK_CLOSE) :].lstrip("\n")
     if THINK_CLOSE in content:
-        raise InputError("assistant turn", "</think> without an opening <think>")
+        raise InputError("assistant turn", "</think> without an opening <think>", "stray_think_close")
     return None, content
 
 
@@ -87,13 +87,13 @@ def segments(messages: list[dict], ids: bool = False) -> list[tuple[str | list[i
     """The rendered conversation as (text, trained) pieces; only assistant bodies and their ``<|im_end|>`` train.
     With ``ids``, a last assistant turn that carries ``token_ids`` is that list of ids instead of its text."""
     if not any(m.get("role") == "assistant" for m in messages):
-        raise InputError("conversation", "has no assistant turn")
+        raise InputError("conversation", "has no assistant turn", "no_assistant")
     out: list[tuple[str, bool]] = []
     last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
     for i, m in enumerate(messages):
         role = m.get("role")
         if role not in ("system", "user", "assistant"):
-            raise InputError("conversation", f"unknown role {role!r}")
+            raise InputError("conversation", f"unknown role {role!r}", "unknown_role")
         if role == "assistant":
             reasoning, answer = split_thinking(m)
             cut = bool(m.get("thinking_cut"))
@@ -119,7 +119,7 @@ def segments(messages: list[dict], ids: bool = False) -> list[tuple[str | list[i
 
 def _generated_ids(value) -> list[int]:
     if not (isinstance(value, list) and value and all(isinstance(t, int) and t >= 0 for t in value)):
-        raise InputError("assistant turn", "token_ids must be a non-empty list of token ids")
+        raise InputError("assistant turn", "token_ids must be a non-empty list of token ids", "bad_token_ids")
     return value
 
 

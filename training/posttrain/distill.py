@@ -151,7 +151,8 @@ class DistillRecipe(PostTrainRecipe):
 KEYS = ("loss", "response_len", "gen_share")
 
 
-def _load_teacher(source: str):
+def load_teacher(source: str):
+    """(model, tokenizer) of a teacher: a checkpoint folder of ours, else a transformers model or .gguf file."""
     from training.checkpoint import find
     from training.posttrain.models import load_policy, load_transformers
 
@@ -174,7 +175,7 @@ def distill(recipe: DistillRecipe, stop_at: int | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(recipe.to_yaml())
     d, ts = recipe.distill, recipe.train
-    teacher, teacher_tok = _load_teacher(d.teacher)
+    teacher, teacher_tok = load_teacher(d.teacher)
     student = load_policy(recipe.init, recipe.tokenizer, backend=ts.attention, layers=d.student_layers)
     check_tokenizers(student.tokenizer, teacher_tok)  # before any generation or training
     if d.mode == "off_policy":

@@ -2,7 +2,8 @@
 beside pretraining: packed conversations, loss on assistant turns only, attention kept inside each one.
 
 Data: JSON lines of ``{"messages": [...]}`` (see `training.posttrain.chat`). Bad records are counted skips with a
-named reason (``no_assistant``, ``unclosed_think``, ``bad_token_ids``, ``too_long``, ``bad_record``), written to ``skips.json``."""
+named reason (``no_assistant``, ``unclosed_think``, ``stray_think_close``, ``unknown_role``, ``bad_token_ids``,
+``too_long``, ``bad_record``), written to ``skips.json``."""
 
 from __future__ import annotations
 
@@ -64,8 +65,7 @@ def encode_all(records: list[dict], tokenizer, seq_length: int) -> tuple[list[tu
         try:
             ids, mask = encode(messages, tokenizer)
         except InputError as exc:
-            reason = "no_assistant" if "no assistant" in str(exc) else "bad_token_ids" if "token_ids" in str(exc) else "unclosed_think"
-            skips[reason] += 1
+            skips[exc.reason or "bad_record"] += 1
             continue
         if len(ids) > seq_length:
             skips["too_long"] += 1

@@ -22,6 +22,8 @@ def write_data(path, n=12):
         )
     rows.append({"messages": [{"role": "user", "content": "no answer here"}]})
     rows.append({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "<think>\nloops"}]})
+    rows.append({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "a</think>b"}]})
+    rows.append({"messages": [{"role": "robot", "content": "x"}, {"role": "assistant", "content": "y"}]})
     rows.append({"messages": [{"role": "user", "content": "long " * 400}, {"role": "assistant", "content": "y"}]})
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
     return path
@@ -36,7 +38,14 @@ def recipe(tmp_path, init, out, steps=4):
 def test_sft_counts_skips_trains_and_resumes(tmp_path, tiny_llama):
     write_data(tmp_path / "data.jsonl")
     full = sft(recipe(tmp_path, tiny_llama, "full"))
-    assert full["skips"] == {"no_assistant": 1, "unclosed_think": 1, "too_long": 1, "bad_record": 1}
+    assert full["skips"] == {
+        "no_assistant": 1,
+        "unclosed_think": 1,
+        "stray_think_close": 1,
+        "unknown_role": 1,
+        "too_long": 1,
+        "bad_record": 1,
+    }
     assert full["examples"] == 12 and full["done"] and full["last_loss"] < full["first_loss"]
     assert (tmp_path / "full" / "tensorboard").is_dir() and (tmp_path / "full" / "DONE").is_file()
     part = sft(recipe(tmp_path, tiny_llama, "part"), stop_at=2)
