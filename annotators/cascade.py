@@ -1,6 +1,10 @@
-"""Training a binary safety head's cascade: the shipped fastText head screens, a contextual probe decides.
+"""Training a binary safety head's cascade: the shipped fastText head screens, a contextual decider decides.
 
-Choices, all on TweetEval's train split: a seeded sample of ``sample`` train tweets gets the LM's features (the
+The decider (``stage2``) is a logistic probe over a frozen LM's pooled states (below) or a fine-tuned small encoder
+(`annotators.encoder_head`): a seeded development split of the train tweets (``dev_share``) picks its epoch, and
+both stages' scores on it (fastText refitted without it) pick the screen and the flag threshold as below.
+
+For the probe, all on TweetEval's train split: a seeded sample of ``sample`` train tweets gets the LM's features (the
 expensive part); k folds over that sample give out-of-fold scores of both stages (the fastText head refitted per
 fold on every train tweet outside the fold's test part, with the shipped head's hyperparameters); the probe's
 layer and C maximise its out-of-fold macro-F1; the screen is the highest fastText score that keeps ``recall`` of
@@ -14,14 +18,18 @@ from __future__ import annotations
 import json
 import tempfile
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
-from annotators.contextual_head import ContextualProbe, PooledStates, StatesConfig
+from annotators.contextual_head import ContextualProbe, PooledStates, StatesConfig, load_second_stage
 from annotators.convert import tweeteval_rows
+from annotators.encoder_head import EncoderConfig, EncoderHead
 from annotators.metrics import classification_metrics
 from annotators.safety_heads import NEGATIVE, SAFETY_TASKS, GridPoint, SafetyTrainConfig, fit_head, positive_probs
 from corpusforge.config import Config
@@ -29,7 +37,12 @@ from corpusforge.errors import ConfigError
 
 
 class CascadeConfig(Config):
+    stage2: Literal["probe", "encoder"] = Field(
+        "probe", description="The decider: a logistic probe over a frozen LM's states, or a fine-tuned encoder."
+    )
     states: StatesConfig = StatesConfig()
+    encoder: EncoderConfig = EncoderConfig()
+    dev_share: float = Field(0.15, gt=0, lt=1, description="encoder: train tweets held out to pick epoch, screen, threshold.")
     sample: int = Field(3000, ge=50, description="Train tweets the LM reads (a seeded sample): its CPU cost.")
     folds: int = Field(5, ge=2)
     c_grid: list[float] = Field([0.001, 0.003, 0.01, 0.03], min_length=1, description="Logistic C values tried.")
@@ -70,25 +83,29 @@ def _logistic(C: float, seed: int):
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000, random_state=seed))
 
 
-def train_cascade(task: str, tweeteval: Path, stage1: Path, out: Path, config: CascadeConfig | None = None,
-                  command: str = "") -> dict:  # fmt: skip
-    """Fit ``out/<task>.ctx.npz`` behind the fastText head ``stage1`` (its card gives the hyperparameters refitted
-    per fold); write the card with the cascade's validation figures; returns the card."""
+@dataclass
+class _Stage2:
+    """A fitted decider and what was chosen on the train split: held-out scores of both stages on the same tweets."""
+
+    model: ContextualProbe | EncoderHead
+    gold: list[str]
+    s1: np.ndarray
+    s2: np.ndarray
+    alone_threshold: float
+    selection: dict
+    source: str
+    lm: dict
+    label_counts: dict
+    val_scores: Callable[[list[str]], np.ndarray]
+
+
+def _fit_probe(task: str, rows: list[dict], point: GridPoint, ft: SafetyTrainConfig, config: CascadeConfig,
+               on_epoch: Callable[[dict], None] | None = None) -> _Stage2:  # fmt: skip
+    """A logistic probe on a sample's pooled LM states; layer and C by k-fold CV (stage 1 refitted per fold)."""
     from sklearn.model_selection import StratifiedKFold
 
-    from annotators.bars import read_card
     from annotators.safety_heads import best_threshold
 
-    if task not in SAFETY_TASKS:
-        raise ConfigError("task", f"{task!r} is not one of {', '.join(SAFETY_TASKS)}")
-    config = config or CascadeConfig()
-    card1 = read_card(stage1) or {}
-    hyper = card1.get("hyperparameters") or {}
-    ft = SafetyTrainConfig(**{k: hyper[k] for k in ("dim", "bucket", "max_chars", "seed") if k in hyper},
-                           quantize=False)  # fmt: skip
-    point = GridPoint(**{k: hyper[k] for k in GridPoint.model_fields if k in hyper})
-    src = Path(tweeteval) / task
-    rows = list(tweeteval_rows(src, "train", task))
     order = np.random.default_rng(config.seed).permutation(len(rows))[: config.sample]
     sample = [rows[i] for i in order]
     y = np.array([r["label"] == task for r in sample])
@@ -118,31 +135,93 @@ def train_cascade(task: str, tweeteval: Path, stage1: Path, out: Path, config: C
             f1, threshold = best_threshold(gold, oof.tolist(), task)
             tried.append({"layer": layer, "C": C, "cv_macro_f1": f1, "cv_threshold": threshold, "oof": oof})
     chosen = max(tried, key=lambda t: t["cv_macro_f1"])
-    screen = screen_for_recall(s1, y, config.recall)
-    cv_f1, flag = _best_flag(gold, s1, chosen["oof"], screen, task)
-    s1_f1, s1_threshold = best_threshold(gold, s1.tolist(), task)
     fitted = _logistic(chosen["C"], config.seed).fit(X[:, layers.index(chosen["layer"]), :], y)
     scaler, logistic = fitted[0], fitted[1]
     probe = ContextualProbe(states.config, chosen["layer"], scaler.mean_, scaler.scale_, logistic.coef_[0],
                             logistic.intercept_[0])  # fmt: skip
+
+    def val_scores(texts: list[str]) -> np.ndarray:
+        val_states = PooledStates(config.states)  # the train run's cache: tweets seen before cost nothing
+        try:
+            return probe.proba(val_states.features(texts)[:, layers.index(chosen["layer"]), :])
+        finally:
+            val_states.close()
+
+    selection = {
+        "chosen_on": f"{config.folds}-fold CV over the train sample (stage 1 refitted per fold)",
+        "tried": [{k: v for k, v in t.items() if k != "oof"} for t in tried],
+        "layer": chosen["layer"], "C": chosen["C"], "cv_probe_macro_f1": chosen["cv_macro_f1"],
+    }  # fmt: skip
+    return _Stage2(probe, gold, s1, chosen["oof"], chosen["cv_threshold"], selection,
+                   f"TweetEval {task} train split (human labels): a seeded sample of {len(sample)} tweets for the probe",
+                   {"kind": "probe", **states.config.model_dump(mode="json", exclude={"cache"})},
+                   dict(Counter(gold).most_common()), val_scores)  # fmt: skip
+
+
+def _fit_encoder(task: str, rows: list[dict], point: GridPoint, ft: SafetyTrainConfig, config: CascadeConfig,
+                 on_epoch: Callable[[dict], None] | None = None) -> _Stage2:  # fmt: skip
+    """A fine-tuned encoder; a seeded development split of the train tweets picks its epoch and holds the scores
+    both stages (fastText refitted without it) give it."""
+    perm = np.random.default_rng(config.seed).permutation(len(rows))
+    n_dev = max(1, int(round(config.dev_share * len(rows))))
+    dev_idx, fit_idx = perm[:n_dev], perm[n_dev:]
+    if config.encoder.train_examples:
+        fit_idx = fit_idx[: config.encoder.train_examples]
+    dev, fit = [rows[i] for i in dev_idx], [rows[i] for i in fit_idx]
+    gold = [r["label"] for r in dev]
+    with tempfile.TemporaryDirectory(prefix="corpusforge-cascade-") as tmp:
+        model = fit_head([rows[i] for i in perm[n_dev:]], point, ft, tmp)
+        s1 = np.array(positive_probs(model, [r["text"] for r in dev], ft.max_chars, task))
+    head = EncoderHead.pretrained(config.encoder)
+    history = head.fit([r["text"] for r in fit], np.array([r["label"] == task for r in fit]),
+                       [r["text"] for r in dev], np.array([r["label"] == task for r in dev]), on_epoch)  # fmt: skip
+    best = max(history, key=lambda h: (h["dev_macro_f1"], -h["dev_loss"]))
+    s2 = head.proba([r["text"] for r in dev])
+    selection = {
+        "chosen_on": f"a seeded development split of {len(dev)} train tweets (stage 1 refitted without it)",
+        "tried": history, "epoch": best["epoch"], "cv_probe_macro_f1": best["dev_macro_f1"],
+    }  # fmt: skip
+    return _Stage2(head, gold, s1, s2, best["dev_threshold"], selection,
+                   f"TweetEval {task} train split (human labels): {len(fit)} tweets fine-tune the encoder",
+                   {"kind": "encoder", **config.encoder.model_dump(mode="json")},
+                   dict(Counter(r["label"] for r in fit).most_common()), head.proba)  # fmt: skip
+
+
+def train_cascade(task: str, tweeteval: Path, stage1: Path, out: Path, config: CascadeConfig | None = None,
+                  command: str = "", on_epoch: Callable[[dict], None] | None = None) -> dict:  # fmt: skip
+    """Fit ``out/<task>.ctx.npz`` behind the fastText head ``stage1`` (its card gives the hyperparameters stage 1
+    is refitted with); write the card with the cascade's validation figures; returns the card. ``on_epoch`` hears
+    each fine-tuning epoch's development figures (an encoder decider)."""
+    from annotators.bars import read_card
+    from annotators.fasttext_head import FastTextHead
+    from annotators.safety_heads import best_threshold
+
+    if task not in SAFETY_TASKS:
+        raise ConfigError("task", f"{task!r} is not one of {', '.join(SAFETY_TASKS)}")
+    config = config or CascadeConfig()
+    card1 = read_card(stage1) or {}
+    hyper = card1.get("hyperparameters") or {}
+    ft = SafetyTrainConfig(**{k: hyper[k] for k in ("dim", "bucket", "max_chars", "seed") if k in hyper},
+                           quantize=False)  # fmt: skip
+    point = GridPoint(**{k: hyper[k] for k in GridPoint.model_fields if k in hyper})
+    src = Path(tweeteval) / task
+    rows = list(tweeteval_rows(src, "train", task))
+    fit = (_fit_encoder if config.stage2 == "encoder" else _fit_probe)(task, rows, point, ft, config, on_epoch)
+    screen = screen_for_recall(fit.s1, np.array(fit.gold) == task, config.recall)
+    cv_f1, flag = _best_flag(fit.gold, fit.s1, fit.s2, screen, task)
+    s1_f1, s1_threshold = best_threshold(fit.gold, fit.s1.tolist(), task)
     out.mkdir(parents=True, exist_ok=True)
     model_file = out / f"{task}.ctx.npz"
-    probe.save(model_file)
-    # validation, read once: the shipped fastText head screens, the probe decides
+    fit.model.save(model_file)
+    # validation, read once: the shipped fastText head screens, the decider decides
     val = list(tweeteval_rows(src, "val", task))
     val_gold = [r["label"] for r in val]
-    from annotators.fasttext_head import FastTextHead
-
     head = FastTextHead(task, str(stage1), ft.max_chars)
     v1 = np.array([head.values(head.read(r["text"]))[0] or 0.0 for r in val])
-    val_states = PooledStates(config.states)
-    try:
-        v2 = probe.proba(val_states.features([r["text"] for r in val])[:, layers.index(chosen["layer"]), :])
-    finally:
-        val_states.close()
+    v2 = fit.val_scores([r["text"] for r in val])
     flagged = (v1 >= screen) & (v2 >= flag)
     at = classification_metrics(val_gold, [task if f else NEGATIVE for f in flagged])
-    alone = classification_metrics(val_gold, [task if p >= chosen["cv_threshold"] else NEGATIVE for p in v2])
+    alone = classification_metrics(val_gold, [task if p >= fit.alone_threshold else NEGATIVE for p in v2])
     majority = Counter(r["label"] for r in rows).most_common(1)[0][0]
     base = classification_metrics(val_gold, [majority] * len(val))
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -151,7 +230,7 @@ def train_cascade(task: str, tweeteval: Path, stage1: Path, out: Path, config: C
              "per_class_f1": {c: v["f1"] for c, v in at["per_class"].items()},
              "screened_share": float((v1 >= screen).mean()),
              "positives_screened": float((v1[np.array(val_gold) == task] >= screen).mean()),
-             "probe_alone_macro_f1": alone["macro_f1"],
+             "probe_alone_macro_f1": alone["macro_f1"], "alone_threshold": fit.alone_threshold,
              "baseline": {"majority": majority, "accuracy": base["accuracy"], "macro_f1": base["macro_f1"]},
              "date": now, "command": command}  # fmt: skip
     card = {
@@ -160,23 +239,20 @@ def train_cascade(task: str, tweeteval: Path, stage1: Path, out: Path, config: C
         "stage1": str(stage1),
         "kind": "cascade",
         "labels_from": "human",
-        "source": f"TweetEval {task} train split (human labels): a seeded sample of {len(sample)} tweets for the probe",
-        "lm": states.config.model_dump(mode="json", exclude={"cache"}),
-        "train_examples": len(sample),
-        "label_counts": dict(Counter(gold).most_common()),
-        "selection": {
-            "chosen_on": f"{config.folds}-fold CV over the train sample (stage 1 refitted per fold)",
-            "tried": [{k: v for k, v in t.items() if k != "oof"} for t in tried],
-            "layer": chosen["layer"], "C": chosen["C"], "cv_probe_macro_f1": chosen["cv_macro_f1"],
+        "source": fit.source,
+        "lm": fit.lm,
+        "train_examples": sum(fit.label_counts.values()),
+        "label_counts": fit.label_counts,
+        "selection": fit.selection | {
             "cv_cascade_macro_f1": cv_f1, "cv_stage1_macro_f1": s1_f1, "cv_stage1_threshold": s1_threshold,
-            "cv_screened_share": float((s1 >= screen).mean()), "recall_target": config.recall,
+            "cv_screened_share": float((fit.s1 >= screen).mean()), "recall_target": config.recall,
         },  # fmt: skip
         "decision": {"screen": screen, "tweet_threshold": flag},
         "trained_at": now,
         "notes": (
-            f"Record value: the probe's P({task}) where the fastText head's score >= decision.screen, else the fastText "
-            "score (below the screen, so below every flag threshold). The LM costs ~0.1-1 s CPU per text: the "
-            "label stage's speed depends on the share of pages screened in (BENCHMARKS.md)."
+            f"Record value: the decider's P({task}) where the fastText head's score >= decision.screen, else the "
+            "fastText score (below the screen, so below every flag threshold). The decider costs ~0.01-1 s CPU per "
+            "text: the label stage's speed depends on the share of pages screened in (BENCHMARKS.md)."
         ),
         "evaluations": {f"tweeteval_{task}_val": entry},
     }
@@ -185,7 +261,7 @@ def train_cascade(task: str, tweeteval: Path, stage1: Path, out: Path, config: C
     return card
 
 
-def page_scores(task: str, stage1: str | Path, probe: ContextualProbe, screen: float, texts: list[str]) -> tuple[list, int]:
+def page_scores(task: str, stage1: str | Path, probe: ContextualProbe | EncoderHead, screen: float, texts: list[str]) -> tuple[list, int]:
     """(cascade values, pages screened in) of pages read as the label stage reads them."""
     from annotators.contextual_head import cascade_reader, cascade_values
     from annotators.fasttext_head import DEFAULT_READ_CHARS, DEFAULT_READ_WINDOWS, FastTextHead
@@ -203,7 +279,7 @@ def calibrate_cascade_pages(task: str, model_dir: Path, reference: Path, quantil
 
     card_file = model_dir / f"{task}.ctx.card.json"
     card = json.loads(card_file.read_text())
-    probe = ContextualProbe.load(model_dir / f"{task}.ctx.npz")
+    probe = load_second_stage(model_dir / f"{task}.ctx.npz")
     screen, floor = card["decision"]["screen"], card["decision"]["tweet_threshold"]
     train, held = split_reference(load_reference(reference))
     train_values, train_screened = page_scores(task, card["stage1"], probe, screen, [r["text"] for r in train])
@@ -224,16 +300,24 @@ def calibrate_cascade_pages(task: str, model_dir: Path, reference: Path, quantil
     return card
 
 
+def _stage2_line(card: dict) -> str:
+    sel, lm = card["selection"], card["lm"]
+    if lm.get("kind") == "encoder":
+        return (f"- stage 2: {lm['model'] or 'all-MiniLM-L6-v2'} fine-tuned ({lm['max_tokens']} tokens, lr {lm['lr']}, "
+                f"epoch {sel['epoch']} of {lm['epochs']} kept)")  # fmt: skip
+    return (f"- stage 2: logistic probe on layer {sel['layer']} of {lm['model']} (C {sel['C']}), mean over the first "
+            f"{lm['max_tokens']} tokens")  # fmt: skip
+
+
 def render_cascade_card(card: dict) -> str:
     """The card as Markdown (``<task>.ctx.md``): what screens, what decides, the figures with their baselines."""
     sel, dec = card["selection"], card["decision"]
     lines = [f"# {card['model']}", "", card["notes"], "",
              f"- stage 1 (screen): `{card['stage1']}`, screen {dec['screen']:.2f}",
-             f"- stage 2: logistic probe on layer {sel['layer']} of {card['lm']['model']} (C {sel['C']}), mean over "
-             f"the first {card['lm']['max_tokens']} tokens; tweet threshold {dec['tweet_threshold']:.2f}"
+             _stage2_line(card) + f"; tweet threshold {dec['tweet_threshold']:.2f}"
              + (f", page threshold {dec['page_threshold']:.3f}" if "page_threshold" in dec else ""),
              f"- trained on: {card['source']} ({card['label_counts']})",
-             f"- chosen by: {sel['chosen_on']}: CV macro-F1 probe {sel['cv_probe_macro_f1']:.3f}, cascade "
+             f"- chosen by: {sel['chosen_on']}: macro-F1 stage 2 {sel['cv_probe_macro_f1']:.3f}, cascade "
              f"{sel['cv_cascade_macro_f1']:.3f}, fastText alone {sel['cv_stage1_macro_f1']:.3f}", ""]  # fmt: skip
     for name, entry in card["evaluations"].items():
         lines += [f"## Evaluation: {name}", ""]

@@ -296,14 +296,17 @@ def train_cascade_cmd(
     tweeteval: Path = typer.Option(..., exists=True, help="TweetEval's directory (holding hate/ and offensive/)."),
     out: Path = typer.Option(Path("annotators/models"), help="Output directory: OUT/TASK.ctx.npz and its card."),
     stage1: Path | None = typer.Option(None, exists=True, help="The screening fastText head; default OUT/TASK.ftz."),
-    config: Path | None = typer.Option(None, exists=True, help="YAML CascadeConfig (LM, layers, sample, C grid)."),
+    config: Path | None = typer.Option(
+        None, exists=True, help="YAML CascadeConfig (stage2: probe or encoder; LM, layers, sample, C grid; encoder)."
+    ),
     cache: Path | None = typer.Option(None, help="LM feature cache (sqlite): reruns pay nothing for seen tweets."),
     reference: Path | None = typer.Option(
         None, exists=True, help="Reference pages: the page threshold (train split), held-out figures, share screened."
     ),
 ) -> None:
-    """Fit a contextual probe behind a fastText safety head (the cascade): layer, C, screen and threshold chosen
-    on the train split by CV; validation read once, into OUT/TASK.ctx.card.json."""
+    """Fit a contextual decider behind a fastText safety head (the cascade): a probe over a local LM's states
+    (layer, C by CV) or a fine-tuned encoder (epoch on a development split); screen and threshold chosen on the
+    train split; validation read once, into OUT/TASK.ctx.card.json."""
     import sys
 
     from annotators.cascade import CascadeConfig, calibrate_cascade_pages, train_cascade
@@ -312,10 +315,14 @@ def train_cascade_cmd(
     if cache:
         settings = settings.model_copy(update={"states": settings.states.model_copy(update={"cache": str(cache)})})
     command = "corpusforge annotate " + " ".join(sys.argv[2:])
-    card = train_cascade(task, tweeteval, stage1 or out / f"{task}.ftz", out, settings, command)
+    def on_epoch(h: dict) -> None:
+        Console().print(f"epoch {h['epoch']}/{h['epochs']}: development macro-F1 {h['dev_macro_f1']:.3f} at "
+                        f"{h['dev_threshold']:.2f}, log-loss {h['dev_loss']:.3f}")  # fmt: skip
+
+    card = train_cascade(task, tweeteval, stage1 or out / f"{task}.ftz", out, settings, command, on_epoch)
     val = card["evaluations"][f"tweeteval_{task}_val"]
     Console().print(
-        f"{task} cascade: validation macro-F1 {val['macro_f1']:.3f} (probe alone {val['probe_alone_macro_f1']:.3f}; "
+        f"{task} cascade: validation macro-F1 {val['macro_f1']:.3f} (decider alone {val['probe_alone_macro_f1']:.3f}; "
         f"majority baseline {val['baseline']['macro_f1']:.3f}); screen {val['screen']:.2f} passed "
         f"{val['screened_share']:.1%} of the tweets; card {out / (task + '.ctx.card.json')}"
     )

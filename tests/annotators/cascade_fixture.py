@@ -19,14 +19,16 @@ def _tweets(folder, split: str, n: int, seed: int) -> None:
     write_tweets(folder, split, n, seed, HOSTILE, FRIENDLY, FILLER, 4)
 
 
-def build_cascade(root: Path) -> tuple[Path, dict]:
-    """Train both stages under ``root`` (models/offensive.ftz, models/offensive.ctx.npz); (root, card)."""
+def build_cascade(root: Path, cascade: CascadeConfig | None = None) -> tuple[Path, dict]:
+    """Train both stages under ``root`` (models/offensive.ftz, models/offensive.ctx.npz); (root, card). The
+    default decider is a probe over SmolLM2's states; ``cascade`` may ask for another."""
     (root / "tweeteval" / "offensive").mkdir(parents=True)
     _tweets(root / "tweeteval" / "offensive", "train", 150, 0)
     _tweets(root / "tweeteval" / "offensive", "val", 45, 1)
     config = SafetyTrainConfig(grid=[GridPoint(word_ngrams=1, epoch=15, lr=0.3)], dim=8, bucket=1000, quantize=False)
     train_safety_head("offensive", root / "tweeteval", root / "models", config=config)
     states = STATES.model_copy(update={"cache": str(root / "states.sqlite")})
-    card = train_cascade("offensive", root / "tweeteval", root / "models" / "offensive.ftz", root / "models",
-                         CascadeConfig(states=states, sample=90, folds=2, c_grid=[0.1, 1.0]), command="test")
+    cascade = cascade or CascadeConfig(states=states, sample=90, folds=2, c_grid=[0.1, 1.0])
+    card = train_cascade("offensive", root / "tweeteval", root / "models" / "offensive.ftz", root / "models", cascade,
+                         command="test")  # fmt: skip
     return root, card
