@@ -164,7 +164,8 @@ class EncoderHead:
         with open(path, "wb") as f:
             np.savez(f, kind=np.array(KIND), config=np.array(self.config.model_dump_json()),
                      bert=np.array(self.encoder.config.to_json_string()),
-                     tokenizer=np.array(self.tokenizer.backend_tokenizer.to_str()), **arrays)  # fmt: skip
+                     tokenizer=np.array(self.tokenizer.backend_tokenizer.to_str()),
+                     special=np.array(json.dumps(self.tokenizer.special_tokens_map)), **arrays)  # fmt: skip
 
     @classmethod
     def from_arrays(cls, data: Any) -> EncoderHead:
@@ -179,8 +180,8 @@ class EncoderHead:
         encoder.load_state_dict({k[4:]: torch.from_numpy(data[k]) for k in data.files if k.startswith("enc.")})
         head = torch.nn.Linear(encoder.config.hidden_size, 2)
         head.load_state_dict({k[5:]: torch.from_numpy(data[k]) for k in data.files if k.startswith("head.")})
-        tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(str(data["tokenizer"])),
-                                            pad_token="[PAD]", unk_token="[UNK]")  # fmt: skip
+        special = json.loads(str(data["special"]))
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(str(data["tokenizer"])), **special)
         if config.torch_threads:
             torch.set_num_threads(config.torch_threads)
         return cls(config, encoder, tokenizer, head)
