@@ -99,8 +99,7 @@ class _Stage2:
     val_scores: Callable[[list[str]], np.ndarray]
 
 
-def _fit_probe(task: str, rows: list[dict], point: GridPoint, ft: SafetyTrainConfig, config: CascadeConfig,
-               on_epoch: Callable[[dict], None] | None = None) -> _Stage2:  # fmt: skip
+def _fit_probe(task: str, rows: list[dict], point: GridPoint, ft: SafetyTrainConfig, config: CascadeConfig) -> _Stage2:
     """A logistic probe on a sample's pooled LM states; layer and C by k-fold CV (stage 1 refitted per fold)."""
     from sklearn.model_selection import StratifiedKFold
 
@@ -176,7 +175,7 @@ def _fit_encoder(task: str, rows: list[dict], point: GridPoint, ft: SafetyTrainC
     history = head.fit([r["text"] for r in fit], np.array([r["label"] == task for r in fit]),
                        [r["text"] for r in dev], np.array([r["label"] == task for r in dev]), on_epoch)  # fmt: skip
     best = max(history, key=lambda h: (h["dev_macro_f1"], -h["dev_loss"]))
-    s2 = head.proba([r["text"] for r in dev])
+    s2 = head.dev_scores
     selection = {
         "chosen_on": f"a seeded development split of {len(dev)} train tweets (stage 1 refitted without it)",
         "tried": history, "epoch": best["epoch"], "cv_probe_macro_f1": best["dev_macro_f1"],
@@ -206,7 +205,10 @@ def train_cascade(task: str, tweeteval: Path, stage1: Path, out: Path, config: C
     point = GridPoint(**{k: hyper[k] for k in GridPoint.model_fields if k in hyper})
     src = Path(tweeteval) / task
     rows = list(tweeteval_rows(src, "train", task))
-    fit = (_fit_encoder if config.stage2 == "encoder" else _fit_probe)(task, rows, point, ft, config, on_epoch)
+    if config.stage2 == "encoder":
+        fit = _fit_encoder(task, rows, point, ft, config, on_epoch)
+    else:
+        fit = _fit_probe(task, rows, point, ft, config)
     screen = screen_for_recall(fit.s1, np.array(fit.gold) == task, config.recall)
     cv_f1, flag = _best_flag(fit.gold, fit.s1, fit.s2, screen, task)
     s1_f1, s1_threshold = best_threshold(fit.gold, fit.s1.tolist(), task)

@@ -61,17 +61,18 @@ class EncoderHead:
 
     def __init__(self, config: EncoderConfig, encoder: Any, tokenizer: Any, head: Any):
         self.config, self.encoder, self.tokenizer, self.head = config, encoder.eval(), tokenizer, head
+        self.dev_scores: np.ndarray | None = None
 
     @classmethod
     def pretrained(cls, config: EncoderConfig) -> EncoderHead:
         """The encoder as published, with a new head (seeded)."""
+        for module in ("torch", "transformers"):
+            if importlib.util.find_spec(module) is None:
+                raise DependencyError("encoder head", module, "llm")
         import torch
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        for module in ("torch", "transformers"):
-            if importlib.util.find_spec(module) is None:
-                raise DependencyError("encoder head", module, "llm")
         hf_logging.disable_progress_bar()
         folder = Path(config.model) if config.model else default_encoder()
         if not (folder / "config.json").is_file():
@@ -113,7 +114,8 @@ class EncoderHead:
     def fit(self, texts: list[str], positive: np.ndarray, dev_texts: list[str], dev_positive: np.ndarray,
             on_epoch: Callable[[dict], None] | None = None) -> list[dict]:  # fmt: skip
         """Fine-tune; keep the epoch whose development macro-F1 (at its best threshold) is highest, the lower
-        development log-loss breaking ties. Returns each epoch's figures."""
+        development log-loss breaking ties. Returns each epoch's figures; ``dev_scores`` holds the kept epoch's
+        development probabilities."""
         import torch
 
         c = self.config
@@ -129,7 +131,7 @@ class EncoderHead:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / total))
         labels = torch.tensor(np.asarray(positive, bool).astype(np.int64))
         gold = ["positive" if p else NEGATIVE for p in dev_positive]
-        history, best = [], ((-1.0, 0.0), None)
+        history, best, kept = [], ((-1.0, 0.0), None), np.zeros(0, np.float32)
         for epoch in range(c.epochs):
             self.encoder.train()
             order = rng.permutation(len(texts))
@@ -142,19 +144,21 @@ class EncoderHead:
                 opt.step()
                 sched.step()
                 losses.append(float(loss.detach()))
-            p = self.proba(dev_texts).astype(np.float64)
-            f1, threshold = best_threshold(gold, p.tolist(), "positive")
-            p = np.clip(np.where(np.asarray(dev_positive, bool), p, 1 - p), 1e-7, 1.0)
+            dev_scores = self.proba(dev_texts)
+            f1, threshold = best_threshold(gold, dev_scores.tolist(), "positive")
+            p = np.clip(np.where(np.asarray(dev_positive, bool), dev_scores, 1 - dev_scores).astype(np.float64), 1e-7, 1.0)
             dev_loss = float(-np.mean(np.log(p)))
             history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "dev_macro_f1": f1,
                             "dev_threshold": threshold, "dev_loss": dev_loss})  # fmt: skip
             if on_epoch:
                 on_epoch(history[-1] | {"epochs": c.epochs})
             if (f1, -dev_loss) > best[0]:  # ties in macro-F1: the better calibrated epoch
-                best = ((f1, -dev_loss), (copy.deepcopy(self.encoder.state_dict()), copy.deepcopy(self.head.state_dict())))
+                states = (copy.deepcopy(self.encoder.state_dict()), copy.deepcopy(self.head.state_dict()))
+                best, kept = ((f1, -dev_loss), states), dev_scores
         self.encoder.load_state_dict(best[1][0])
         self.head.load_state_dict(best[1][1])
         self.encoder.eval()
+        self.dev_scores = kept
         return history
 
     def save(self, path: str | Path) -> None:

@@ -134,8 +134,9 @@ class LabelConfig(Config):
         default_factory=dict,
         description="Per binary head (offensive): a contextual decider (.ctx.npz: a probe over a local LM's states "
         "or a fine-tuned encoder; 'default': annotators/models/<head>.ctx.npz) re-scoring the documents whose "
-        "fastText score clears its card's screen (annotators/contextual_head.py, encoder_head.py). Its card's figures then stand for the head; each screened document costs "
-        "the local LM's time (BENCHMARKS.md: the share screened and docs/s).",
+        "fastText score clears its card's screen (annotators/contextual_head.py, encoder_head.py). Its card's "
+        "figures then stand for the head; each screened document costs the decider's time (BENCHMARKS.md: the "
+        "share screened and docs/s).",
     )
     quality: bool = Field(True, description="Write the quality map (annotators/quality.py).")
     quality_max_chars: int = Field(
