@@ -3,7 +3,7 @@
 transformers' GGUF reader parses the file twice and rebuilds its tensor-name map per tensor: ~40 s for the 135M
 model here, against ~1 s from safetensors. The first load keeps a de-quantised Hugging Face copy
 (``CORPUSFORGE_CACHE``, else ~/.cache/corpusforge), named by the file's name, size and mtime, so a changed file is
-converted again. The LLM backends (`synth.llm`) and the probe teacher (`annotators.probe`) both load through here.
+converted again and the stale copy removed. The LLM backends (`synth.llm`) and the probe teacher (`annotators.probe`) both load through here.
 """
 
 from __future__ import annotations
@@ -40,6 +40,15 @@ def gguf_cache_dir(gguf: Path) -> Path:
     return root / "gguf" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
 
 
+def _drop_stale_copies(current: Path) -> None:
+    """Remove earlier copies of the same model file (same name, other size or mtime): a reinstalled package
+    changes the mtime, and each stale copy is a whole de-quantised model (0.5 GB for SmolLM2) left on disk."""
+    stem = current.name.rsplit("-", 2)[0]
+    for sibling in current.parent.iterdir():
+        if sibling != current and sibling.is_dir() and sibling.name.rsplit("-", 2)[0] == stem:
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
 def _save_converted(model: Any, tokenizer: Any, target: Path) -> None:
     """Keep the converted model for the next load: a temporary folder renamed; a cache that cannot be written is
     only a slower next load."""
@@ -56,6 +65,7 @@ def _save_converted(model: Any, tokenizer: Any, target: Path) -> None:
             (tmp / "config.json").write_text(json.dumps(config, indent=2))
             tokenizer.save_pretrained(tmp)
             tmp.rename(target)
+            _drop_stale_copies(target)
         finally:
             model.hf_quantizer = quantizer
             shutil.rmtree(tmp, ignore_errors=True)
