@@ -255,8 +255,16 @@ def train_safety(
     settings = SafetyTrainConfig.load(config) if config else SafetyTrainConfig()
     if pages:
         settings = settings.model_copy(update={"pages": [str(p) for p in pages]})
+    scorer = None
+    if settings.distill:
+        from annotators.contextual_head import load_second_stage
+
+        for name in (settings.distill.teacher, *settings.distill.transfer):
+            if not Path(name).is_file():
+                raise ConfigError("distill", f"{name} does not exist")
+        scorer = load_second_stage(settings.distill.teacher).score
     command = "corpusforge annotate " + " ".join(sys.argv[2:])
-    card = train_safety_head(task, tweeteval, out, reference, settings, command)  # type: ignore[arg-type]
+    card = train_safety_head(task, tweeteval, out, reference, settings, command, scorer)  # type: ignore[arg-type]
     val = card["evaluations"][f"tweeteval_{task}_val"]
     Console().print(
         f"{task}: validation macro-F1 {val['macro_f1']:.3f} at threshold {val['threshold']:.2f} (majority baseline "

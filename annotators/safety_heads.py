@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -45,10 +47,32 @@ class GridPoint(Config):
     word_ngrams: int = Field(2, ge=1, le=2, description="1 or 2: the fused pass computes word bigrams at most.")
     epoch: int = Field(10, ge=1)
     lr: float = Field(0.3, gt=0)
+    subwords: bool = Field(
+        False, description="Character 2-5-grams of each word too: reads misspelt slurs, but the head is then scored by "
+        "its own model, not in the fused pass.",
+    )
 
 
 def _default_grid() -> list[GridPoint]:
     return [GridPoint(word_ngrams=w, epoch=e, lr=lr) for w in (1, 2) for e, lr in ((10, 0.3), (25, 0.1))]
+
+
+class DistillConfig(Config):
+    """Soft labels from a stronger decider, as FineWeb-Edu's students learn from their teacher: the head learns the
+    teacher's probability on the train tweets, on unlabelled text and on perturbed copies of both (word dropout, a
+    sub-span; Tang et al., 2019), so it sees far more than the human labels alone. The dev split keeps its human
+    labels: the grid and the threshold are still chosen on the task itself."""
+
+    teacher: str = Field(..., description="The decider whose probabilities the head learns (a .ctx.npz of "
+                         "`annotate train-cascade`, e.g. the fine-tuned encoder).")
+    transfer: list[str] = Field(
+        default_factory=list, description="Unlabelled text files, one text per line (e.g. the other TweetEval task's "
+        "train_text.txt); lines equal to a validation text are left out.",
+    )
+    augment: int = Field(2, ge=0, le=8, description="Perturbed copies of each text, also labelled by the teacher.")
+    copies: int = Field(4, ge=1, le=20, description="A soft label p is written as this many rows, round(p*copies) "
+                        "of them positive.")
+    dropout: float = Field(0.2, gt=0, lt=1, description="Word dropout of the first perturbation.")
 
 
 class SafetyTrainConfig(Config):
@@ -66,6 +90,7 @@ class SafetyTrainConfig(Config):
         "reading plus tweet-sized windows. Pages sharing text with the reference pages are left out.",
     )
     page_windows: int = Field(3, ge=0, description="Tweet-sized (300-character) windows per page, besides its reading.")
+    distill: DistillConfig | None = Field(None, description="Learn a teacher's soft labels (null: the human labels).")
 
 
 def positive_probs(model: Any, texts: list[str], max_chars: int, positive: str) -> list[float]:
@@ -95,8 +120,10 @@ def fit_head(rows: list[dict], point: GridPoint, config: SafetyTrainConfig, tmp:
     with open(data, "w", encoding="utf-8") as f:
         for row in rows:
             f.write(f"{LABEL_PREFIX}{row['label']} {normalize(row['text'], config.max_chars)}\n")
+    subwords = (2, 5) if point.subwords else (0, 0)
     params = dict(dim=config.dim, wordNgrams=point.word_ngrams, bucket=config.bucket, epoch=point.epoch, lr=point.lr,
-                  minCount=1, minn=0, maxn=0, loss="softmax", seed=config.seed, thread=1, verbose=0)  # fmt: skip
+                  minCount=1, minn=subwords[0], maxn=subwords[1], loss="softmax", seed=config.seed, thread=1,
+                  verbose=0)  # fmt: skip
     with fasttext_guard():
         model = fasttext.train_supervised(input=data, **params)
         if not config.quantize:
@@ -152,6 +179,58 @@ def page_negatives(sources: list[str], config: SafetyTrainConfig, reference: Pat
     return rows
 
 
+def _teacher_figures(teacher: str) -> dict:
+    """The teacher's own validation figures, from its card beside it (``X.ctx.npz`` → ``X.ctx.card.json``)."""
+    card = Path(teacher).with_name(Path(teacher).name.removesuffix(".npz") + ".card.json")
+    if not card.is_file():
+        return {}
+    evaluations = json.loads(card.read_text()).get("evaluations", {})
+    val = next((v for k, v in evaluations.items() if k.startswith("tweeteval_")), {})
+    names = {"probe_alone_macro_f1": "alone_macro_f1", "alone_threshold": "alone_threshold", "macro_f1": "cascade_macro_f1"}
+    return {"card": str(card), **{new: val[old] for old, new in names.items() if old in val}}
+
+
+def perturb(text: str, variant: int, rng: random.Random, dropout: float) -> str:
+    """An augmented copy: even variants drop words at random, odd ones keep a 50-90% span of them."""
+    words = text.split()
+    if len(words) < 3:
+        return text
+    if variant % 2 == 0:
+        return " ".join(w for w in words if rng.random() >= dropout) or text
+    n = max(2, int(len(words) * rng.uniform(0.5, 0.9)))
+    start = rng.randrange(0, len(words) - n + 1)
+    return " ".join(words[start : start + n])
+
+
+def transfer_texts(tweets: list[str], config: DistillConfig, exclude: set[str], seed: int) -> tuple[list[str], list[int]]:
+    """(texts, owner): the tweets, the transfer files' lines (not in ``exclude``), then ``augment`` perturbed copies
+    of each; ``owner`` is the tweet's index for a tweet and its copies, -1 for transfer text."""
+    texts, owner = list(tweets), list(range(len(tweets)))
+    seen = set(tweets) | exclude
+    for name in config.transfer:
+        for line in Path(name).read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.strip() and line not in seen:
+                seen.add(line)
+                texts.append(line)
+                owner.append(-1)
+    rng = random.Random(seed)
+    base = len(texts)
+    for i in range(base):
+        for variant in range(config.augment):
+            texts.append(perturb(texts[i], variant, rng, config.dropout))
+            owner.append(owner[i])
+    return texts, owner
+
+
+def soft_rows(texts: list[str], probs: list[float], positive: str, copies: int) -> list[dict]:
+    """fastText learns hard labels: a probability p becomes ``copies`` rows, round(p*copies) of them positive."""
+    rows = []
+    for text, p in zip(texts, probs, strict=True):
+        k = int(round(min(max(p, 0.0), 1.0) * copies))
+        rows += [{"text": text, "label": positive}] * k + [{"text": text, "label": NEGATIVE}] * (copies - k)
+    return rows
+
+
 def upper_quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -164,9 +243,10 @@ def train_safety_head(
     reference: Path | None = None,
     config: SafetyTrainConfig | None = None,
     command: str | None = None,
+    teacher: Callable[[list[str]], list[float]] | None = None,
 ) -> dict:
     """Train ``out/<task>.ftz`` from ``tweeteval/<task>`` and write its card (``.card.json``, ``.md``) with the
-    validation and page figures; returns the card."""
+    validation and page figures; returns the card. ``teacher`` scores texts for ``config.distill``."""
     try:
         import fasttext
     except ImportError as exc:
@@ -180,9 +260,23 @@ def train_safety_head(
     src = Path(tweeteval) / task
     rows = list(tweeteval_rows(src, "train", task))
     val = list(tweeteval_rows(src, "val", task))
+    if config.distill and teacher is None:
+        raise ConfigError("distill.teacher", "distillation needs the teacher's scorer")
     fit, dev = split_holdout(rows, config.dev_fraction, config.seed)
     pages = page_negatives(config.pages, config, reference) if config.pages else []
-    fit += pages  # the dev split stays tweets: the grid and the threshold are chosen on the task itself
+    final = rows + pages
+    distilled: dict[str, Any] = {}
+    if config.distill and teacher is not None:
+        texts, owner = transfer_texts([r["text"] for r in rows], config.distill, {r["text"] for r in val}, config.seed)
+        probs = [float(p) for p in teacher(texts)]
+        dev_ids = {id(r) for r in dev}
+        dev_owner = {i for i, r in enumerate(rows) if id(r) in dev_ids}
+        kept = [j for j, o in enumerate(owner) if o not in dev_owner]
+        fit = soft_rows([texts[j] for j in kept], [probs[j] for j in kept], task, config.distill.copies)
+        final = soft_rows(texts, probs, task, config.distill.copies) + pages
+        distilled = {"texts": len(texts), "transfer_texts": sum(o < 0 for o in owner) // (1 + config.distill.augment),
+                     "fit_texts": len(kept), "mean_teacher_p": sum(probs) / len(probs)}
+    fit += pages  # the dev split stays tweets with human labels: the grid and the threshold are chosen on the task
     dev_gold = [r["label"] for r in dev]
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="corpusforge-safety-") as tmp:
@@ -193,7 +287,7 @@ def train_safety_head(
             tried.append({**point.model_dump(), "dev_macro_f1": f1, "dev_threshold": threshold})
         chosen = max(tried, key=lambda t: t["dev_macro_f1"])
         point = GridPoint(**{k: chosen[k] for k in GridPoint.model_fields})
-        model = fit_head(rows + pages, point, config, tmp)  # the chosen point on the whole train split
+        model = fit_head(final, point, config, tmp)  # the chosen point on the whole train split
     model_file = out / f"{task}.ftz"
     partial = out / f".{task}.ftz.tmp"
     model.save_model(str(partial))
@@ -225,18 +319,22 @@ def train_safety_head(
         "model_file": str(model_file),
         "size_bytes": model_file.stat().st_size,
         "kind": "class",
-        "labels_from": "human",
-        "source": f"TweetEval {task} train split (human labels)"
+        "labels_from": "teacher" if distilled else "human",
+        "source": (f"TweetEval {task} train split: soft labels of the teacher {config.distill.teacher} on the train "
+                   f"tweets, {distilled['transfer_texts']} transfer texts and {config.distill.augment} perturbed copies of each"
+                   if config.distill and distilled else f"TweetEval {task} train split (human labels)")
         + (f"; {len(pages)} real-page negatives ({'readings and windows' if config.page_windows else 'readings'}) from "
            f"{', '.join(config.pages)}" if pages else ""),
         "data": [str(src / "train_text.txt"), *config.pages],
         "train_examples": len(rows) + len(pages),
         "page_negatives": len(pages),
-        "label_counts": dict(Counter(r["label"] for r in rows + pages).most_common()),
+        "label_counts": dict(Counter(r["label"] for r in final).most_common()),
         "validation_source": str(src / "val_text.txt"),
         "validation": {"examples": len(val), **at},
         "hyperparameters": {**point.model_dump(), **config.model_dump(mode="json", exclude={"grid"})},
         "selection": {"dev_examples": len(dev), "tried": tried, "chosen_on": "train-internal dev split"},
+        **({"distillation": {**distilled, **config.distill.model_dump(mode="json"),
+                             "teacher_card": _teacher_figures(config.distill.teacher)}} if config.distill else {}),
         "decision": {"tweet_threshold": threshold, **page},
         "normalization": f"annotators.fasttext_head.normalize(text, {config.max_chars})",
         "trained_at": now,

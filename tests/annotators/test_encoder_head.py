@@ -10,7 +10,7 @@ from annotators.contextual_head import cascade_values, load_second_stage
 from annotators.encoder_head import EncoderConfig, EncoderHead
 from annotators.fasttext_head import FastTextHead
 from annotators.metrics import classification_metrics
-from corpusforge.errors import InputError
+from corpusforge.errors import ConfigError, InputError
 from corpusforge.record import Record
 from pipelines.label import LabelConfig, LabelStage
 from tests.annotators.cascade_fixture import build_cascade
@@ -77,3 +77,44 @@ def test_label_stage_rescores_screened_documents_with_the_encoder(cascade):
         first = plain.apply(Record(id="a", text=text, source="test")).offensive
         record = cascaded.apply(Record(id="b", text=text, source="test"))
         assert record.offensive == pytest.approx(decider.score([text])[0] if first >= screen else first, abs=1e-5)
+
+
+def test_a_fasttext_head_distilled_from_the_encoder(cascade, tmp_path):
+    """`annotate train-safety` with `distill`: the real fine-tuned encoder labels the train tweets, a transfer
+    file (less the lines equal to a validation tweet) and perturbed copies; the student earns its own figures."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from corpusforge.cli import build_app
+
+    root, _ = cascade
+    texts, gold = _val(root)
+    transfer = tmp_path / "unlabelled.txt"
+    extra = ["@user you moron, pathetic loser", "@user lovely coffee at the concert", texts[0]]
+    transfer.write_text("\n".join(extra) + "\n")
+    config = tmp_path / "distill.yaml"
+    config.write_text(
+        "grid: [{word_ngrams: 1, epoch: 15, lr: 0.3}]\ndim: 8\nbucket: 1000\nquantize: false\n"
+        f"distill: {{teacher: {root / 'models' / 'offensive.ctx.npz'}, transfer: [{transfer}], augment: 1, copies: 4}}\n"
+    )
+    out = tmp_path / "student"
+    args = ["annotate", "train-safety", "--task", "offensive", "--tweeteval", str(root / "tweeteval"), "--out", str(out)]
+    result = CliRunner().invoke(build_app(), [*args, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    card = json.loads((out / "offensive.card.json").read_text())
+    distilled = card["distillation"]
+    assert card["labels_from"] == "teacher" and distilled["transfer_texts"] == 2  # the validation tweet is left out
+    assert distilled["texts"] == (150 + 2) * 2 and distilled["teacher_card"]["alone_macro_f1"] > 0.5
+    assert sum(card["label_counts"].values()) == distilled["texts"] * 4
+    head = FastTextHead("offensive", str(out / "offensive.ftz"), 800)
+    threshold = card["decision"]["tweet_threshold"]
+    predicted = ["offensive" if head.values(head.read(t))[0] >= threshold else "ok" for t in texts]
+    val = card["evaluations"]["tweeteval_offensive_val"]
+    assert val["macro_f1"] == pytest.approx(classification_metrics(gold, predicted)["macro_f1"], abs=1e-9)
+    teacher = load_second_stage(root / "models" / "offensive.ctx.npz").score(texts)
+    agree = np.mean([(p == "offensive") == (t >= 0.5) for p, t in zip(predicted, teacher, strict=True)])
+    assert agree >= 0.8 and val["macro_f1"] > val["baseline"]["macro_f1"]
+    config.write_text(f"distill: {{teacher: {tmp_path / 'missing.ctx.npz'}}}\n")
+    result = CliRunner().invoke(build_app(), [*args, "--config", str(config)])
+    assert isinstance(result.exception, ConfigError) and "missing.ctx.npz does not exist" in str(result.exception)

@@ -104,3 +104,32 @@ def test_real_pages_are_negatives_unless_they_share_text_with_the_reference(trai
     assert {r["label"] for r in rows} == {"ok"}
     assert rows[0]["text"] == other[:500] and len(rows) == 4  # the reading and three windows; the reference page skipped
     assert all("page" in r["text"] for r in rows)
+
+
+def test_transfer_texts_soft_rows_and_perturbations(tmp_path):
+    from annotators.safety_heads import DistillConfig, perturb, soft_rows, transfer_texts
+
+    extra = tmp_path / "extra.txt"
+    extra.write_text("a b c d e\nthe validation tweet\n\na b c d e\n")
+    tweets = [" ".join(f"w{i}" for i in range(20)), "x y"]
+    config = DistillConfig(teacher="t.ctx.npz", transfer=[str(extra)], augment=2)
+    texts, owner = transfer_texts(tweets, config, {"the validation tweet"}, 1)
+    assert texts[:3] == [*tweets, "a b c d e"] and owner == [0, 1, -1, 0, 0, 1, 1, -1, -1]
+    assert texts[5] == texts[6] == "x y"  # too short to perturb
+    assert set(texts[3].split()) < set(tweets[0].split())  # word dropout
+    span = texts[4].split()
+    assert 10 <= len(span) <= 18 and " ".join(span) in tweets[0]  # a contiguous sub-span
+    rows = soft_rows(["p", "q"], [0.74, 0.1], "offensive", 4)
+    assert [r["label"] for r in rows] == ["offensive"] * 3 + ["ok"] + ["ok"] * 4
+    assert perturb("a b", 0, random.Random(0), 0.2) == "a b"
+
+
+def test_distillation_without_a_teacher_is_refused(tmp_path):
+    from annotators.safety_heads import DistillConfig
+
+    (tmp_path / "tweeteval" / "hate").mkdir(parents=True)
+    _tweets(tmp_path / "tweeteval" / "hate", "train", 30, 0)
+    _tweets(tmp_path / "tweeteval" / "hate", "val", 10, 1)
+    config = SafetyTrainConfig(distill=DistillConfig(teacher="t.ctx.npz"))
+    with pytest.raises(ConfigError, match="distill.teacher"):
+        train_safety_head("hate", tmp_path / "tweeteval", tmp_path / "m", config=config)
