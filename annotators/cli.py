@@ -150,6 +150,7 @@ def probe(
     folds: int = typer.Option(5, min=2, help="Cross-validation folds."),
     search_layers: str | None = typer.Option(None, help="Only these of the layers are tried (comma-separated)."),
     search_c: str | None = typer.Option(None, help="Logistic C values tried (ridge alpha = 1000·C); default grid."),
+    prompt: bool = typer.Option(False, help="Also read each page inside a topic question (last-token and topic views)."),
 ) -> None:
     """Fit the probe teacher (a local LM's hidden states → logistic/ridge) on the reference train split, by CV."""
     from annotators.probe import ProbeConfig, fit_reference_probe
@@ -163,7 +164,7 @@ def probe(
 
     config = ProbeConfig(
         model=model, max_tokens=max_tokens, layers=layer_list, cache=str(cache) if cache else None, folds=folds,
-        search_layers=numbers(search_layers, int), search_reg=numbers(search_c, float),
+        search_layers=numbers(search_layers, int), search_reg=numbers(search_c, float), prompt=prompt,
     )
     summary = fit_reference_probe(reference, config, out)
     table = Table(title=f"probe teacher → {out} (cross-validated on the reference train split)")
@@ -250,7 +251,7 @@ def train_safety(
     scored once, into the card."""
     import sys
 
-    from annotators.safety_heads import SafetyTrainConfig, train_safety_head
+    from annotators.safety_heads import SafetyTrainConfig, cached_scorer, train_safety_head
 
     settings = SafetyTrainConfig.load(config) if config else SafetyTrainConfig()
     if pages:
@@ -262,7 +263,8 @@ def train_safety(
         for name in (settings.distill.teacher, *settings.distill.transfer):
             if not Path(name).is_file():
                 raise ConfigError("distill", f"{name} does not exist")
-        scorer = load_second_stage(settings.distill.teacher).score
+        teacher = settings.distill.teacher
+        scorer = cached_scorer(load_second_stage(teacher).score, teacher, settings.distill.cache)
     command = "corpusforge annotate " + " ".join(sys.argv[2:])
     card = train_safety_head(task, tweeteval, out, reference, settings, command, scorer)  # type: ignore[arg-type]
     val = card["evaluations"][f"tweeteval_{task}_val"]

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from annotators.taxonomy import TOPICS
 from corpusforge.config import Config
 from corpusforge.errors import ConfigError, DependencyError
 from corpusforge.gguf import load_local, packaged_gguf
@@ -76,6 +77,22 @@ def default_layers(name: str | None) -> list[int]:
     return list(local.layers)
 
 
+#: the prompted read (``ProbeConfig.prompt``): the page between these, so the last token's states summarise the page
+#: as an answer (PromptEOL, Jiang et al. 2023); its next-token log-probabilities of each topic's first word are a
+#: zero-shot reading. A one-word question beat a listed-options chat turn in the CV (BENCHMARKS.md "Prompted probe")
+PROMPT_PREFIX = "Web page:\n"
+PROMPT_SUFFIX = "\n\nQuestion: Which topic is this web page about? Answer with one word.\nAnswer: The topic is"
+#: the view of the topics' log-probabilities; a prompted read's last-token states are ``last:<layer>``
+OPTIONS = "options"
+
+
+def view_layer(key: int | str) -> int | None:
+    """The model layer a view reads: its own number, ``last:<n>``'s n, or None for the options."""
+    if isinstance(key, int):
+        return key
+    return int(key.split(":", 1)[1]) if key.startswith("last:") else None
+
+
 #: class probes the CV may choose: logistic regression over the C grid, and linear discriminant analysis with
 #: Ledoit-Wolf shrinkage (one shared covariance: steadier than 24 per-class weights when a class has 2-10 pages)
 CLASS_ESTIMATORS = ("logistic", "lda")
@@ -102,6 +119,10 @@ class ProbeConfig(Config):
         list(CLASS_ESTIMATORS), min_length=1, description="Class probes the CV tries (scores: ridge)."
     )
     concat: bool = Field(True, description="The CV also tries every searched layer concatenated.")
+    prompt: bool = Field(
+        False, description="Also read each page inside a topic question: the last token's states and the topics' "
+        "first-token log-probabilities become views the CV may choose or fuse with the mean-pooled states.",
+    )
     seed: int = 0
 
 
@@ -126,6 +147,13 @@ class FeatureCache:
                 "INSERT OR REPLACE INTO features VALUES (?, ?, ?)",
                 (key, ",".join(map(str, value.shape)), np.ascontiguousarray(value, np.float32).tobytes()),
             )
+            self._db.commit()
+
+    def put_many(self, items: list[tuple[str, np.ndarray]]) -> None:
+        """One transaction for many rows (a commit per row costs more than scoring a tweet)."""
+        rows = [(k, ",".join(map(str, v.shape)), np.ascontiguousarray(v, np.float32).tobytes()) for k, v in items]
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO features VALUES (?, ?, ?)", rows)
             self._db.commit()
 
     def close(self) -> None:
@@ -168,30 +196,76 @@ class ProbeFeatures:
         self.cache_hits = 0
         self._model: Any = None
         self._tokenizer: Any = None
+        self._prompt: tuple[list[int], list[int]] = ([], [])
+        self._options: list[int] = []
 
     def identity(self) -> str:
         size = self.path.stat().st_size if self.path.is_file() else 0
         return f"{self.path.name}:{size}"
 
+    @property
+    def views(self) -> list[int | str]:
+        """What each feature row is: a layer's mean-pooled states, then (prompted) each layer's last-token states
+        and the topics' log-probabilities (zero-padded to the row width)."""
+        layers: list[int | str] = list(self.config.layers)
+        if self.config.prompt:
+            layers += [f"last:{layer}" for layer in self.config.layers] + [OPTIONS]
+        return layers
+
     def _key(self, text: str) -> str:
         layers = ",".join(map(str, self.config.layers))
         parts = (FEATURE_VERSION, self.identity(), str(self.config.max_tokens), layers, text)
+        if self.config.prompt:  # unprompted keys stay as they were, so older caches keep serving
+            parts = (*parts[:-1], "prompt:" + PROMPT_SUFFIX, text)
         return hashlib.sha256("|".join(parts).encode("utf-8", "replace")).hexdigest()
 
     def _load(self) -> None:
         if self._model is not None:
             return
         c = self.config
-        self._tokenizer, self._model = load_layers(self.path, c.layers, c.torch_threads, "probe teacher", "probe.layers")
+        if not c.prompt:
+            self._tokenizer, self._model = load_layers(self.path, c.layers, c.torch_threads, "probe teacher", "probe.layers")
+            return
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        if c.torch_threads:
+            torch.set_num_threads(c.torch_threads)
+        self._tokenizer, model = load_local(self.path, AutoModelForCausalLM, "probe teacher")
+        n_layers = model.config.num_hidden_layers
+        if bad := [layer for layer in c.layers if not 0 <= layer <= n_layers]:
+            raise ConfigError("probe.layers", f"layer {bad[0]} is outside 0..{n_layers} of {self.path.name}")
+        self._model = model.eval()  # whole: the topics' log-probabilities need the last layer and the LM head
+        encode = self._tokenizer
+        self._prompt = (encode(PROMPT_PREFIX)["input_ids"], encode(PROMPT_SUFFIX, add_special_tokens=False)["input_ids"])
+        self._options = [encode(" " + name.split("_")[0], add_special_tokens=False)["input_ids"][0] for name in TOPICS]
 
     def _compute(self, text: str) -> np.ndarray:
         import torch
 
         self._load()
+        if self.config.prompt:
+            return self._compute_prompted(text)
         ids = self._tokenizer(text or " ", return_tensors="pt", truncation=True, max_length=self.config.max_tokens)
         with torch.inference_mode():
             out = self._model(**ids, output_hidden_states=True)
         return np.stack([out.hidden_states[layer][0].mean(dim=0).float().numpy() for layer in self.config.layers])
+
+    def _compute_prompted(self, text: str) -> np.ndarray:
+        import torch
+
+        prefix, suffix = self._prompt
+        body = self._tokenizer(text or " ", add_special_tokens=False, truncation=True,
+                               max_length=self.config.max_tokens)["input_ids"]  # fmt: skip
+        ids = torch.tensor([prefix + body + suffix])
+        with torch.inference_mode():
+            out = self._model(input_ids=ids, output_hidden_states=True, logits_to_keep=1)
+        states, start, end = out.hidden_states, len(prefix), len(prefix) + len(body)
+        rows = [states[layer][0, start:end].mean(dim=0) for layer in self.config.layers]
+        rows += [states[layer][0, -1] for layer in self.config.layers]
+        options = torch.zeros_like(rows[0])
+        options[: len(self._options)] = torch.log_softmax(out.logits[0, -1].float(), dim=-1)[self._options]
+        return torch.stack([*rows, options]).float().numpy()
 
     def features(self, texts: list[str]) -> np.ndarray:
         """``(len(texts), len(layers), hidden)`` float32."""
@@ -207,7 +281,7 @@ class ProbeFeatures:
             else:
                 self.cache_hits += 1
             rows.append(hit)
-        return np.stack(rows) if rows else np.zeros((0, len(self.config.layers), 0), np.float32)
+        return np.stack(rows) if rows else np.zeros((0, len(self.views), 0), np.float32)
 
     def close(self) -> None:
         if self.cache:
@@ -234,13 +308,13 @@ ALL_LAYERS = "all"
 
 
 def _cv_score(kind: str, estimator: str, X: np.ndarray, y: np.ndarray, reg: float | None, folds: int,
-              seed: int) -> float:
+              seed: int, blocks: int = 1) -> float:
     from scipy.stats import spearmanr
     from sklearn.model_selection import KFold
 
     predictions = np.zeros(len(y), dtype=float if kind == "score" else object)
     for train, test in KFold(folds, shuffle=True, random_state=seed).split(X):
-        model = _estimator(kind, estimator, reg).fit(X[train], y[train])
+        model = _estimator(kind, estimator, reg, blocks).fit(X[train], y[train])
         predictions[test] = model.predict(X[test])
     if kind == "score":
         rho = spearmanr(y, predictions).statistic
@@ -248,8 +322,36 @@ def _cv_score(kind: str, estimator: str, X: np.ndarray, y: np.ndarray, reg: floa
     return float(np.mean(predictions == y))
 
 
-def _estimator(kind: str, estimator: str, reg: float | None) -> Any:
+def _lda() -> Any:
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.feature_selection import VarianceThreshold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(VarianceThreshold(), StandardScaler(), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"))
+
+
+class LateFusion:
+    """One shrinkage LDA per view (equal-width column blocks), their log-probabilities summed: the 24 topic scores
+    and two 640-wide state views each get a vote, where side by side the wide views would drown the narrow one."""
+
+    def __init__(self, blocks: int):
+        self.blocks = blocks
+        self.models: list[Any] = []
+        self.classes_: np.ndarray = np.array([])
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> LateFusion:
+        self.models = [_lda().fit(part, y) for part in np.split(X, self.blocks, axis=1)]
+        self.classes_ = self.models[0].classes_
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        parts = np.split(X, self.blocks, axis=1)
+        votes = sum(np.log(np.clip(m.predict_proba(part), 1e-9, 1.0)) for m, part in zip(self.models, parts, strict=True))
+        return self.classes_[np.argmax(votes, axis=1)]
+
+
+def _estimator(kind: str, estimator: str, reg: float | None, blocks: int = 1) -> Any:
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -257,7 +359,9 @@ def _estimator(kind: str, estimator: str, reg: float | None) -> Any:
     if kind == "score":
         return make_pipeline(StandardScaler(), Ridge(alpha=reg))
     if estimator == "lda":
-        return make_pipeline(StandardScaler(), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"))
+        return _lda()
+    if estimator == "fusion":
+        return LateFusion(blocks)
     return make_pipeline(StandardScaler(), LogisticRegression(C=reg, max_iter=2000))
 
 
@@ -267,31 +371,44 @@ def _view(features: np.ndarray, indices: list[int]) -> np.ndarray:
 
 
 def fit_probe(
-    features: np.ndarray, labels: list, kind: str, layers: list[int], folds: int = 5, seed: int = 0,
+    features: np.ndarray, labels: list, kind: str, layers: list[int | str], folds: int = 5, seed: int = 0,
     search: list[int] | None = None, reg_grid: list[float] | None = None,
     estimators: list[str] | tuple[str, ...] = CLASS_ESTIMATORS, concat: bool = True,
 ) -> dict:
     """Choose the view (one layer, or every searched layer concatenated), the estimator and its regularisation
-    by k-fold CV on these rows only (accuracy, or Spearman for scores); refit the winner on all rows."""
+    by k-fold CV on these rows only (accuracy, or Spearman for scores); refit the winner on all rows. ``layers``
+    names the feature rows (`ProbeFeatures.views`): with a prompted read, each layer's last-token states are views
+    too, and for classes the CV also tries the best mean view, the best last-token view and the topics' scores
+    fused (`LateFusion`)."""
     y = np.asarray(labels, dtype=float if kind == "score" else object)
     grid = reg_grid or (ALPHA_GRID if kind == "score" else C_GRID)
-    searched = [layer for layer in layers if not search or layer in search]
-    views: list[list[int]] = [[layer] for layer in searched]
-    if concat and len(searched) > 1:
-        views.append(searched)
+    searched = [key for key in layers if key != OPTIONS and (not search or view_layer(key) in search)]
+    views: list[list[int | str]] = [[key] for key in searched]
+    means = [key for key in searched if isinstance(key, int)]
+    if concat and len(means) > 1:
+        views.append(means)
     families = ["ridge"] if kind == "score" else list(estimators)
     table = []
     for view in views:
-        X = _view(features, [layers.index(layer) for layer in view])
+        X = _view(features, [layers.index(key) for key in view])
         for estimator in families:
             for reg in [None] if estimator == "lda" else grid:
                 cv = _cv_score(kind, estimator, X, y, reg, folds, seed)
                 table.append({"layers": view, "estimator": estimator, "reg": reg, "cv": cv})
+    if kind == "class" and OPTIONS in layers:
+        single = [row for row in table if len(row["layers"]) == 1]
+        pick = [max((r for r in single if isinstance(r["layers"][0], int) == mean), key=lambda r: r["cv"])["layers"][0]
+                for mean in (True, False)]  # fmt: skip
+        view = [*pick, OPTIONS]
+        cv = _cv_score(kind, "fusion", _view(features, [layers.index(k) for k in view]), y, None, folds, seed, 3)
+        table.append({"layers": view, "estimator": "fusion", "reg": None, "cv": cv})
     best = max(table, key=lambda row: row["cv"])  # ties: the first, i.e. the simpler view and stronger penalty
-    model = _estimator(kind, best["estimator"], best["reg"]).fit(
+    model = _estimator(kind, best["estimator"], best["reg"], len(best["layers"])).fit(
         _view(features, [layers.index(layer) for layer in best["layers"]]), y)
     metric = "spearman" if kind == "score" else "accuracy"
     layer = best["layers"][0] if len(best["layers"]) == 1 else ALL_LAYERS
+    if best["estimator"] == "fusion":
+        layer = "+".join(map(str, best["layers"]))
     return {"kind": kind, "layer": layer, "layers": best["layers"], "estimator": best["estimator"],
             "reg": best["reg"], "model": model, "cv_metric": metric, "cv": best["cv"], "cv_table": table,
             "train_examples": len(y), "pooled": list(layers)}
@@ -302,7 +419,7 @@ def probe_layers(probe: dict) -> list[int]:
     return list(probe.get("layers") or [probe["layer"]])
 
 
-def apply_probe(probe: dict, features: np.ndarray, layers: list[int] | None = None) -> list:
+def apply_probe(probe: dict, features: np.ndarray, layers: list[int | str] | None = None) -> list:
     """Class names, or scores clipped to 0-5; ``layers``: the pooled layers of ``features`` (default: those the
     probe was fitted on)."""
     pooled = layers or probe.get("pooled") or probe_layers(probe)
@@ -326,12 +443,13 @@ class ProbeTeacher:
         probes = load_probe(path)
         raw = {**probes["config"], "cache": cache}
         if minimal:
-            raw["layers"] = sorted({layer for p in probes["heads"].values() for layer in probe_layers(p)})
+            used = {view_layer(key) for p in probes["heads"].values() for key in probe_layers(p)}
+            raw["layers"] = sorted(layer for layer in used if layer is not None)
         return cls(probes, ProbeFeatures(ProbeConfig.model_validate(raw)))
 
     def label(self, texts: list[str]) -> dict[str, list]:
         X = self.features.features(texts)
-        return {name: apply_probe(probe, X, self.features.config.layers) for name, probe in self.probes["heads"].items()}
+        return {name: apply_probe(probe, X, self.features.views) for name, probe in self.probes["heads"].items()}
 
 
 #: probe heads: record head → (reference field, kind)
@@ -354,7 +472,7 @@ def fit_reference_probe(reference: str | Path, config: ProbeConfig, out: str | P
         reg = None
         if config.search_reg:  # one list for both kinds: C for logistic, alpha = 1000·C for ridge
             reg = [1000 * c for c in config.search_reg] if kind == "score" else config.search_reg
-        heads[head] = fit_probe(X, [r[field] for r in train], kind, config.layers, config.folds, config.seed,
+        heads[head] = fit_probe(X, [r[field] for r in train], kind, features.views, config.folds, config.seed,
                                 config.search_layers, reg, config.estimators, config.concat)
     probes = {"config": config.model_dump(mode="json", exclude={"cache"}), "heads": heads,
               "reference": str(reference), "train_examples": len(train), "model": features.identity()}

@@ -15,6 +15,7 @@ since the shared pages hold one toxic page, too few to fit a threshold on. The h
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field
 
 from annotators.convert import split_holdout, tweeteval_rows
@@ -73,6 +75,7 @@ class DistillConfig(Config):
     copies: int = Field(4, ge=1, le=20, description="A soft label p is written as this many rows, round(p*copies) "
                         "of them positive.")
     dropout: float = Field(0.2, gt=0, lt=1, description="Word dropout of the first perturbation.")
+    cache: str | None = Field(None, description="sqlite file of the teacher's scores (null: none), reused by reruns.")
 
 
 class SafetyTrainConfig(Config):
@@ -188,6 +191,36 @@ def _teacher_figures(teacher: str) -> dict:
     val = next((v for k, v in evaluations.items() if k.startswith("tweeteval_")), {})
     names = {"probe_alone_macro_f1": "alone_macro_f1", "alone_threshold": "alone_threshold", "macro_f1": "cascade_macro_f1"}
     return {"card": str(card), **{new: val[old] for old, new in names.items() if old in val}}
+
+
+def cached_scorer(scorer: Callable[[list[str]], list[float]], teacher: str, cache: str | None,
+                  chunk: int = 2000) -> Callable[[list[str]], list[float]]:  # fmt: skip
+    """``scorer`` behind a sqlite cache keyed by the teacher file (name, size) and the text: the teacher's pass over
+    ~100,000 texts is most of a distillation's cost, and a second grid or recipe then pays nothing for it."""
+    if not cache:
+        return scorer
+    from annotators.probe import FeatureCache
+
+    stat = Path(teacher).stat()
+    tag = f"{Path(teacher).name}:{stat.st_size}:{int(stat.st_mtime)}|"
+
+    def score(texts: list[str]) -> list[float]:
+        store = FeatureCache(cache)
+        try:
+            keys = [hashlib.sha256((tag + t).encode("utf-8", "replace")).hexdigest() for t in texts]
+            found = {k: v for k in set(keys) if (v := store.get(k)) is not None}
+            missing = list(dict.fromkeys(k for k in keys if k not in found))
+            text_of = dict(zip(keys, texts, strict=True))
+            for start in range(0, len(missing), chunk):
+                part = missing[start : start + chunk]
+                values = [np.array([p], np.float32) for p in scorer([text_of[k] for k in part])]
+                store.put_many(list(zip(part, values, strict=True)))
+                found.update(zip(part, values, strict=True))
+            return [float(found[k][0]) for k in keys]
+        finally:
+            store.close()
+
+    return score
 
 
 def perturb(text: str, variant: int, rng: random.Random, dropout: float) -> str:

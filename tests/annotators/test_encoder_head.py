@@ -10,6 +10,7 @@ from annotators.contextual_head import cascade_values, load_second_stage
 from annotators.encoder_head import EncoderConfig, EncoderHead
 from annotators.fasttext_head import FastTextHead
 from annotators.metrics import classification_metrics
+from annotators.safety_heads import cached_scorer
 from corpusforge.errors import ConfigError, InputError
 from corpusforge.record import Record
 from pipelines.label import LabelConfig, LabelStage
@@ -96,7 +97,8 @@ def test_a_fasttext_head_distilled_from_the_encoder(cascade, tmp_path):
     config = tmp_path / "distill.yaml"
     config.write_text(
         "grid: [{word_ngrams: 1, epoch: 15, lr: 0.3}]\ndim: 8\nbucket: 1000\nquantize: false\n"
-        f"distill: {{teacher: {root / 'models' / 'offensive.ctx.npz'}, transfer: [{transfer}], augment: 1, copies: 4}}\n"
+        f"distill: {{teacher: {root / 'models' / 'offensive.ctx.npz'}, transfer: [{transfer}], augment: 1, copies: 4, "
+        f"cache: {tmp_path / 'teacher.sqlite'}}}\n"
     )
     out = tmp_path / "student"
     args = ["annotate", "train-safety", "--task", "offensive", "--tweeteval", str(root / "tweeteval"), "--out", str(out)]
@@ -115,6 +117,12 @@ def test_a_fasttext_head_distilled_from_the_encoder(cascade, tmp_path):
     teacher = load_second_stage(root / "models" / "offensive.ctx.npz").score(texts)
     agree = np.mean([(p == "offensive") == (t >= 0.5) for p, t in zip(predicted, teacher, strict=True)])
     assert agree >= 0.8 and val["macro_f1"] > val["baseline"]["macro_f1"]
+    # the teacher's scores were cached: a rerun reads them and never calls the teacher
+    cached = cached_scorer(lambda _: pytest.fail("the teacher ran again"), str(root / "models" / "offensive.ctx.npz"),
+                           str(tmp_path / "teacher.sqlite"))  # fmt: skip
+    train = (root / "tweeteval" / "offensive" / "train_text.txt").read_text().splitlines()[:5]
+    decider = load_second_stage(root / "models" / "offensive.ctx.npz")
+    assert np.allclose(cached(train), decider.score(train), atol=1e-6)
     config.write_text(f"distill: {{teacher: {tmp_path / 'missing.ctx.npz'}}}\n")
     result = CliRunner().invoke(build_app(), [*args, "--config", str(config)])
     assert isinstance(result.exception, ConfigError) and "missing.ctx.npz does not exist" in str(result.exception)

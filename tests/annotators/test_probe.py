@@ -113,3 +113,37 @@ def test_default_model_separates_topics_in_german_and_english(tmp_path):
 def test_unknown_model_name_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match="neither a model name"):
         resolve_model("gemma-9000")
+
+
+@needs("smollm2-135m")
+def test_a_prompted_read_adds_last_token_and_topic_views_and_the_cv_fuses_them(tmp_path):
+    """``prompt``: the page inside a topic question; each layer's last-token states and the topics' first-token
+    log-probabilities join the mean-pooled views, the CV tries their fusion, and a lean teacher re-reads them."""
+    from annotators.probe import OPTIONS, LateFusion
+    from annotators.taxonomy import TOPICS
+
+    config = ProbeConfig(model="smollm2-135m", max_tokens=32, layers=[4, 30], prompt=True, cache=str(tmp_path / "p.db"))
+    features = ProbeFeatures(config)
+    assert features.views == [4, 30, "last:4", "last:30", OPTIONS]
+    X = features.features(COOKING + FOOTBALL)
+    assert X.shape == (8, 5, 576)
+    options = X[:, 4, :]
+    assert (options[:, : len(TOPICS)] < 0).all() and not options[:, len(TOPICS) :].any()  # log-probabilities, padded
+    assert not np.allclose(X[:, 1], X[:, 3])  # the last token's states are not the mean's
+    plain = ProbeFeatures(ProbeConfig(model="smollm2-135m", max_tokens=32, layers=[4, 30]))
+    assert not np.allclose(plain.features(COOKING[:1])[0, 0], X[0, 0], atol=1e-3)  # the page is read after the prefix
+    labels = ["food_dining"] * 4 + ["sports_fitness"] * 4
+    probe = fit_probe(X, labels, "class", features.views, folds=2, estimators=["lda"])
+    fused = [row for row in probe["cv_table"] if row["estimator"] == "fusion"]
+    assert len(fused) == 1 and fused[0]["layers"][0] in (4, 30) and fused[0]["layers"][1] in ("last:4", "last:30")
+    assert fused[0]["layers"][2] == OPTIONS
+    fusion = fit_probe(X, labels, "class", features.views, folds=2, estimators=["lda"], search=[30])
+    fusion["model"] = LateFusion(3).fit(X[:, [1, 3, 4], :].reshape(8, -1), np.array(labels, dtype=object))
+    fusion["layers"] = [30, "last:30", OPTIONS]
+    new = ["Stir the soup and add salt, pepper and fresh parsley.", "The team lost the cup final on penalties."]
+    assert apply_probe(fusion, features.features(new), features.views) == ["food_dining", "sports_fitness"]
+    features.close()
+    save_probe(tmp_path / "probe.pkl", {"config": features.config.model_dump(exclude={"cache"}), "heads": {"domain": fusion}})
+    lean = ProbeTeacher.load(tmp_path / "probe.pkl", minimal=True)
+    assert lean.features.config.layers == [30] and lean.features.views == [30, "last:30", OPTIONS]
+    assert lean.label(new) == {"domain": ["food_dining", "sports_fitness"]}
