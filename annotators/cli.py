@@ -150,7 +150,9 @@ def probe(
     folds: int = typer.Option(5, min=2, help="Cross-validation folds."),
     search_layers: str | None = typer.Option(None, help="Only these of the layers are tried (comma-separated)."),
     search_c: str | None = typer.Option(None, help="Logistic C values tried (ridge alpha = 1000·C); default grid."),
-    prompt: bool = typer.Option(False, help="Also read each page inside a topic question (last-token and topic views)."),
+    prompt: bool = typer.Option(
+        True, help="Also read each page inside a topic question (last-token and topic views; held-out topic 0.722 vs 0.661)."
+    ),
 ) -> None:
     """Fit the probe teacher (a local LM's hidden states → logistic/ridge) on the reference train split, by CV."""
     from annotators.probe import ProbeConfig, fit_reference_probe

