@@ -15,6 +15,7 @@ beside ``<task>.ctx.npz``), which the bars and `corpusforge annotate report` rea
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections import Counter
@@ -186,6 +187,11 @@ def _fit_encoder(task: str, rows: list[dict], point: GridPoint, ft: SafetyTrainC
                    dict(Counter(r["label"] for r in fit).most_common()), head.proba)  # fmt: skip
 
 
+def stage1_digest(path: str | Path) -> str:
+    """The screening head's file hash: a cascade's screen is a threshold on *that* head's scores."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def train_cascade(task: str, tweeteval: Path, stage1: Path, out: Path, config: CascadeConfig | None = None,
                   command: str = "", on_epoch: Callable[[dict], None] | None = None) -> dict:  # fmt: skip
     """Fit ``out/<task>.ctx.npz`` behind the fastText head ``stage1`` (its card gives the hyperparameters stage 1
@@ -239,6 +245,7 @@ def train_cascade(task: str, tweeteval: Path, stage1: Path, out: Path, config: C
         "model": f"{task} (cascade)",
         "model_file": str(model_file),
         "stage1": str(stage1),
+        "stage1_sha256": stage1_digest(stage1),
         "kind": "cascade",
         "labels_from": "human",
         "source": fit.source,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from annotators.bars import Bar, head_status, read_card
 from annotators.base import Annotator, write_values
+from annotators.cascade import stage1_digest
 from annotators.contextual_head import ContextualProbe, cascade_model_path, cascade_reader, load_second_stage
 from annotators.encoder_head import EncoderHead
 from annotators.fasttext_head import (
@@ -185,6 +187,7 @@ class LabelConfig(Config):
             if self.enabled:
                 try:
                     cascade_screen(head, path)
+                    stale_screen(head, path, resolve_model_path(head, self.models.get(head)))
                 except InputError as exc:
                     raise ValueError(f"cascade.{head}: {exc}") from None
         for name, kwargs in self.annotators.items():  # an unknown name or a bad argument fails before any work
@@ -202,6 +205,17 @@ def cascade_screen(head: str, path: str | None) -> float:
     if screen is None:
         raise InputError(str(model), "its card (.ctx.card.json) names no decision.screen")
     return float(screen)
+
+
+def stale_screen(head: str, path: str | None, stage1: str | Path) -> None:
+    """InputError when the cascade's card names another stage-1 head than the one the stage runs: its screen is a
+    threshold on that head's scores, and on a retrained head it may pass nearly every page (cards from before the
+    hash was recorded are not checked)."""
+    model = cascade_model_path(head, path)
+    recorded = (read_card(model) or {}).get("stage1_sha256")
+    if recorded and recorded != stage1_digest(stage1):
+        raise InputError(str(model), f"its screen was calibrated on another {head} head than {stage1}; retrain it "
+                         "with `corpusforge annotate train-cascade --stage1 ...`")  # fmt: skip
 
 
 def build_annotator(name: str, kwargs: dict[str, Any]) -> Annotator:

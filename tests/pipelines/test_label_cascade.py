@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from annotators.bars import head_status
-from annotators.cascade import calibrate_cascade_pages
+from annotators.cascade import calibrate_cascade_pages, stage1_digest
 from annotators.contextual_head import ContextualProbe, cascade_reader
 from corpusforge.record import Record
 from pipelines.label import LabelConfig, LabelStage, failing_heads
@@ -44,3 +44,9 @@ def test_pages_then_label_stage_runs_the_cascade(tmp_path):
     assert failing_heads(LabelConfig(**base, cascade={"offensive": ctx})) == ([] if status.passed else ["offensive"])
     with pytest.raises(ValueError, match="cascade.hate"):
         LabelConfig(**base, cascade={"hate": ctx})
+    # a cascade whose screen was calibrated on another stage-1 head is refused before any work
+    assert card["stage1_sha256"] == stage1_digest(root / "models" / "offensive.ftz")
+    other = root / "other.ftz"
+    other.write_bytes((root / "models" / "offensive.ftz").read_bytes() + b"\0")
+    with pytest.raises(ValueError, match="calibrated on another offensive head"):
+        LabelConfig(**{**base, "models": {"offensive": str(other)}}, cascade={"offensive": ctx})
