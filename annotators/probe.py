@@ -162,19 +162,23 @@ class FeatureCache:
         self._db.close()
 
 
-def load_layers(path: Path, layers: list[int], torch_threads: int | None, what: str, field: str) -> tuple[Any, Any]:
+def load_layers(path: Path, layers: list[int], torch_threads: int | None, what: str, field: str,
+                with_head: bool = False) -> tuple[Any, Any]:  # fmt: skip
     """(tokenizer, model) of a local model in eval mode, cut above the deepest of ``layers``: those layers are
-    never run (the states below are the same: no final norm is applied to them)."""
+    never run (the states below are the same: no final norm is applied to them). ``with_head``: the whole causal
+    LM instead, uncut, for next-token log-probabilities."""
     import torch
-    from transformers import AutoModel
+    from transformers import AutoModel, AutoModelForCausalLM
 
     if torch_threads:
         torch.set_num_threads(torch_threads)
-    tokenizer, model = load_local(path, AutoModel, what)
+    tokenizer, model = load_local(path, AutoModelForCausalLM if with_head else AutoModel, what)
     n_layers = model.config.num_hidden_layers
     bad = [layer for layer in layers if not 0 <= layer <= n_layers]
     if bad:
         raise ConfigError(field, f"layer {bad[0]} is outside 0..{n_layers} of {path.name}")
+    if with_head:
+        return tokenizer, model.eval()
     keep = max(layers) + 1
     if keep < n_layers:
         model.layers = model.layers[:keep]
@@ -225,19 +229,11 @@ class ProbeFeatures:
         if self._model is not None:
             return
         c = self.config
+        # prompted: the whole model, as the topics' log-probabilities need the last layer and the LM head
+        self._tokenizer, self._model = load_layers(self.path, c.layers, c.torch_threads, "probe teacher",
+                                                   "probe.layers", with_head=c.prompt)  # fmt: skip
         if not c.prompt:
-            self._tokenizer, self._model = load_layers(self.path, c.layers, c.torch_threads, "probe teacher", "probe.layers")
             return
-        import torch
-        from transformers import AutoModelForCausalLM
-
-        if c.torch_threads:
-            torch.set_num_threads(c.torch_threads)
-        self._tokenizer, model = load_local(self.path, AutoModelForCausalLM, "probe teacher")
-        n_layers = model.config.num_hidden_layers
-        if bad := [layer for layer in c.layers if not 0 <= layer <= n_layers]:
-            raise ConfigError("probe.layers", f"layer {bad[0]} is outside 0..{n_layers} of {self.path.name}")
-        self._model = model.eval()  # whole: the topics' log-probabilities need the last layer and the LM head
         encode = self._tokenizer
         self._prompt = (encode(PROMPT_PREFIX)["input_ids"], encode(PROMPT_SUFFIX, add_special_tokens=False)["input_ids"])
         self._options = [encode(" " + name.split("_")[0], add_special_tokens=False)["input_ids"][0] for name in TOPICS]

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from annotators.bars import card_path, read_card
 from annotators.convert import split_holdout, tweeteval_rows
 from annotators.fasttext_head import (
     DEFAULT_READ_CHARS,
@@ -184,13 +185,13 @@ def page_negatives(sources: list[str], config: SafetyTrainConfig, reference: Pat
 
 def _teacher_figures(teacher: str) -> dict:
     """The teacher's own validation figures, from its card beside it (``X.ctx.npz`` → ``X.ctx.card.json``)."""
-    card = Path(teacher).with_name(Path(teacher).name.removesuffix(".npz") + ".card.json")
-    if not card.is_file():
+    card = read_card(teacher)
+    if card is None:
         return {}
-    evaluations = json.loads(card.read_text()).get("evaluations", {})
+    evaluations = card.get("evaluations", {})
     val = next((v for k, v in evaluations.items() if k.startswith("tweeteval_")), {})
     names = {"probe_alone_macro_f1": "alone_macro_f1", "alone_threshold": "alone_threshold", "macro_f1": "cascade_macro_f1"}
-    return {"card": str(card), **{new: val[old] for old, new in names.items() if old in val}}
+    return {"card": str(card_path(teacher)), **{new: val[old] for old, new in names.items() if old in val}}
 
 
 def cached_scorer(scorer: Callable[[list[str]], list[float]], teacher: str, cache: str | None,
@@ -355,7 +356,7 @@ def train_safety_head(
         "labels_from": "teacher" if distilled else "human",
         "source": (f"TweetEval {task} train split: soft labels of the teacher {config.distill.teacher} on the train "
                    f"tweets, {distilled['transfer_texts']} transfer texts and {config.distill.augment} perturbed copies of each"
-                   if config.distill and distilled else f"TweetEval {task} train split (human labels)")
+                   if distilled else f"TweetEval {task} train split (human labels)")
         + (f"; {len(pages)} real-page negatives ({'readings and windows' if config.page_windows else 'readings'}) from "
            f"{', '.join(config.pages)}" if pages else ""),
         "data": [str(src / "train_text.txt"), *config.pages],

@@ -186,8 +186,7 @@ class LabelConfig(Config):
                 raise ValueError(f"cascade.{head}: a cascade follows a binary head listed in heads")
             if self.enabled:
                 try:
-                    cascade_screen(head, path)
-                    stale_screen(head, path, resolve_model_path(head, self.models.get(head)))
+                    cascade_screen(head, path, resolve_model_path(head, self.models.get(head)))
                 except InputError as exc:
                     raise ValueError(f"cascade.{head}: {exc}") from None
         for name, kwargs in self.annotators.items():  # an unknown name or a bad argument fails before any work
@@ -198,24 +197,21 @@ class LabelConfig(Config):
         return self
 
 
-def cascade_screen(head: str, path: str | None) -> float:
-    """The screening threshold in the card beside a head's contextual probe (InputError when missing)."""
-    model = cascade_model_path(head, path)
-    screen = ((read_card(model) or {}).get("decision") or {}).get("screen")
-    if screen is None:
-        raise InputError(str(model), "its card (.ctx.card.json) names no decision.screen")
-    return float(screen)
-
-
-def stale_screen(head: str, path: str | None, stage1: str | Path) -> None:
-    """InputError when the cascade's card names another stage-1 head than the one the stage runs: its screen is a
+def cascade_screen(head: str, path: str | None, stage1: str | Path | None = None) -> float:
+    """The screening threshold in the card beside a head's contextual probe (InputError when missing). With
+    ``stage1``, also an InputError when the card names another stage-1 head than that file: the screen is a
     threshold on that head's scores, and on a retrained head it may pass nearly every page (cards from before the
     hash was recorded are not checked)."""
     model = cascade_model_path(head, path)
-    recorded = (read_card(model) or {}).get("stage1_sha256")
-    if recorded and recorded != stage1_digest(stage1):
+    card = read_card(model) or {}
+    screen = (card.get("decision") or {}).get("screen")
+    if screen is None:
+        raise InputError(str(model), "its card (.ctx.card.json) names no decision.screen")
+    recorded = card.get("stage1_sha256")
+    if stage1 is not None and recorded and recorded != stage1_digest(stage1):
         raise InputError(str(model), f"its screen was calibrated on another {head} head than {stage1}; retrain it "
                          "with `corpusforge annotate train-cascade --stage1 ...`")  # fmt: skip
+    return float(screen)
 
 
 def build_annotator(name: str, kwargs: dict[str, Any]) -> Annotator:
